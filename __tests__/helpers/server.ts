@@ -1,0 +1,141 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express5 from 'express';
+import express4 from 'express4';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+
+/** Both supported Express majors, for `describe.each`. */
+export const EXPRESS_VERSIONS = [
+  ['Express 5', express5],
+  ['Express 4', express4],
+] as const;
+
+export interface TestServer {
+  readonly server: http.Server;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Starts `handler` on 127.0.0.1 on a free port. */
+export async function startServer(handler: http.RequestListener): Promise<TestServer> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface OpenStreamOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** A raw HTTP client on an event stream, parsed by eventsource-parser. */
+export interface TestStream {
+  readonly response: http.IncomingMessage;
+  readonly events: EventSourceMessage[];
+  readonly comments: string[];
+  readonly retries: number[];
+  /** Every byte received, as text. */
+  readonly raw: () => string;
+  /** Resolves once `count` events have arrived in total. */
+  waitForEvents(count: number, timeoutMs?: number): Promise<EventSourceMessage[]>;
+  /** Resolves once `count` comments have arrived in total. */
+  waitForComments(count: number, timeoutMs?: number): Promise<string[]>;
+  /** Resolves when the server ends the response. */
+  ended: Promise<void>;
+  /** Destroys the socket, as a client that vanishes. */
+  destroy(): void;
+}
+
+export function openStream(url: string, options: OpenStreamOptions = {}): Promise<TestStream> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method: options.method ?? 'GET',
+      headers: { accept: 'text/event-stream', ...options.headers },
+      agent: false,
+    });
+    req.on('error', reject);
+    req.on('response', (response) => {
+      const events: EventSourceMessage[] = [];
+      const comments: string[] = [];
+      const retries: number[] = [];
+      let raw = '';
+      const waiters = new Set<() => void>();
+      const notify = (): void => {
+        for (const w of waiters) w();
+      };
+      const parser = createParser({
+        onEvent: (event) => {
+          events.push(event);
+          notify();
+        },
+        onComment: (comment) => {
+          comments.push(comment);
+          notify();
+        },
+        onRetry: (retry) => retries.push(retry),
+      });
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        raw += chunk;
+        parser.feed(chunk);
+      });
+      const ended = new Promise<void>((done) => {
+        response.on('end', done);
+        response.on('close', done);
+      });
+      ended.then(notify, notify);
+      const waitFor = <T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> =>
+        new Promise<T>((done, fail) => {
+          const attempt = (): boolean => {
+            const value = check();
+            if (value === undefined) return false;
+            clearTimeout(timer);
+            waiters.delete(onChange);
+            done(value);
+            return true;
+          };
+          const onChange = (): void => {
+            attempt();
+          };
+          const timer = setTimeout(() => {
+            waiters.delete(onChange);
+            fail(new Error(`timed out waiting for ${what}; got ${events.length} events, raw: ${JSON.stringify(raw.slice(-300))}`));
+          }, timeoutMs);
+          if (!attempt()) waiters.add(onChange);
+        });
+      resolve({
+        response,
+        events,
+        comments,
+        retries,
+        raw: () => raw,
+        ended,
+        waitForEvents: (count, timeoutMs = 5000) =>
+          waitFor(() => (events.length >= count ? events.slice() : undefined), `${count} events`, timeoutMs),
+        waitForComments: (count, timeoutMs = 5000) =>
+          waitFor(() => (comments.length >= count ? comments.slice() : undefined), `${count} comments`, timeoutMs),
+        destroy: () => req.destroy(),
+      });
+    });
+    req.end(options.body);
+  });
+}
+
+/** Polls `check` until it returns true. */
+export async function waitUntil(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -1,0 +1,17 @@
+import type { Config } from 'jest';
+
+const config: Config = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/__tests__'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
+  },
+  moduleNameMapper: {
+    '^express-sse-hub$': '<rootDir>/src/index.ts',
+    '^express-sse-hub/redis$': '<rootDir>/src/adapters/redis.ts',
+  },
+  testTimeout: 30_000,
+};
+
+export default config;

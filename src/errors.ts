@@ -1,0 +1,45 @@
+/** Stable error codes carried by every error this package creates. */
+export type SseErrorCode =
+  | 'ERR_SSE_INVALID_OPTION'
+  | 'ERR_SSE_INVALID_EVENT'
+  | 'ERR_SSE_INVALID_ID'
+  | 'ERR_SSE_INVALID_RETRY'
+  | 'ERR_SSE_INVALID_DATA'
+  | 'ERR_SSE_INVALID_COMMENT'
+  | 'ERR_SSE_HEADERS_SENT'
+  | 'ERR_SSE_INVALID_ARGUMENT';
+
+/** A runtime error raised by express-sse-hub; `code` is stable across releases. */
+export class SseError extends Error {
+  readonly code: SseErrorCode;
+
+  constructor(code: SseErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`express-sse-hub: ${message}`, options);
+    this.name = 'SseError';
+    this.code = code;
+  }
+}
+
+/** A `TypeError` for a value the caller got wrong, with a stable `code` like Node's own errors. */
+export type SseTypeError = TypeError & { code: SseErrorCode };
+
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') {
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  }
+  if (typeof value === 'function') return 'a function';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  if (typeof value === 'bigint') return `${value}n`;
+  return String(value);
+}
+
+/** Builds "express-sse-hub: <field> must be <expected>, received <value>". */
+export function fieldError(code: SseErrorCode, field: string, expected: string, received: unknown): SseTypeError {
+  const error = new TypeError(
+    `express-sse-hub: ${field} must be ${expected}, received ${describeValue(received)}`,
+  ) as SseTypeError;
+  error.code = code;
+  return error;
+}

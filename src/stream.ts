@@ -1,0 +1,321 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { SseError } from './errors';
+import { joinHeartbeat } from './heartbeat';
+import type { SseSettings } from './options';
+import { formatComment, formatEvent, formatRetry, serializeData } from './serializer';
+
+/** Event names mapped to their payload types, for `sse<Events>()`. */
+export type EventMap = Record<string, unknown>;
+
+/** The payload type allowed for event `E` of map `M`; `never` for a name the map lacks. */
+export type EventData<M extends EventMap, E extends string> = E extends keyof M ? M[E] : never;
+
+/** Per-call fields of `res.sse.send()`. */
+export interface SendOptions<E extends string = string> {
+  /** Event name (the client's `addEventListener` name). Omitted: a plain `message` event. */
+  event?: E;
+  /** Event id; the client sends the last one back in `Last-Event-ID` when it reconnects. */
+  id?: string | number;
+  /** New reconnection delay for the client, in milliseconds. */
+  retry?: number;
+}
+
+/** Options of `res.sse.pipe()`. */
+export interface PipeOptions<T = unknown> {
+  /** Event name of every chunk. Omitted: `message`. */
+  event?: string;
+  /** Turns each chunk into the data to send. Byte chunks arrive already decoded as UTF-8 text. */
+  map?: (chunk: T) => unknown;
+}
+
+/** Sources `res.sse.pipe()` reads: async iterables (Node readables included) and web streams. */
+export type PipeSource<T = unknown> = AsyncIterable<T> | ReadableStream<T>;
+
+export type SseRequest = IncomingMessage | Http2ServerRequest;
+export type SseServerResponse = ServerResponse | Http2ServerResponse;
+
+// The members used of http1's ServerResponse and http2's compatibility response alike; their
+// own typings have incompatible overloads, so one narrow shape serves both.
+interface ResponseLike {
+  statusCode: number;
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  readonly writableLength: number;
+  setHeader(name: string, value: string): unknown;
+  writeHead(status: number): unknown;
+  /** http1 only: sends the headers now. */
+  flushHeaders?: () => void;
+  /** Added by compression(): pushes buffered output out. */
+  flush?: () => void;
+  setTimeout(ms: number): unknown;
+  write(chunk: string): boolean;
+  end(): unknown;
+  once(event: 'close', listener: () => void): unknown;
+  on(event: 'drain', listener: () => void): unknown;
+  off(event: 'drain', listener: () => void): unknown;
+}
+
+function noop(): void {}
+
+/**
+ * One event stream: what `res.sse` is. Writes whole frames, reports a backed-up socket through
+ * return values and the client leaving through `closed` and `signal`; it never throws for
+ * network trouble.
+ */
+export class SseStream<M extends EventMap = EventMap> {
+  readonly #req: SseRequest;
+  readonly #res: ResponseLike;
+  readonly #settings: SseSettings;
+  #opened = false;
+  #closed = false;
+  #watching = false;
+  #controller: AbortController | undefined;
+  #leaveHeartbeat: (() => void) | undefined;
+  #wroteSinceBeat = false;
+  #closeHooks: Set<() => void> | undefined;
+  #lastEventId: string | undefined | null = null;
+
+  /** @internal Created by the `sse()` middleware; use `res.sse`. */
+  constructor(req: SseRequest, res: SseServerResponse, settings: SseSettings) {
+    this.#req = req;
+    this.#res = res;
+    this.#settings = settings;
+  }
+
+  /** True once the stream ended: the client left, `close()` was called or the response ended. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** True once the event-stream headers went out. */
+  get opened(): boolean {
+    return this.#opened;
+  }
+
+  /** Bytes accepted by `send()` that the socket has not taken yet. */
+  get bufferedBytes(): number {
+    return this.#res.writableLength;
+  }
+
+  /**
+   * The id the client last saw: the `Last-Event-ID` header, else a `lastEventId` query parameter
+   * (what EventSource polyfills send). `undefined` on a first connection.
+   */
+  get lastEventId(): string | undefined {
+    if (this.#lastEventId === null) this.#lastEventId = readLastEventId(this.#req);
+    return this.#lastEventId;
+  }
+
+  /** Aborted when the stream ends, whichever side ended it. Pass it to upstream work to cancel it. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#closed) this.#controller.abort();
+      else this.#watch();
+    }
+    return this.#controller.signal;
+  }
+
+  /**
+   * Sends the event-stream headers now, if they have not been sent. `send()` and `comment()` call
+   * it for you; call it yourself to show the client the stream is up before the first event.
+   */
+  open(): this {
+    if (this.#opened || this.#closed) return this;
+    const res = this.#res;
+    if (res.headersSent) {
+      throw new SseError('ERR_SSE_HEADERS_SENT', 'cannot open an event stream: the response headers were already sent');
+    }
+    this.#opened = true;
+    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    // no-transform keeps compression() and transforming proxies from buffering the stream.
+    res.setHeader('Cache-Control', 'no-cache, no-transform');
+    // nginx buffers proxied responses unless told otherwise.
+    res.setHeader('X-Accel-Buffering', 'no');
+    // HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2); Node warns and drops them.
+    if (this.#req.httpVersionMajor < 2) res.setHeader('Connection', 'keep-alive');
+    // An event stream lives as long as the client wants it: no idle timeout may end it.
+    res.setTimeout(0);
+    if (this.#req.httpVersionMajor < 2) this.#req.socket?.setNoDelay(true);
+    res.writeHead(200);
+    // http1 holds headers until the first body byte; the client must see them now.
+    // (http2's writeHead sends them at once.)
+    res.flushHeaders?.();
+    this.#watch();
+    if (this.#settings.heartbeat !== false) this.#leaveHeartbeat = joinHeartbeat(this, this.#settings.heartbeat);
+    if (this.#settings.retry !== undefined) this.#write(formatRetry(this.#settings.retry));
+    return this;
+  }
+
+  /**
+   * Sends one event. Strings go as they are; other values through the `serialize` option
+   * (`JSON.stringify` by default). Throws a `TypeError` for an invalid event name, id or retry and
+   * then writes nothing. Returns `false` when the socket is backed up (wait for `drain`) or the
+   * stream is closed.
+   */
+  send<E extends string = 'message'>(data: EventData<M, E>, options?: SendOptions<E>): boolean {
+    const frame = formatEvent(serializeData(data, this.#settings.serialize), options);
+    return this.#write(frame);
+  }
+
+  /** Sends a comment line, which clients ignore; handy as a keep-alive or for debugging with curl. */
+  comment(text?: string): boolean {
+    return this.#write(formatComment(text));
+  }
+
+  /**
+   * Writes a frame that is already formatted (see the serializer). Channels use it to share one
+   * string between all subscribers.
+   * @internal
+   */
+  writeFrame(frame: string): boolean {
+    return this.#write(frame);
+  }
+
+  /**
+   * Sends every chunk of `source` as an event, waiting whenever the socket is backed up. Stops
+   * reading the source (and cancels it) as soon as the stream closes. Resolves `true` when the
+   * whole source was sent, `false` when the stream closed first; rejects if the source throws.
+   */
+  async pipe<T>(source: PipeSource<T>, options: PipeOptions<T> = {}): Promise<boolean> {
+    const iterator = iterate(source);
+    const decoder = new TextDecoder();
+    const sendOptions = options.event === undefined ? undefined : { event: options.event };
+    let stopWatching = noop;
+    const closed = new Promise<typeof CLOSED>((resolve) => {
+      stopWatching = this.onClose(() => resolve(CLOSED));
+    });
+    let finished = false;
+    try {
+      while (!this.#closed) {
+        const step = await Promise.race([iterator.next(), closed]);
+        if (step === CLOSED) break;
+        if (step.done === true) {
+          finished = true;
+          break;
+        }
+        let chunk: unknown = step.value;
+        if (chunk instanceof Uint8Array) chunk = decoder.decode(chunk, { stream: true });
+        const data = options.map === undefined ? chunk : options.map(chunk as T);
+        if (!(this.send as (d: unknown, o?: SendOptions) => boolean)(data, sendOptions) && !this.#closed) {
+          await this.#drain();
+        }
+      }
+    } finally {
+      stopWatching();
+      if (!finished) {
+        // Not awaited: an async generator parked on a slow await would hold us until it wakes.
+        iterator.return?.()?.catch(noop);
+      }
+    }
+    return finished;
+  }
+
+  /** Ends the stream. Safe to call more than once. */
+  close(): void {
+    if (this.#closed) return;
+    if (!this.#opened && !this.#res.headersSent) this.open();
+    this.#res.end();
+    this.#finish();
+  }
+
+  /**
+   * Runs `hook` once when the stream closes; returns a function that cancels it.
+   * @internal
+   */
+  onClose(hook: () => void): () => void {
+    if (this.#closed) {
+      hook();
+      return noop;
+    }
+    this.#closeHooks ??= new Set();
+    this.#closeHooks.add(hook);
+    this.#watch();
+    return () => this.#closeHooks?.delete(hook);
+  }
+
+  /** @internal Called by the shared heartbeat timer. */
+  beat(): void {
+    if (!this.#wroteSinceBeat) this.#write(':\n\n');
+    this.#wroteSinceBeat = false;
+  }
+
+  #write(frame: string): boolean {
+    if (this.#closed) return false;
+    const res = this.#res;
+    if (res.destroyed || res.writableEnded) {
+      // The socket is gone but its 'close' event has not run yet.
+      this.#finish();
+      return false;
+    }
+    if (!this.#opened) this.open();
+    this.#wroteSinceBeat = true;
+    const ok = res.write(frame);
+    // compression() holds output back until flushed; events must not wait.
+    res.flush?.();
+    return ok;
+  }
+
+  #drain(): Promise<void> {
+    return new Promise((resolve) => {
+      const res = this.#res;
+      const done = (): void => {
+        res.off('drain', done);
+        cancel();
+        resolve();
+      };
+      const cancel = this.onClose(done);
+      res.on('drain', done);
+    });
+  }
+
+  #watch(): void {
+    if (this.#watching) return;
+    this.#watching = true;
+    // The response's 'close' is the reliable signal: the request's fires early once a body
+    // parser has read a POST body, which would end POST streams before they start.
+    this.#res.once('close', () => this.#finish());
+  }
+
+  #finish(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#leaveHeartbeat?.();
+    this.#leaveHeartbeat = undefined;
+    this.#controller?.abort();
+    const hooks = this.#closeHooks;
+    this.#closeHooks = undefined;
+    if (hooks !== undefined) for (const hook of hooks) hook();
+  }
+}
+
+const CLOSED = Symbol('closed');
+
+function iterate<T>(source: PipeSource<T>): AsyncIterator<T> {
+  if (source !== null && typeof source === 'object') {
+    if (Symbol.asyncIterator in source) return (source as AsyncIterable<T>)[Symbol.asyncIterator]();
+    if (typeof (source as ReadableStream<T>).getReader === 'function') {
+      const reader = (source as ReadableStream<T>).getReader();
+      return {
+        next: () => reader.read() as Promise<IteratorResult<T>>,
+        return: async () => {
+          await reader.cancel();
+          return { done: true, value: undefined };
+        },
+      };
+    }
+  }
+  throw new TypeError('express-sse-hub: pipe() source must be an async iterable or a ReadableStream');
+}
+
+function readLastEventId(req: SseRequest): string | undefined {
+  const header = req.headers['last-event-id'];
+  if (typeof header === 'string' && header !== '') return header;
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  if (q === -1) return undefined;
+  const value = new URLSearchParams(url.slice(q + 1)).get('lastEventId');
+  return value === null || value === '' ? undefined : value;
+}
