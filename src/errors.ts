@@ -33,7 +33,8 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'object') return 'an object';
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'symbol') return value.toString();
-  return String(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return 'undefined';
 }
 
 /** Builds "express-sse-hub: <field> must be <expected>, received <value>". */
