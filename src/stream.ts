@@ -43,6 +43,7 @@ interface ResponseLike {
   readonly destroyed: boolean;
   readonly writableEnded: boolean;
   readonly writableLength: number;
+  readonly socket?: { readonly destroyed: boolean } | null;
   setHeader(name: string, value: string): unknown;
   writeHead(status: number): unknown;
   /** http1 only: sends the headers now. */
@@ -180,7 +181,7 @@ export class SseStream<M extends EventMap = EventMap> {
    * whole source was sent, `false` when the stream closed first; rejects if the source throws.
    */
   async pipe<T>(source: PipeSource<T>, options: PipeOptions<T> = {}): Promise<boolean> {
-    const iterator = iterate(source);
+    const { iterator, stop } = iterate(source);
     const decoder = new TextDecoder();
     const sendOptions = options.event === undefined ? undefined : { event: options.event };
     let stopWatching = noop;
@@ -205,10 +206,7 @@ export class SseStream<M extends EventMap = EventMap> {
       }
     } finally {
       stopWatching();
-      if (!finished) {
-        // Not awaited: an async generator parked on a slow await would hold us until it wakes.
-        iterator.return?.()?.catch(noop);
-      }
+      if (!finished) stop();
     }
     return finished;
   }
@@ -245,7 +243,7 @@ export class SseStream<M extends EventMap = EventMap> {
   #write(frame: string): boolean {
     if (this.#closed) return false;
     const res = this.#res;
-    if (res.destroyed || res.writableEnded) {
+    if (res.destroyed || res.writableEnded || res.socket?.destroyed === true) {
       // The socket is gone but its 'close' event has not run yet.
       this.#finish();
       return false;
@@ -293,18 +291,34 @@ export class SseStream<M extends EventMap = EventMap> {
 
 const CLOSED = Symbol('closed');
 
-function iterate<T>(source: PipeSource<T>): AsyncIterator<T> {
+interface Source<T> {
+  readonly iterator: AsyncIterator<T>;
+  /** Stops the source now, even while a read is pending; never throws, never waits. */
+  stop(): void;
+}
+
+function iterate<T>(source: PipeSource<T>): Source<T> {
   if (source !== null && typeof source === 'object') {
-    if (Symbol.asyncIterator in source) return (source as AsyncIterable<T>)[Symbol.asyncIterator]();
+    // A web stream is read through its reader, not its async iterator: the iterator's return()
+    // waits for a pending read, while reader.cancel() ends that read at once.
     if (typeof (source as ReadableStream<T>).getReader === 'function') {
       const reader = (source as ReadableStream<T>).getReader();
       return {
-        next: () => reader.read() as Promise<IteratorResult<T>>,
-        return: async () => {
-          await reader.cancel();
-          return { done: true, value: undefined };
-        },
+        iterator: { next: () => reader.read() as Promise<IteratorResult<T>> },
+        stop: () => void reader.cancel().catch(noop),
       };
+    }
+    if (Symbol.asyncIterator in source) {
+      const iterator = (source as AsyncIterable<T>)[Symbol.asyncIterator]();
+      const destroy = (source as { destroy?: unknown }).destroy;
+      if (typeof destroy === 'function') {
+        // A Node readable: its iterator is an async generator, whose return() also waits for
+        // the pending read; destroy() frees it immediately.
+        return { iterator, stop: () => void (destroy as () => void).call(source) };
+      }
+      // An async generator parked on a slow await finishes that step first; return() is queued
+      // and runs its finally blocks at the next yield. Not awaited, so we never hang on it.
+      return { iterator, stop: () => void iterator.return?.()?.catch(noop) };
     }
   }
   throw new TypeError('express-sse-hub: pipe() source must be an async iterable or a ReadableStream');
