@@ -6,8 +6,12 @@ declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace Express {
     interface Response {
-      /** The event stream of this response, attached by the `sse()` middleware. */
-      sse: SseStream;
+      /**
+       * The event stream of this response, attached by the `sse()` middleware. Untyped here
+       * (`any` event map) so a route can narrow it with `res: SseResponse<Events>`.
+       */
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      sse: SseStream<any>;
     }
   }
 }

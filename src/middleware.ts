@@ -3,7 +3,7 @@ import { resolveSseOptions, type SseOptions } from './options';
 import { SseStream, type EventMap } from './stream';
 
 /** `res` as seen by a route that knows its stream's event map: `(req, res: SseResponse<Events>)`. */
-export type SseResponse<M extends EventMap = EventMap> = Omit<Response, 'sse'> & { sse: SseStream<M> };
+export type SseResponse<M extends object = EventMap> = Omit<Response, 'sse'> & { sse: SseStream<M> };
 
 /** The handler `sse()` returns. */
 export type SseHandler = (req: Request, res: Response, next: NextFunction) => void;
@@ -27,7 +27,7 @@ function acceptsEventStream(header: string | undefined): boolean {
  *
  * Options are validated here: a wrong one throws a `TypeError` naming it.
  */
-export function sse<M extends EventMap = EventMap>(options?: SseOptions): SseHandler {
+export function sse<M extends object = EventMap>(options?: SseOptions): SseHandler {
   const settings = resolveSseOptions(options);
   return function sseMiddleware(req, res, next) {
     // Mounted twice (app-wide and on a route): the first stream stays.
@@ -36,7 +36,7 @@ export function sse<M extends EventMap = EventMap>(options?: SseOptions): SseHan
       return;
     }
     const stream = new SseStream<M>(req, res, settings);
-    res.sse = stream as SseStream;
+    res.sse = stream;
     if (acceptsEventStream(req.headers.accept)) {
       try {
         stream.open();

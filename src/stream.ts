@@ -5,11 +5,11 @@ import { joinHeartbeat } from './heartbeat';
 import type { SseSettings } from './options';
 import { formatComment, formatEvent, formatRetry, serializeData } from './serializer';
 
-/** Event names mapped to their payload types, for `sse<Events>()`. */
+/** Event names mapped to their payload types, for `sse<Events>()`; any name, any payload by default. */
 export type EventMap = Record<string, unknown>;
 
 /** The payload type allowed for event `E` of map `M`; `never` for a name the map lacks. */
-export type EventData<M extends EventMap, E extends string> = E extends keyof M ? M[E] : never;
+export type EventData<M extends object, E extends string> = E extends keyof M ? M[E] : never;
 
 /** Per-call fields of `res.sse.send()`. */
 export interface SendOptions<E extends string = string> {
@@ -65,7 +65,7 @@ function noop(): void {}
  * return values and the client leaving through `closed` and `signal`; it never throws for
  * network trouble.
  */
-export class SseStream<M extends EventMap = EventMap> {
+export class SseStream<M extends object = EventMap> {
   readonly #req: SseRequest;
   readonly #res: ResponseLike;
   readonly #settings: SseSettings;
@@ -157,8 +157,7 @@ export class SseStream<M extends EventMap = EventMap> {
    * stream is closed.
    */
   send<E extends string = 'message'>(data: EventData<M, E>, options?: SendOptions<E>): boolean {
-    const frame = formatEvent(serializeData(data, this.#settings.serialize), options);
-    return this.#write(frame);
+    return this.#send(data, options);
   }
 
   /** Sends a comment line, which clients ignore; handy as a keep-alive or for debugging with curl. */
@@ -200,7 +199,7 @@ export class SseStream<M extends EventMap = EventMap> {
         let chunk: unknown = step.value;
         if (chunk instanceof Uint8Array) chunk = decoder.decode(chunk, { stream: true });
         const data = options.map === undefined ? chunk : options.map(chunk as T);
-        if (!(this.send as (d: unknown, o?: SendOptions) => boolean)(data, sendOptions) && !this.#closed) {
+        if (!this.#send(data, sendOptions) && !this.#closed) {
           await this.#drain();
         }
       }
@@ -238,6 +237,10 @@ export class SseStream<M extends EventMap = EventMap> {
   beat(): void {
     if (!this.#wroteSinceBeat) this.#write(':\n\n');
     this.#wroteSinceBeat = false;
+  }
+
+  #send(data: unknown, options: SendOptions | undefined): boolean {
+    return this.#write(formatEvent(serializeData(data, this.#settings.serialize), options));
   }
 
   #write(frame: string): boolean {
@@ -294,7 +297,7 @@ const CLOSED = Symbol('closed');
 interface Source<T> {
   readonly iterator: AsyncIterator<T>;
   /** Stops the source now, even while a read is pending; never throws, never waits. */
-  stop(): void;
+  readonly stop: () => void;
 }
 
 function iterate<T>(source: PipeSource<T>): Source<T> {
