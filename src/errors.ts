@@ -7,7 +7,12 @@ export type SseErrorCode =
   | 'ERR_SSE_INVALID_DATA'
   | 'ERR_SSE_INVALID_COMMENT'
   | 'ERR_SSE_HEADERS_SENT'
-  | 'ERR_SSE_INVALID_ARGUMENT';
+  | 'ERR_SSE_INVALID_ARGUMENT'
+  | 'ERR_SSE_INVALID_CHANNEL'
+  | 'ERR_SSE_NO_STREAM'
+  | 'ERR_SSE_REGISTRY_CLOSED'
+  | 'ERR_SSE_FILTER_FAILED'
+  | 'ERR_SSE_REPLAY_FAILED';
 
 /** A runtime error raised by express-sse-hub; `code` is stable across releases. */
 export class SseError extends Error {

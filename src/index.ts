@@ -6,6 +6,12 @@ export type { SseHandler, SseResponse } from './middleware';
 /** The event stream behind `res.sse`. */
 export { SseStream } from './stream';
 export type { EventData, EventMap, PipeOptions, PipeSource, SendOptions } from './stream';
+/** A named group of subscribers with broadcast, history and replay. */
+export { Channel, RESET_EVENT } from './channel';
+export type { BroadcastOptions, ChannelEvent, ChannelOptions, ChannelStats, SubscribeOptions } from './channel';
+/** Get-or-create channels sharing one id sequence; stats; graceful close. */
+export { ChannelRegistry } from './registry';
+export type { CloseOptions, RegistryEvents, RegistryOptions, RegistryStats } from './registry';
 /** Errors with stable `code`s. */
 export { SseError } from './errors';
 export type { SseErrorCode, SseTypeError } from './errors';

@@ -53,6 +53,7 @@ interface ResponseLike {
   setTimeout(ms: number): unknown;
   write(chunk: string): boolean;
   end(): unknown;
+  destroy(): unknown;
   once(event: 'close', listener: () => void): unknown;
   on(event: 'drain', listener: () => void): unknown;
   off(event: 'drain', listener: () => void): unknown;
@@ -231,6 +232,16 @@ export class SseStream<M extends object = EventMap> {
     this.#closeHooks.add(hook);
     this.#watch();
     return () => this.#closeHooks?.delete(hook);
+  }
+
+  /**
+   * Drops the connection at once, discarding whatever is still buffered (slow-client policy).
+   * @internal
+   */
+  destroy(): void {
+    if (this.#closed) return;
+    this.#res.destroy();
+    this.#finish();
   }
 
   /** @internal Called by the shared heartbeat timer. */

@@ -36,6 +36,8 @@ export interface OpenStreamOptions {
   method?: string;
   headers?: Record<string, string>;
   body?: string;
+  /** Keep every event and byte (default). False keeps only counts and the last event, for big runs. */
+  retain?: boolean;
 }
 
 /** A raw HTTP client on an event stream, parsed by eventsource-parser. */
@@ -44,6 +46,9 @@ export interface TestStream {
   readonly events: EventSourceMessage[];
   readonly comments: string[];
   readonly retries: number[];
+  /** Events received so far (also when `retain` is false). */
+  readonly count: () => number;
+  readonly lastEvent: () => EventSourceMessage | undefined;
   /** Every byte received, as text. */
   readonly raw: () => string;
   /** Resolves once `count` events have arrived in total. */
@@ -69,13 +74,18 @@ export function openStream(url: string, options: OpenStreamOptions = {}): Promis
       const comments: string[] = [];
       const retries: number[] = [];
       let raw = '';
+      let count = 0;
+      let lastEvent: EventSourceMessage | undefined;
+      const retain = options.retain ?? true;
       const waiters = new Set<() => void>();
       const notify = (): void => {
         for (const w of waiters) w();
       };
       const parser = createParser({
         onEvent: (event) => {
-          events.push(event);
+          count += 1;
+          lastEvent = event;
+          if (retain) events.push(event);
           notify();
         },
         onComment: (comment) => {
@@ -86,7 +96,7 @@ export function openStream(url: string, options: OpenStreamOptions = {}): Promis
       });
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
-        raw += chunk;
+        if (retain) raw += chunk;
         parser.feed(chunk);
       });
       const ended = new Promise<void>((done) => {
@@ -109,7 +119,7 @@ export function openStream(url: string, options: OpenStreamOptions = {}): Promis
           };
           const timer = setTimeout(() => {
             waiters.delete(onChange);
-            fail(new Error(`timed out waiting for ${what}; got ${events.length} events, raw: ${JSON.stringify(raw.slice(-300))}`));
+            fail(new Error(`timed out waiting for ${what}; got ${count} events, raw: ${JSON.stringify(raw.slice(-300))}`));
           }, timeoutMs);
           if (!attempt()) waiters.add(onChange);
         });
@@ -119,9 +129,11 @@ export function openStream(url: string, options: OpenStreamOptions = {}): Promis
         comments,
         retries,
         raw: () => raw,
+        count: () => count,
+        lastEvent: () => lastEvent,
         ended,
-        waitForEvents: (count, timeoutMs = 5000) =>
-          waitFor(() => (events.length >= count ? events.slice() : undefined), `${count} events`, timeoutMs),
+        waitForEvents: (wanted, timeoutMs = 5000) =>
+          waitFor(() => (count >= wanted ? events.slice() : undefined), `${wanted} events`, timeoutMs),
         waitForComments: (count, timeoutMs = 5000) =>
           waitFor(() => (comments.length >= count ? comments.slice() : undefined), `${count} comments`, timeoutMs),
         destroy: () => req.destroy(),

@@ -1,0 +1,292 @@
+import express from 'express';
+import { Channel, ChannelRegistry, sse } from 'express-sse-hub';
+import { openStream, startServer, waitUntil, type TestServer } from './helpers/server';
+
+/** An app whose GET /subscribe?channels=a,b joins `registry` channels; the registry is returned too. */
+async function channelServer(registry = new ChannelRegistry()): Promise<{ server: TestServer; registry: ChannelRegistry }> {
+  const app = express();
+  app.get('/subscribe', sse({ heartbeat: false }), (req, res) => {
+    const names = String(req.query.channels ?? 'main').split(',');
+    registry.subscribe(res, names);
+  });
+  return { server: await startServer(app), registry };
+}
+
+describe('channel.subscribe()', () => {
+  let server: TestServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  describe('when 30 of 100 subscribers vanish', () => {
+    it('counts 70 in size and in the next broadcast, and the 70 receive it', async () => {
+      const setup = await channelServer();
+      server = setup.server;
+      const channel = setup.registry.channel('main');
+      const clients = await Promise.all(Array.from({ length: 100 }, () => openStream(`${server!.url}/subscribe`)));
+      await waitUntil(() => channel.size === 100, 'all 100 are subscribed');
+      for (const client of clients.slice(0, 30)) client.destroy();
+      await waitUntil(() => channel.size === 70, 'size drops to 70');
+      await expect(channel.broadcast('after')).resolves.toBe(70);
+      await Promise.all(clients.slice(30).map((c) => c.waitForEvents(1)));
+      expect(clients.slice(30).every((c) => c.events.length === 1 && c.events[0]?.data === 'after')).toBe(true);
+      expect(setup.registry.stats().connections).toBe(70);
+    });
+  });
+
+  describe('when one connection joins two channels', () => {
+    it('gets each event once per channel and nothing twice', async () => {
+      const setup = await channelServer();
+      server = setup.server;
+      const client = await openStream(`${server.url}/subscribe?channels=a,b,a`);
+      const a = setup.registry.channel('a');
+      const b = setup.registry.channel('b');
+      await waitUntil(() => a.size === 1 && b.size === 1, 'both channels have the client');
+      // Subscribing the same connection again is harmless.
+      await expect(a.broadcast('a1')).resolves.toBe(1);
+      await b.broadcast('b1');
+      await a.broadcast('a2');
+      await client.waitForEvents(3);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(client.events.map((e) => e.data)).toEqual(['a1', 'b1', 'a2']);
+      expect(setup.registry.stats().connections).toBe(1);
+    });
+  });
+
+  describe('when a subscriber has a filter', () => {
+    it('receives only the events it accepts', async () => {
+      const registry = new ChannelRegistry();
+      const app = express();
+      app.get('/subscribe', sse({ heartbeat: false }), (req, res) => {
+        const user = String(req.query.user);
+        registry.channel('dm').subscribe(res, { filter: (e) => (e.data as { to: string }).to === user });
+      });
+      server = await startServer(app);
+      const ann = await openStream(`${server.url}/subscribe?user=ann`);
+      const bob = await openStream(`${server.url}/subscribe?user=bob`);
+      const dm = registry.channel('dm');
+      await waitUntil(() => dm.size === 2, 'both subscribed');
+      await expect(dm.broadcast({ to: 'ann', text: 'hi ann' })).resolves.toBe(1);
+      await dm.broadcast({ to: 'bob', text: 'hi bob' });
+      await ann.waitForEvents(1);
+      await bob.waitForEvents(1);
+      expect(ann.events.map((e) => JSON.parse(e.data) as unknown)).toEqual([{ to: 'ann', text: 'hi ann' }]);
+      expect(bob.events.map((e) => JSON.parse(e.data) as unknown)).toEqual([{ to: 'bob', text: 'hi bob' }]);
+    });
+
+    it('reports a filter that throws and keeps serving the others', async () => {
+      const registry = new ChannelRegistry();
+      const errors: Error[] = [];
+      registry.on('error', (e) => errors.push(e));
+      const app = express();
+      app.get('/subscribe', sse({ heartbeat: false }), (req, res) => {
+        const broken = req.query.broken === '1';
+        registry.channel('c').subscribe(res, {
+          filter: () => {
+            if (broken) throw new Error('bad filter');
+            return true;
+          },
+        });
+      });
+      server = await startServer(app);
+      const good = await openStream(`${server.url}/subscribe`);
+      const bad = await openStream(`${server.url}/subscribe?broken=1`);
+      await waitUntil(() => registry.channel('c').size === 2, 'both subscribed');
+      await expect(registry.channel('c').broadcast('x')).resolves.toBe(1);
+      await good.waitForEvents(1);
+      expect(bad.events).toEqual([]);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ code: 'ERR_SSE_FILTER_FAILED' });
+      expect((errors[0]?.cause as Error).message).toBe('bad filter');
+    });
+  });
+
+  describe('when the response never went through sse()', () => {
+    it('throws ERR_SSE_NO_STREAM', async () => {
+      const channel = new Channel('bare');
+      const app = express();
+      let caught: unknown;
+      app.get('/plain', (_req, res) => {
+        try {
+          channel.subscribe(res);
+        } catch (error) {
+          caught = error;
+        }
+        res.end();
+      });
+      server = await startServer(app);
+      await fetch(`${server.url}/plain`);
+      expect(caught).toMatchObject({ name: 'SseError', code: 'ERR_SSE_NO_STREAM' });
+    });
+  });
+});
+
+describe('channel.broadcast()', () => {
+  let server: TestServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  describe('when ten clients are subscribed', () => {
+    it('serializes the data once per broadcast, not once per subscriber', async () => {
+      const serialize = jest.fn((data: unknown) => JSON.stringify(data));
+      const setup = await channelServer(new ChannelRegistry({ serialize }));
+      server = setup.server;
+      const channel = setup.registry.channel('main');
+      const clients = await Promise.all(Array.from({ length: 10 }, () => openStream(`${server!.url}/subscribe`)));
+      await waitUntil(() => channel.size === 10, 'all subscribed');
+      await channel.broadcast({ n: 1 });
+      await channel.broadcast({ n: 2 });
+      await Promise.all(clients.map((c) => c.waitForEvents(2)));
+      expect(serialize).toHaveBeenCalledTimes(2);
+      expect(clients.every((c) => c.events.map((e) => e.data).join() === '{"n":1},{"n":2}')).toBe(true);
+    });
+  });
+
+  describe('when events are broadcast in a burst', () => {
+    it('writes them to each connection in one call per event-loop turn', async () => {
+      const channel = new Channel('burst');
+      const writes: number[] = [];
+      const app = express();
+      app.get('/subscribe', sse({ heartbeat: false }), (_req, res) => {
+        const write = res.write.bind(res) as (chunk: string) => boolean;
+        let count = 0;
+        writes.push(0);
+        const slot = writes.length - 1;
+        res.write = ((chunk: string) => {
+          count += 1;
+          writes[slot] = count;
+          return write(chunk);
+        }) as typeof res.write;
+        channel.subscribe(res);
+      });
+      server = await startServer(app);
+      const clients = await Promise.all(Array.from({ length: 3 }, () => openStream(`${server!.url}/subscribe`)));
+      await waitUntil(() => channel.size === 3, 'all subscribed');
+      const before = writes.slice();
+      await Promise.all(Array.from({ length: 100 }, (_, i) => channel.broadcast(`e${i}`)));
+      await Promise.all(clients.map((c) => c.waitForEvents(100)));
+      expect(writes.map((w, i) => w - before[i]!)).toEqual([1, 1, 1]);
+      expect(clients[0]?.events.map((e) => e.data)).toEqual(Array.from({ length: 100 }, (_, i) => `e${i}`));
+    });
+  });
+
+  describe('when a single event is broadcast', () => {
+    it('is written before the next event-loop iteration', async () => {
+      const channel = new Channel('single');
+      let writes = 0;
+      const app = express();
+      app.get('/subscribe', sse({ heartbeat: false }), (_req, res) => {
+        const write = res.write.bind(res) as (chunk: string) => boolean;
+        res.write = ((chunk: string) => {
+          writes += 1;
+          return write(chunk);
+        }) as typeof res.write;
+        channel.subscribe(res);
+      });
+      server = await startServer(app);
+      const client = await openStream(`${server.url}/subscribe`);
+      await waitUntil(() => channel.size === 1, 'subscribed');
+      const before = writes;
+      await channel.broadcast('now');
+      // A 0 ms timer runs in the next loop iteration: the flush must already have happened.
+      const atNextIteration = await new Promise<number>((resolve) => setTimeout(() => resolve(writes - before), 0));
+      expect(atNextIteration).toBe(1);
+      await client.waitForEvents(1, 1000);
+    });
+  });
+
+  describe('when the event name or id is invalid', () => {
+    it('rejects with a TypeError and sends nothing', async () => {
+      const setup = await channelServer();
+      server = setup.server;
+      const channel = setup.registry.channel('main');
+      const client = await openStream(`${server.url}/subscribe`);
+      await waitUntil(() => channel.size === 1, 'subscribed');
+      await expect(channel.broadcast('x', { event: 'a\nb' })).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_SSE_INVALID_EVENT' });
+      await expect(channel.broadcast('x', { id: '1\r2' })).rejects.toMatchObject({ code: 'ERR_SSE_INVALID_ID' });
+      await expect(channel.broadcast(() => 1)).rejects.toMatchObject({ code: 'ERR_SSE_INVALID_DATA' });
+      await channel.broadcast('ok');
+      await client.waitForEvents(1);
+      await new Promise((r) => setTimeout(r, 30));
+      expect(client.raw()).toBe('data: ok\n\n');
+      expect(channel.stats().events).toBe(1);
+    });
+  });
+});
+
+describe('slow-client policy (maxBufferedBytes)', () => {
+  let server: TestServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  describe('when a client stops reading while 50 000 events are broadcast', () => {
+    it('drops that client, keeps the others receiving, and bounds memory', async () => {
+      const registry = new ChannelRegistry({ maxBufferedBytes: 256 * 1024 });
+      const dropped: string[] = [];
+      registry.on('client-dropped', ({ channel }) => dropped.push(channel));
+      const setup = await channelServer(registry);
+      server = setup.server;
+      const channel = registry.channel('main');
+      const stalled = await openStream(`${server.url}/subscribe`);
+      stalled.response.pause();
+      const readers = await Promise.all(Array.from({ length: 3 }, () => openStream(`${server!.url}/subscribe`, { retain: false })));
+      await waitUntil(() => channel.size === 4, 'all subscribed');
+      const payload = 'p'.repeat(1000);
+      // Retained memory, after a full GC when the test runs with --expose-gc (npm test does).
+      const used = (): number => {
+        global.gc?.();
+        const m = process.memoryUsage();
+        // Socket backlogs live outside the JS heap, as Buffers.
+        return m.heapUsed + m.external + m.arrayBuffers;
+      };
+      const heapBefore = used();
+      let peak = 0;
+      const EVENTS = 50_000;
+      for (let i = 0; i < EVENTS; i += 1) {
+        await channel.broadcast(`${i}:${payload}`);
+        if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+        if (i % 5000 === 4999) peak = Math.max(peak, used() - heapBefore);
+      }
+      await Promise.all(readers.map((r) => r.waitForEvents(EVENTS, 30_000)));
+      expect(dropped).toEqual(['main']);
+      expect(channel.size).toBe(3);
+      expect(registry.stats().dropped).toBe(1);
+      for (const reader of readers) {
+        expect(reader.count()).toBe(EVENTS);
+        expect(reader.lastEvent()?.data.startsWith(`${EVENTS - 1}:`)).toBe(true);
+      }
+      // 50 000 × ~1 KB is ~50 MB; a client that never reads must not pin it. Measured on a
+      // 2-core machine: ~13 MB peak with the policy (mostly the in-process readers' own
+      // buffers), ~47 MB without it. Stated bound: heap plus buffers grow by less than 24 MB.
+      console.log(`slow-client test: peak growth ${(peak / 1048576).toFixed(1)} MB`);
+      expect(peak).toBeLessThan(24 * 1024 * 1024);
+      stalled.destroy();
+    }, 60_000);
+  });
+});
+
+describe('new Channel()', () => {
+  it.each([
+    ['history', { history: -1 }],
+    ['history', { history: 2.5 }],
+    ['maxBufferedBytes', { maxBufferedBytes: 0 }],
+    ['maxBufferedBytes', { maxBufferedBytes: '1mb' }],
+    ['serialize', { serialize: 1 }],
+  ])('throws a TypeError naming %s when it is invalid', (field, options) => {
+    expect(() => new Channel('x', options as never)).toThrow(new RegExp(`^express-sse-hub: ${field} must be`));
+  });
+
+  it('rejects an empty name', () => {
+    expect(() => new Channel('')).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_CHANNEL' }) as Error);
+  });
+
+  it('rejects unknown options', () => {
+    expect(() => new Channel('x', { histroy: 5 } as never)).toThrow(/option "histroy"/);
+  });
+});
+

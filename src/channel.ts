@@ -1,0 +1,381 @@
+import type { Response } from 'express';
+import { SseError, fieldError } from './errors';
+import { History, type HistoryEntry, type ResetReason } from './history';
+import { checkOptionNames, checkOptionsObject } from './options';
+import { outboxOf, type Outbox } from './outbox';
+import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from './serializer';
+import { SseStream } from './stream';
+
+/** Options of a channel. Read once when the channel is created. */
+export interface ChannelOptions {
+  /**
+   * How many past events to keep for `Last-Event-ID` replay. Every event then gets an id.
+   * `false` or `0` keeps none.
+   * @default false
+   */
+  readonly history?: number | false;
+  /**
+   * Largest backlog, in bytes, a connection may have (events queued here plus bytes its socket
+   * has not sent). A client past it is disconnected; it reconnects and replays from history.
+   * `false` never drops anyone (memory then grows with a client that does not read).
+   * @default 1048576 (1 MiB)
+   */
+  readonly maxBufferedBytes?: number | false;
+  /**
+   * Turns non-string data into text, once per broadcast. Strings are sent as they are.
+   * @default JSON.stringify
+   */
+  readonly serialize?: Serializer;
+}
+
+/** What a subscriber's filter sees of an event. */
+export interface ChannelEvent {
+  readonly channel: string;
+  readonly data: unknown;
+  readonly event: string | undefined;
+  readonly id: string | undefined;
+}
+
+/** Options of `channel.subscribe()`. */
+export interface SubscribeOptions {
+  /** Delivers only the events for which it returns true. A filter that throws delivers nothing. */
+  readonly filter?: (event: ChannelEvent) => boolean;
+  /**
+   * Replays history after the client's `Last-Event-ID` (or `lastEventId` query parameter).
+   * @default true
+   */
+  readonly replay?: boolean;
+}
+
+/** Per-call fields of `channel.broadcast()`. */
+export interface BroadcastOptions {
+  /** Event name; omitted: `message`. */
+  readonly event?: string;
+  /** Event id; with history on, one is assigned when omitted. */
+  readonly id?: string | number;
+}
+
+/** Counters of one channel, for metrics. */
+export interface ChannelStats {
+  readonly subscribers: number;
+  /** Events broadcast. */
+  readonly events: number;
+  /** Bytes handed to connections (frame size × recipients), replays included. */
+  readonly bytes: number;
+  /** Connections dropped by the slow-client policy while subscribed here. */
+  readonly dropped: number;
+  /** Subscriptions that replayed history. */
+  readonly replays: number;
+  /** Replays that started with a `reset` event. */
+  readonly resets: number;
+  /** Events held in history. */
+  readonly history: number;
+}
+
+/** The reconnecting client's id was unknown or too old: it gets this event, then what history remains. */
+export const RESET_EVENT = 'reset';
+
+export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
+
+/** @internal Hooks a registry installs on its channels. */
+export interface ChannelHooks {
+  /** Next position of the id sequence; shared by a registry's channels. */
+  nextSeq(): number;
+  /** Newest position handed out. */
+  currentSeq(): number;
+  onError(error: Error): void;
+  /** A connection joined the channel. */
+  onJoin(channel: Channel, stream: SseStream): void;
+  /** A connection left; `dropped` when the slow-client policy disconnected it. */
+  onLeave(channel: Channel, stream: SseStream, dropped: boolean): void;
+}
+
+interface Subscriber {
+  readonly outbox: Outbox;
+  readonly filter: ((event: ChannelEvent) => boolean) | undefined;
+  /** Live events that arrived while history was being read; undefined once live. */
+  held: HistoryEntry[] | undefined;
+  readonly stopWatching: () => void;
+}
+
+interface ChannelSettings {
+  readonly history: number;
+  readonly maxBufferedBytes: number;
+  readonly serialize: Serializer;
+}
+
+const KNOWN_OPTIONS = new Set(['history', 'maxBufferedBytes', 'serialize']);
+const KNOWN_SUBSCRIBE_OPTIONS = new Set(['filter', 'replay']);
+
+export function resolveChannelOptions(options: ChannelOptions = {}, what = 'channel'): ChannelSettings {
+  checkOptionsObject(options, what);
+  checkOptionNames(options, KNOWN_OPTIONS, what);
+  const { history = false, maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES, serialize = JSON.stringify } = options;
+  if (history !== false && !(Number.isSafeInteger(history) && history >= 0)) {
+    throw fieldError('ERR_SSE_INVALID_OPTION', 'history', 'false or a non-negative integer (events)', history);
+  }
+  if (maxBufferedBytes !== false && !(Number.isSafeInteger(maxBufferedBytes) && maxBufferedBytes > 0)) {
+    throw fieldError('ERR_SSE_INVALID_OPTION', 'maxBufferedBytes', 'false or a positive integer (bytes)', maxBufferedBytes);
+  }
+  if (typeof serialize !== 'function') throw fieldError('ERR_SSE_INVALID_OPTION', 'serialize', 'a function', serialize);
+  return {
+    history: history === false ? 0 : history,
+    maxBufferedBytes: maxBufferedBytes === false ? Number.POSITIVE_INFINITY : maxBufferedBytes,
+    serialize,
+  };
+}
+
+export function validateChannelName(name: unknown): string {
+  if (typeof name !== 'string' || name === '' || name.length > 256) {
+    throw fieldError('ERR_SSE_INVALID_CHANNEL', 'channel name', 'a string of 1 to 256 characters', name);
+  }
+  return name;
+}
+
+/** The stream of an Express response (after `sse()`), or a stream itself. */
+export function streamOf(target: Response | SseStream): SseStream {
+  if (target instanceof SseStream) return target;
+  const stream: unknown = (target as Partial<Response> | null)?.sse;
+  if (stream instanceof SseStream) return stream as SseStream;
+  throw new SseError('ERR_SSE_NO_STREAM', 'subscribe() needs a response that went through the sse() middleware (res.sse is missing)');
+}
+
+function standaloneHooks(): ChannelHooks {
+  let seq = 0;
+  return {
+    nextSeq: () => (seq += 1),
+    currentSeq: () => seq,
+    onError: (error) => process.emitWarning(error),
+    onJoin: () => undefined,
+    onLeave: () => undefined,
+  };
+}
+
+/**
+ * A named group of subscribers. `broadcast()` serializes an event once and queues the same
+ * frame for every subscriber; frames broadcast in one event-loop turn reach each connection in
+ * one write. Create channels with `registry.channel(name)`, or `new Channel(name)` standalone.
+ */
+export class Channel {
+  readonly name: string;
+  readonly #settings: ChannelSettings;
+  readonly #hooks: ChannelHooks;
+  readonly #history: History | undefined;
+  readonly #subscribers = new Map<SseStream, Subscriber>();
+  #closed = false;
+  #events = 0;
+  #bytes = 0;
+  #dropped = 0;
+  #replays = 0;
+  #resets = 0;
+
+  constructor(name: string, options?: ChannelOptions, hooks?: ChannelHooks) {
+    this.name = validateChannelName(name);
+    this.#settings = resolveChannelOptions(options);
+    this.#hooks = hooks ?? standaloneHooks();
+    this.#history = this.#settings.history > 0 ? new History(this.#settings.history) : undefined;
+  }
+
+  /** Number of connections subscribed here. */
+  get size(): number {
+    return this.#subscribers.size;
+  }
+
+  /** True when the channel keeps history. */
+  get hasHistory(): boolean {
+    return this.#history !== undefined;
+  }
+
+  /** True after `close()`. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sends an event to every subscriber. The data is serialized and the frame built once, then
+   * shared. Resolves with the number of subscribers it was queued for. Rejects with a
+   * `TypeError` for an invalid event name, id or data, and then sends nothing.
+   */
+  // eslint-disable-next-line @typescript-eslint/require-await -- async so errors become rejections
+  async broadcast(data: unknown, options: BroadcastOptions = {}): Promise<number> {
+    return this.#broadcast(data, options);
+  }
+
+  #broadcast(data: unknown, options: BroadcastOptions): number {
+    if (this.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', `channel "${this.name}" is closed`);
+    const { event, id } = options;
+    const text = serializeData(data, this.#settings.serialize);
+    if (event !== undefined) validateEvent(event);
+    const chosenId = id === undefined ? undefined : validateId(id);
+    const seq = this.#history === undefined ? 0 : this.#hooks.nextSeq();
+    const wireId = chosenId ?? (this.#history === undefined ? undefined : String(seq));
+    const frame = formatEvent(text, { event, id: wireId });
+    const entry: HistoryEntry = { seq, id: wireId ?? '', frame, bytes: Buffer.byteLength(frame), event, data };
+    this.#history?.append(entry);
+    this.#events += 1;
+    return this.#deliver(entry);
+  }
+
+  #deliver(entry: HistoryEntry): number {
+    let count = 0;
+    let view: ChannelEvent | undefined;
+    for (const subscriber of this.#subscribers.values()) {
+      if (subscriber.held !== undefined) {
+        subscriber.held.push(entry);
+        count += 1;
+        continue;
+      }
+      if (subscriber.filter !== undefined) {
+        view ??= this.#view(entry);
+        if (!this.#passes(subscriber, view)) continue;
+      }
+      if (subscriber.outbox.enqueue(entry.frame, entry.bytes)) {
+        count += 1;
+        this.#bytes += entry.bytes;
+      }
+    }
+    return count;
+  }
+
+  #view(entry: HistoryEntry): ChannelEvent {
+    return { channel: this.name, data: entry.data, event: entry.event, id: entry.id === '' ? undefined : entry.id };
+  }
+
+  #passes(subscriber: Subscriber, view: ChannelEvent): boolean {
+    try {
+      return subscriber.filter!(view) === true;
+    } catch (cause) {
+      this.#hooks.onError(
+        new SseError('ERR_SSE_FILTER_FAILED', `a subscriber filter on channel "${this.name}" threw; the event was not sent to it`, { cause }),
+      );
+      return false;
+    }
+  }
+
+  /**
+   * Adds a connection (an Express response that went through `sse()`, or its `res.sse`). It is
+   * removed automatically when it closes. If the client sent `Last-Event-ID` and the channel
+   * keeps history, the newer events are replayed first, then live events follow with no gap and
+   * no duplicate. Subscribing a connection twice is harmless. Returns a function that unsubscribes.
+   */
+  subscribe(target: Response | SseStream, options: SubscribeOptions = {}): () => void {
+    return Channel.subscribeAll([this], streamOf(target), options);
+  }
+
+  /**
+   * Subscribes one stream to several channels, replaying their histories merged in id order.
+   * @internal
+   */
+  static subscribeAll(channels: readonly Channel[], stream: SseStream, options: SubscribeOptions = {}): () => void {
+    checkOptionsObject(options, 'subscribe()');
+    checkOptionNames(options, KNOWN_SUBSCRIBE_OPTIONS, 'subscribe()');
+    const { filter, replay = true } = options;
+    if (filter !== undefined && typeof filter !== 'function') {
+      throw fieldError('ERR_SSE_INVALID_OPTION', 'filter', 'a function', filter);
+    }
+    for (const channel of channels) {
+      if (channel.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', `channel "${channel.name}" is closed`);
+    }
+    if (stream.closed) return () => undefined;
+    stream.open();
+    const outbox = outboxOf(stream);
+    const lastEventId = replay ? stream.lastEventId : undefined;
+    const joined: Channel[] = [];
+    for (const channel of channels) {
+      if (channel.#subscribers.has(stream)) continue;
+      outbox.limit = Math.min(outbox.limit, channel.#settings.maxBufferedBytes);
+      const replaying = lastEventId !== undefined && channel.#history !== undefined;
+      const subscriber: Subscriber = {
+        outbox,
+        filter,
+        held: replaying ? [] : undefined,
+        stopWatching: stream.onClose(() => channel.#remove(stream)),
+      };
+      channel.#subscribers.set(stream, subscriber);
+      joined.push(channel);
+      channel.#hooks.onJoin(channel, stream);
+    }
+    const replaying = joined.filter((c) => c.#subscribers.get(stream)?.held !== undefined);
+    if (replaying.length > 0) Channel.#replay(replaying, stream, lastEventId!);
+    return () => {
+      for (const channel of joined) channel.#remove(stream);
+    };
+  }
+
+  // Registered first, live events held; then history is read (asynchronously, as a remote store
+  // would), written, and the held events after it released: no gap, no duplicate.
+  static #replay(channels: readonly Channel[], stream: SseStream, lastEventId: string): void {
+    void Promise.resolve()
+      .then(() => {
+        const resets: string[] = [];
+        const pending: { entry: HistoryEntry; channel: Channel; subscriber: Subscriber }[] = [];
+        for (const channel of channels) {
+          const subscriber = channel.#subscribers.get(stream);
+          if (subscriber === undefined) continue; // unsubscribed meanwhile
+          const result = channel.#history!.readAfter(lastEventId, channel.#hooks.currentSeq());
+          channel.#replays += 1;
+          if (result.reset !== undefined) {
+            channel.#resets += 1;
+            resets.push(channel.#resetFrame(lastEventId, result.reset));
+          }
+          const newest = result.entries.length === 0 ? -1 : result.entries[result.entries.length - 1]!.seq;
+          for (const entry of result.entries) pending.push({ entry, channel, subscriber });
+          // Held live events the read already returned are skipped: no duplicate.
+          for (const entry of subscriber.held ?? []) if (entry.seq > newest) pending.push({ entry, channel, subscriber });
+          subscriber.held = undefined;
+        }
+        // One connection may be in several channels: merge their events in id order, so the
+        // client's Last-Event-ID ends on the newest and a later reconnect misses nothing.
+        if (channels.length > 1) pending.sort((a, b) => a.entry.seq - b.entry.seq);
+        const outbox = outboxOf(stream);
+        for (const frame of resets) outbox.enqueue(frame, Buffer.byteLength(frame));
+        for (const { entry, channel, subscriber } of pending) {
+          if (subscriber.filter !== undefined && !channel.#passes(subscriber, channel.#view(entry))) continue;
+          if (outbox.enqueue(entry.frame, entry.bytes)) channel.#bytes += entry.bytes;
+        }
+      })
+      .catch((cause: unknown) => {
+        const error = new SseError('ERR_SSE_REPLAY_FAILED', 'replaying history failed; the connection was closed', { cause });
+        if (channels[0] === undefined) throw error;
+        channels[0].#hooks.onError(error);
+        stream.close();
+      });
+  }
+
+  #resetFrame(lastEventId: string, reason: ResetReason): string {
+    return formatEvent(JSON.stringify({ channel: this.name, lastEventId, reason }), { event: RESET_EVENT });
+  }
+
+  #remove(stream: SseStream): void {
+    const subscriber = this.#subscribers.get(stream);
+    if (subscriber === undefined) return;
+    this.#subscribers.delete(stream);
+    subscriber.stopWatching();
+    const dropped = subscriber.outbox.dropped !== undefined;
+    if (dropped) this.#dropped += 1;
+    this.#hooks.onLeave(this, stream, dropped);
+  }
+
+  /** Counters for metrics. */
+  stats(): ChannelStats {
+    return {
+      subscribers: this.#subscribers.size,
+      events: this.#events,
+      bytes: this.#bytes,
+      dropped: this.#dropped,
+      replays: this.#replays,
+      resets: this.#resets,
+      history: this.#history?.size ?? 0,
+    };
+  }
+
+  /** @internal The outboxes of every subscriber, for a registry's shutdown. */
+  outboxes(): IterableIterator<Outbox> {
+    return Array.from(this.#subscribers.values(), (s) => s.outbox).values();
+  }
+
+  /** @internal Refuses further broadcasts and subscriptions. */
+  markClosed(): void {
+    this.#closed = true;
+  }
+}

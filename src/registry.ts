@@ -1,0 +1,214 @@
+import { EventEmitter } from 'node:events';
+import type { Response } from 'express';
+import {
+  Channel,
+  resolveChannelOptions,
+  streamOf,
+  validateChannelName,
+  type ChannelHooks,
+  type ChannelOptions,
+  type ChannelStats,
+  type SubscribeOptions,
+} from './channel';
+import { SseError, fieldError } from './errors';
+import { checkOptionsObject } from './options';
+import { flushOutboxesNow, type Outbox } from './outbox';
+import { formatEvent, serializeData, validateEvent } from './serializer';
+import type { SseStream } from './stream';
+
+/** Options of `new ChannelRegistry()`: defaults for every channel it creates. */
+export type RegistryOptions = ChannelOptions;
+
+/** Options of `registry.close()`. */
+export interface CloseOptions {
+  /** Name of a last event sent to every connection before it is ended. */
+  readonly event?: string;
+  /** Data of that last event; without `event` a plain message. Nothing is sent when both are omitted. */
+  readonly data?: unknown;
+  /** Milliseconds to wait for connections to finish before destroying them. @default 1000 */
+  readonly timeout?: number;
+}
+
+/** Counters of a registry, for metrics. */
+export interface RegistryStats {
+  /** Distinct connections subscribed to at least one channel. */
+  readonly connections: number;
+  readonly events: number;
+  readonly bytes: number;
+  readonly dropped: number;
+  readonly replays: number;
+  readonly resets: number;
+  readonly channels: Readonly<Record<string, ChannelStats>>;
+}
+
+/** Events a registry emits. */
+export interface RegistryEvents {
+  /** A connection was disconnected by the slow-client policy. */
+  'client-dropped': [info: { channel: string; stream: SseStream }];
+  /** Something went wrong away from any caller (a filter threw, a replay failed). */
+  error: [error: Error];
+}
+
+/**
+ * Named channels that share one id sequence, so `Last-Event-ID` means the same on all of them.
+ * `channel(name)` gets or creates; `close()` ends every stream for a graceful shutdown.
+ */
+export class ChannelRegistry extends EventEmitter<RegistryEvents> {
+  readonly #defaults: RegistryOptions;
+  // An empty channel without history is only weakly held: if no code keeps a reference, it is
+  // collected; if some code does, channel(name) still returns that same object.
+  readonly #channels = new Map<string, Channel | WeakRef<Channel>>();
+  readonly #finalizer = new FinalizationRegistry<{ name: string; ref: WeakRef<Channel> }>(({ name, ref }) => {
+    if (this.#channels.get(name) === ref) this.#channels.delete(name);
+  });
+  readonly #hooks: ChannelHooks;
+  readonly #connections = new Map<SseStream, number>();
+  #seq = 0;
+  #closed = false;
+
+  constructor(options: RegistryOptions = {}) {
+    super();
+    resolveChannelOptions(options, 'ChannelRegistry');
+    this.#defaults = { ...options };
+    this.#hooks = {
+      nextSeq: () => (this.#seq += 1),
+      currentSeq: () => this.#seq,
+      onError: (error) => this.#reportError(error),
+      onJoin: (channel, stream) => {
+        this.#connections.set(stream, (this.#connections.get(stream) ?? 0) + 1);
+        this.#holdStrongly(channel);
+      },
+      onLeave: (channel, stream, dropped) => {
+        const count = (this.#connections.get(stream) ?? 1) - 1;
+        if (count === 0) this.#connections.delete(stream);
+        else this.#connections.set(stream, count);
+        if (channel.size === 0 && !channel.hasHistory) this.#hold(channel);
+        if (dropped) this.emit('client-dropped', { channel: channel.name, stream });
+      },
+    };
+  }
+
+  /** True after `close()`. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The channel called `name`, created with `options` (over the registry's defaults) if new. */
+  channel(name: string, options?: ChannelOptions): Channel {
+    validateChannelName(name);
+    const existing = this.#lookup(name);
+    if (existing !== undefined) return existing;
+    if (this.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', 'the registry is closed');
+    if (options !== undefined) checkOptionsObject(options, 'channel');
+    const channel = new Channel(name, { ...this.#defaults, ...options }, this.#hooks);
+    this.#hold(channel);
+    return channel;
+  }
+
+  /** True if a channel called `name` exists. */
+  has(name: string): boolean {
+    return this.#lookup(name) !== undefined;
+  }
+
+  /**
+   * Subscribes one connection to several channels (one EventSource, many feeds: browsers allow
+   * only about 6 HTTP/1.1 connections per origin). Replays their histories merged in id order.
+   */
+  subscribe(target: Response | SseStream, names: string | readonly string[], options?: SubscribeOptions): () => void {
+    const list: readonly string[] = typeof names === 'string' ? [names] : names;
+    if (!Array.isArray(list) || list.length === 0) {
+      throw fieldError('ERR_SSE_INVALID_ARGUMENT', 'channel names', 'a name or a non-empty array of names', names);
+    }
+    const channels = Array.from(new Set<string>(list), (name) => this.channel(name));
+    return Channel.subscribeAll(channels, streamOf(target), options);
+  }
+
+  /**
+   * Graceful shutdown: refuses new work, sends the optional last event to every connection once,
+   * ends every stream and resolves when they have closed (destroying stragglers after `timeout`),
+   * so `server.close()` can complete.
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
+    checkOptionsObject(options, 'close()');
+    const { event, data, timeout = 1000 } = options;
+    let frame: string | undefined;
+    if (event !== undefined || data !== undefined) {
+      if (event !== undefined) validateEvent(event);
+      frame = formatEvent(serializeData(data ?? '', this.#defaults.serialize ?? JSON.stringify), { event });
+    }
+    this.#closed = true;
+    const outboxes = new Set<Outbox>();
+    for (const channel of this.#live()) {
+      channel.markClosed();
+      for (const outbox of channel.outboxes()) outboxes.add(outbox);
+    }
+    if (frame !== undefined) {
+      const bytes = Buffer.byteLength(frame);
+      for (const outbox of outboxes) outbox.enqueue(frame, bytes);
+    }
+    flushOutboxesNow();
+    const closing: Promise<void>[] = [];
+    for (const { stream } of outboxes) {
+      closing.push(new Promise<void>((resolve) => stream.onClose(resolve)));
+      stream.close();
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), timeout);
+    });
+    const done = await Promise.race([Promise.all(closing).then(() => false), expired]);
+    clearTimeout(timer);
+    if (done) for (const { stream } of outboxes) stream.destroy();
+  }
+
+  /** Counters for metrics. */
+  stats(): RegistryStats {
+    const channels: Record<string, ChannelStats> = {};
+    let events = 0;
+    let bytes = 0;
+    let dropped = 0;
+    let replays = 0;
+    let resets = 0;
+    for (const channel of this.#live()) {
+      const s = channel.stats();
+      channels[channel.name] = s;
+      events += s.events;
+      bytes += s.bytes;
+      dropped += s.dropped;
+      replays += s.replays;
+      resets += s.resets;
+    }
+    return { connections: this.#connections.size, events, bytes, dropped, replays, resets, channels };
+  }
+
+  *#live(): IterableIterator<Channel> {
+    for (const name of this.#channels.keys()) {
+      const channel = this.#lookup(name);
+      if (channel !== undefined) yield channel;
+    }
+  }
+
+  #lookup(name: string): Channel | undefined {
+    const held = this.#channels.get(name);
+    return held instanceof WeakRef ? held.deref() : held;
+  }
+
+  #hold(channel: Channel): void {
+    if (channel.size > 0 || channel.hasHistory) {
+      this.#channels.set(channel.name, channel);
+    } else {
+      const ref = new WeakRef(channel);
+      this.#channels.set(channel.name, ref);
+      this.#finalizer.register(channel, { name: channel.name, ref });
+    }
+  }
+
+  #holdStrongly(channel: Channel): void {
+    if (this.#channels.get(channel.name) !== channel) this.#channels.set(channel.name, channel);
+  }
+
+  #reportError(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else process.emitWarning(error);
+  }
+}
