@@ -1,12 +1,12 @@
 import express from 'express';
 import { Channel, ChannelRegistry, sse } from 'express-sse-hub';
-import { openStream, startServer, waitUntil, type TestServer } from './helpers/server';
+import { openStream, queryString, startServer, waitUntil, type TestServer } from './helpers/server';
 
 /** An app whose GET /subscribe?channels=a,b joins `registry` channels; the registry is returned too. */
 async function channelServer(registry = new ChannelRegistry()): Promise<{ server: TestServer; registry: ChannelRegistry }> {
   const app = express();
   app.get('/subscribe', sse({ heartbeat: false }), (req, res) => {
-    const names = String(req.query.channels ?? 'main').split(',');
+    const names = queryString(req.query.channels, 'main').split(',');
     registry.subscribe(res, names);
   });
   return { server: await startServer(app), registry };
@@ -59,7 +59,7 @@ describe('channel.subscribe()', () => {
       const registry = new ChannelRegistry();
       const app = express();
       app.get('/subscribe', sse({ heartbeat: false }), (req, res) => {
-        const user = String(req.query.user);
+        const user = queryString(req.query.user);
         registry.channel('dm').subscribe(res, { filter: (e) => (e.data as { to: string }).to === user });
       });
       server = await startServer(app);

@@ -151,3 +151,8 @@ export async function waitUntil(check: () => boolean, what: string, timeoutMs = 
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** A query parameter as a string, or `fallback` when it is absent or repeated. */
+export function queryString(value: unknown, fallback = ''): string {
+  return typeof value === 'string' ? value : fallback;
+}

@@ -1,0 +1,106 @@
+import http from 'node:http';
+import express from 'express';
+import { Channel, ChannelRegistry, sse } from 'express-sse-hub';
+import { openStream, queryString, startServer, waitUntil, type TestServer } from './helpers/server';
+
+describe('registry.channel()', () => {
+  it('returns the same channel for the same name', () => {
+    const registry = new ChannelRegistry();
+    const news = registry.channel('news');
+    expect(registry.channel('news')).toBe(news);
+    expect(news).toBeInstanceOf(Channel);
+    expect(registry.has('news')).toBe(true);
+    expect(registry.has('sport')).toBe(false);
+  });
+
+  it('applies registry defaults, overridden per channel', () => {
+    const registry = new ChannelRegistry({ history: 10 });
+    expect(registry.channel('a').hasHistory).toBe(true);
+    expect(registry.channel('b', { history: false }).hasHistory).toBe(false);
+  });
+
+  it('validates names and options', () => {
+    const registry = new ChannelRegistry();
+    expect(() => registry.channel('')).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_CHANNEL' }) as Error);
+    expect(() => registry.channel('x', { history: -2 })).toThrow(/history must be/);
+    expect(() => new ChannelRegistry({ maxBufferedBytes: -1 })).toThrow(/maxBufferedBytes must be/);
+  });
+
+  it('shares one id sequence between its channels', async () => {
+    const registry = new ChannelRegistry({ history: 5 });
+    await registry.channel('a').broadcast('x');
+    await registry.channel('b').broadcast('y');
+    await registry.channel('a').broadcast('z');
+    expect(registry.stats().channels).toMatchObject({ a: { events: 2, history: 2 }, b: { events: 1, history: 1 } });
+  });
+});
+
+describe('registry.stats()', () => {
+  let server: TestServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it('counts connections, events, bytes and replays', async () => {
+    const registry = new ChannelRegistry({ history: 10 });
+    const app = express();
+    app.get('/subscribe', sse({ heartbeat: false }), (req, res) => {
+      registry.subscribe(res, queryString(req.query.channels).split(','));
+    });
+    server = await startServer(app);
+    await registry.channel('a').broadcast('before');
+    const one = await openStream(`${server.url}/subscribe?channels=a,b`);
+    const two = await openStream(`${server.url}/subscribe?channels=a`, { headers: { 'last-event-id': '0' } });
+    await waitUntil(() => registry.channel('a').size === 2, 'both in a');
+    await registry.channel('a').broadcast('hello'); // "id: 2\ndata: hello\n\n": 19 bytes, to 2
+    await registry.channel('b').broadcast('b'); // "id: 3\ndata: b\n\n": 15 bytes, to 1
+    await one.waitForEvents(2);
+    await two.waitForEvents(2);
+    expect(registry.stats()).toEqual({
+      connections: 2,
+      events: 3,
+      // a: replay of "id: 1\ndata: before\n\n" (20 bytes) to two, then "hello" to both; b: one frame
+      bytes: 20 + 19 * 2 + 15,
+      dropped: 0,
+      replays: 1,
+      resets: 0,
+      channels: {
+        a: { subscribers: 2, events: 2, bytes: 20 + 38, dropped: 0, replays: 1, resets: 0, history: 2 },
+        b: { subscribers: 1, events: 1, bytes: 15, dropped: 0, replays: 0, resets: 0, history: 1 },
+      },
+    });
+    one.destroy();
+    two.destroy();
+    await waitUntil(() => registry.stats().connections === 0, 'connections drop to 0');
+  });
+});
+
+describe('registry.close()', () => {
+  describe('with 1 000 open streams', () => {
+    it('sends the last event once per connection and lets server.close() finish within 1 s', async () => {
+      const registry = new ChannelRegistry();
+      const app = express();
+      app.get('/subscribe', sse(), (_req, res) => registry.subscribe(res, ['a', 'b']));
+      const server = http.createServer(app);
+      server.maxConnections = 2000;
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as { port: number };
+      const clients = [];
+      for (let i = 0; i < 1000; i += 50) {
+        clients.push(...(await Promise.all(Array.from({ length: 50 }, () => openStream(`http://127.0.0.1:${port}/subscribe`, { retain: true })))));
+      }
+      await waitUntil(() => registry.stats().connections === 1000, '1000 connections');
+      const started = Date.now();
+      await registry.close({ event: 'shutdown', data: { reason: 'deploy' } });
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const elapsed = Date.now() - started;
+      await Promise.all(clients.map((c) => c.ended));
+      expect(elapsed).toBeLessThan(1000);
+      expect(clients.every((c) => c.events.length === 1 && c.events[0]?.event === 'shutdown')).toBe(true);
+      expect(registry.closed).toBe(true);
+      await expect(registry.channel('a').broadcast('late')).rejects.toMatchObject({ code: 'ERR_SSE_REGISTRY_CLOSED' });
+      expect(() => registry.channel('new')).toThrow(expect.objectContaining({ code: 'ERR_SSE_REGISTRY_CLOSED' }) as Error);
+    }, 30_000);
+  });
+});
