@@ -28,9 +28,11 @@ describe('registry.channel()', () => {
 
   it('shares one id sequence between its channels', async () => {
     const registry = new ChannelRegistry({ history: 5 });
+    expect(registry.lastEventId).toBe('0');
     await registry.channel('a').broadcast('x');
     await registry.channel('b').broadcast('y');
     await registry.channel('a').broadcast('z');
+    expect([registry.lastEventId, registry.channel('a').lastEventId, registry.channel('b').lastEventId]).toEqual(['3', '3', '2']);
     expect(registry.stats().channels).toMatchObject({ a: { events: 2, history: 2 }, b: { events: 1, history: 1 } });
   });
 });

@@ -163,6 +163,7 @@ export class Channel {
   readonly #history: History | undefined;
   readonly #subscribers = new Map<SseStream, Subscriber>();
   #closed = false;
+  #lastEventId: string | undefined;
   #events = 0;
   #bytes = 0;
   #dropped = 0;
@@ -191,6 +192,11 @@ export class Channel {
     return this.#closed;
   }
 
+  /** The id of the newest event broadcast here (`undefined` before the first, or without ids). */
+  get lastEventId(): string | undefined {
+    return this.#lastEventId;
+  }
+
   /**
    * Sends an event to every subscriber. The data is serialized and the frame built once, then
    * shared. Resolves with the number of subscribers it was queued for. Rejects with a
@@ -212,6 +218,7 @@ export class Channel {
     const frame = formatEvent(text, { event, id: wireId });
     const entry: HistoryEntry = { seq, id: wireId ?? '', frame, bytes: Buffer.byteLength(frame), event, data };
     this.#history?.append(entry);
+    this.#lastEventId = wireId;
     this.#events += 1;
     return this.#deliver(entry);
   }

@@ -93,6 +93,14 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     return this.#closed;
   }
 
+  /**
+   * The newest id the registry's sequence handed out ('0' before the first event). Give it to a
+   * new subscriber (e.g. on a `connected` event) to say "you are up to date as of here".
+   */
+  get lastEventId(): string {
+    return String(this.#seq);
+  }
+
   /** The channel called `name`, created with `options` (over the registry's defaults) if new. */
   channel(name: string, options?: ChannelOptions): Channel {
     validateChannelName(name);
