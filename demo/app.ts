@@ -1,25 +1,233 @@
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import express, { type Express } from 'express';
-import { sse } from 'express-sse-hub';
+import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
+import { ChannelRegistry, sse } from 'express-sse-hub';
+import { randomCatFact, randomEvent, tokenStream } from './feeds';
 
 export const PUBLIC_DIR = path.join(__dirname, '..', 'public');
 
-/** Builds the demo app; exported so tests can mount it on their own server. */
-export function createDemoApp(): Express {
-  const app = express();
-  app.use(express.static(PUBLIC_DIR));
-  app.use(sse());
+/** The channel a bare /subscribe joins and a POST /generateEvent without `channel` reaches. */
+export const DEFAULT_CHANNEL = 'news';
+/** Emits `current-date` every `clockIntervalMs`. */
+export const CLOCK_CHANNEL = 'clock';
+const PRESENCE_CHANNEL = 'presence';
+/** Events of the random-events stream before it ends by itself (the last seed's demo). */
+export const RANDOM_EVENTS_TOTAL = 30;
+/** Channel and event names the demo accepts: short tokens. */
+const TOKEN = /^[A-Za-z0-9_-]{1,32}$/;
+const BODY_LIMIT = '8kb';
 
-  // The first seed's stream: a `connected` event, then the current date every 5 s.
-  app.get('/subscribe', (_req, res) => {
-    let counter = 0;
-    res.sse.send('You are now subscribed!', { event: 'connected', id: counter });
-    const timer = setInterval(() => {
-      counter += 1;
-      res.sse.send(new Date().toLocaleString(), { event: 'current-date', id: counter });
-    }, 5000);
-    res.sse.signal.addEventListener('abort', () => clearInterval(timer));
+export interface DemoOptions {
+  /** Where channels live; pass one built on a Redis adapter to share them between processes. */
+  readonly registry?: ChannelRegistry;
+  /** Milliseconds between `current-date` events. @default 5000 */
+  readonly clockIntervalMs?: number;
+  /** Milliseconds between streamed tokens on /ai/stream, unless `?pace=` says otherwise. @default 60 */
+  readonly tokenPaceMs?: number;
+  /** Milliseconds between random events on average, unless `?pace=` says otherwise. @default 700 */
+  readonly randomPaceMs?: number;
+}
+
+/** Live counters of the demo, for tests and curiosity. */
+export interface DemoMetrics {
+  /** Token streams currently generating. */
+  generating: number;
+  /** Tokens produced in total. */
+  tokens: number;
+  /** Random-event streams currently running. */
+  randomStreams: number;
+}
+
+export interface Demo {
+  readonly app: Express;
+  readonly registry: ChannelRegistry;
+  readonly metrics: DemoMetrics;
+  /** Stops the clock and closes every stream (the registry's `close()`). */
+  close(): Promise<void>;
+}
+
+function paceFrom(req: Request, fallback: number): number {
+  const pace = Number(req.query.pace);
+  return Number.isFinite(pace) && pace >= 1 && pace <= 5000 ? Math.round(pace) : fallback;
+}
+
+function badRequest(res: Response, status: number, error: string): void {
+  res.status(status).json({ error });
+}
+
+/** Parses ?channels=a,b into validated names (400 before any stream byte if one is bad). */
+const channelList: RequestHandler = (req, res, next) => {
+  const raw = req.query.channels;
+  if (raw !== undefined && typeof raw !== 'string') {
+    badRequest(res, 400, 'channels must be one comma-separated list');
+    return;
+  }
+  const names = raw === undefined || raw === '' ? [DEFAULT_CHANNEL, CLOCK_CHANNEL] : raw.split(',');
+  const bad = names.find((n) => !TOKEN.test(n) || n === PRESENCE_CHANNEL);
+  if (bad !== undefined || names.length > 10) {
+    badRequest(res, 400, `channels must be 1 to 10 names of letters, digits, "-" or "_" (at most 32 each); got ${JSON.stringify(raw)}`);
+    return;
+  }
+  res.locals.channels = names;
+  next();
+};
+
+/** Builds the demo: the Express app and the state behind it. Uses only the package's public API. */
+export function createDemoApp(options: DemoOptions = {}): Demo {
+  const registry = options.registry ?? new ChannelRegistry({ history: 200 });
+  const clockIntervalMs = options.clockIntervalMs ?? 5000;
+  const tokenPaceMs = options.tokenPaceMs ?? 60;
+  const randomPaceMs = options.randomPaceMs ?? 700;
+  const metrics: DemoMetrics = { generating: 0, tokens: 0, randomStreams: 0 };
+  // Dates and head counts are only true now: no history, so nobody is replayed stale ones.
+  const clock = registry.channel(CLOCK_CHANNEL, { history: false });
+  const presence = registry.channel(PRESENCE_CHANNEL, { history: false });
+  const announcePresence = (): void => void presence.broadcast({ count: presence.size }, { event: 'presence' });
+
+  // One timer for the whole app, not one per connection.
+  const clockTimer = setInterval(() => void clock.broadcast(new Date().toISOString(), { event: 'current-date' }), clockIntervalMs);
+  clockTimer.unref();
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.static(PUBLIC_DIR));
+
+  // The first seed's stream, on the channel registry: `connected`, then the channels asked for.
+  app.get('/subscribe', channelList, sse({ retry: 2000 }), (_req, res) => {
+    const names = res.locals.channels as string[];
+    // The id says "up to date as of here": a reconnecting client keeps its own position.
+    res.sse.send('You are now subscribed!', { event: 'connected', id: res.sse.lastEventId ?? registry.lastEventId });
+    registry.subscribe(res, [...names, PRESENCE_CHANNEL]);
+    announcePresence();
+    res.sse.signal.addEventListener('abort', announcePresence, { once: true });
   });
 
-  return app;
+  // Broadcast from anyone to a channel's subscribers (the last seed's second demo).
+  app.post('/generateEvent', express.json({ limit: BODY_LIMIT }), async (req, res) => {
+    if (!req.is('application/json')) {
+      badRequest(res, 415, 'send a JSON body with Content-Type: application/json');
+      return;
+    }
+    const body: unknown = req.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      badRequest(res, 400, 'the body must be a JSON object { channel?, event?, data? }');
+      return;
+    }
+    const { channel = DEFAULT_CHANNEL, event, data = '' } = body as Record<string, unknown>;
+    if (typeof channel !== 'string' || !TOKEN.test(channel) || channel === PRESENCE_CHANNEL || channel === CLOCK_CHANNEL) {
+      badRequest(res, 400, `channel must be a name of letters, digits, "-" or "_" (at most 32); got ${JSON.stringify(channel)}`);
+      return;
+    }
+    if (event !== undefined && (typeof event !== 'string' || !TOKEN.test(event))) {
+      badRequest(res, 400, `event must be a name of letters, digits, "-" or "_" (at most 32); got ${JSON.stringify(event)}`);
+      return;
+    }
+    const target = registry.channel(channel);
+    const delivered = await target.broadcast(data, event === undefined ? {} : { event });
+    res.json({ delivered, id: target.lastEventId ?? null });
+  });
+
+  app.get('/generateEvent', async (_req, res) => {
+    const target = registry.channel(DEFAULT_CHANNEL);
+    const delivered = await target.broadcast(randomCatFact(), { event: 'catFact' });
+    res.json({ delivered, id: target.lastEventId ?? null });
+  });
+
+  // The four-event-type demo: random pace, ends after 30 events with an agreed end event
+  // (id -1, as in the seed), or earlier when the client or the server stops it.
+  const randomStreams = new Map<string, (reason: string) => void>();
+  app.get('/random-events', sse(), (req, res) => {
+    const pace = paceFrom(req, randomPaceMs);
+    const streamId = randomUUID();
+    const stream = res.sse;
+    let sent = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const end = (reason: string): void => {
+      clearTimeout(timer);
+      if (!randomStreams.delete(streamId)) return;
+      metrics.randomStreams -= 1;
+      stream.send(reason, { event: 'end', id: -1 });
+      stream.close();
+    };
+    const tick = (): void => {
+      const { type, data } = randomEvent();
+      sent += 1;
+      stream.send(data, { event: type, id: sent });
+      if (sent >= RANDOM_EVENTS_TOTAL) end('complete');
+      else timer = setTimeout(tick, pace * (0.5 + Math.random()));
+    };
+    randomStreams.set(streamId, end);
+    metrics.randomStreams += 1;
+    stream.send({ stream: streamId, total: RANDOM_EVENTS_TOTAL }, { event: 'stream' });
+    timer = setTimeout(tick, pace * (0.5 + Math.random()));
+    stream.signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      if (randomStreams.delete(streamId)) metrics.randomStreams -= 1;
+    });
+  });
+
+  app.post('/random-events/:id/stop', (req, res) => {
+    const end = randomStreams.get(req.params.id);
+    if (end === undefined) {
+      badRequest(res, 404, 'no such random-events stream (it may have ended already)');
+      return;
+    }
+    end('stopped by the server');
+    res.json({ stopped: true });
+  });
+
+  // Token streaming (the second seed): GET for EventSource, POST for fetch with a body. The
+  // prompt is checked before sse(), so a bad one still gets a plain 400.
+  const promptFrom =
+    (read: (req: Request) => unknown): RequestHandler =>
+    (req, res, next) => {
+      const prompt = read(req) ?? '';
+      if (typeof prompt !== 'string' || prompt.length > 500) {
+        badRequest(res, 400, 'prompt must be a string of at most 500 characters');
+        return;
+      }
+      next();
+    };
+  const streamAnswer: RequestHandler = async (req, res) => {
+    metrics.generating += 1;
+    try {
+      const finished = await res.sse.pipe(tokenStream(res.sse.signal, paceFrom(req, tokenPaceMs), () => (metrics.tokens += 1)));
+      if (finished) res.sse.send('[DONE]');
+    } finally {
+      metrics.generating -= 1;
+      res.sse.close();
+    }
+  };
+  app.get('/ai/stream', promptFrom((req) => req.query.prompt), sse(), streamAnswer);
+  app.post(
+    '/ai/stream',
+    express.json({ limit: BODY_LIMIT }),
+    promptFrom((req) => (req.body as { prompt?: unknown } | undefined)?.prompt),
+    sse(),
+    streamAnswer,
+  );
+
+  // Bad JSON and oversized bodies come here from express.json().
+  const onError: ErrorRequestHandler = (error: { status?: number; type?: string; message?: string }, _req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    if (error.type === 'entity.parse.failed') badRequest(res, 400, 'the body is not valid JSON');
+    else if (error.type === 'entity.too.large') badRequest(res, 413, `the body is larger than ${BODY_LIMIT}`);
+    else if (typeof error.status === 'number' && error.status >= 400 && error.status < 500) badRequest(res, error.status, error.message ?? 'bad request');
+    else badRequest(res, 500, 'internal error');
+  };
+  app.use(onError);
+
+  return {
+    app,
+    registry,
+    metrics,
+    close: async () => {
+      clearInterval(clockTimer);
+      for (const end of [...randomStreams.values()]) end('server shutting down');
+      await registry.close({ event: 'shutdown', data: 'The demo server is shutting down.' });
+    },
+  };
 }

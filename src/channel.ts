@@ -199,8 +199,9 @@ export class Channel {
 
   /**
    * Sends an event to every subscriber. The data is serialized and the frame built once, then
-   * shared. Resolves with the number of subscribers it was queued for. Rejects with a
-   * `TypeError` for an invalid event name, id or data, and then sends nothing.
+   * shared. Resolves with the number of subscribers it was queued for (0 once the channel is
+   * closed). Rejects with a `TypeError` for an invalid event name, id or data, and then sends
+   * nothing.
    */
   // eslint-disable-next-line @typescript-eslint/require-await -- async so errors become rejections
   async broadcast(data: unknown, options: BroadcastOptions = {}): Promise<number> {
@@ -208,11 +209,13 @@ export class Channel {
   }
 
   #broadcast(data: unknown, options: BroadcastOptions): number {
-    if (this.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', `channel "${this.name}" is closed`);
     const { event, id } = options;
     const text = serializeData(data, this.#settings.serialize);
     if (event !== undefined) validateEvent(event);
     const chosenId = id === undefined ? undefined : validateId(id);
+    // After close() there is nobody left to deliver to. Resolving 0 rather than rejecting keeps
+    // a fire-and-forget broadcast racing a shutdown from becoming an unhandled rejection.
+    if (this.#closed) return 0;
     const seq = this.#history === undefined ? 0 : this.#hooks.nextSeq();
     const wireId = chosenId ?? (this.#history === undefined ? undefined : String(seq));
     const frame = formatEvent(text, { event, id: wireId });

@@ -41,6 +41,7 @@ export class Outbox {
     this.#pendingBytes += bytes;
     if (!this.#queued) {
       this.#queued = true;
+      this.stream.queued(this);
       queue(this);
     }
     return true;

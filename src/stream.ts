@@ -78,6 +78,7 @@ export class SseStream<M extends object = EventMap> {
   #wroteSinceBeat = false;
   #closeHooks: Set<() => void> | undefined;
   #lastEventId: string | undefined | null = null;
+  #queue: { flush(): void } | undefined;
 
   /** @internal Created by the `sse()` middleware; use `res.sse`. */
   constructor(req: SseRequest, res: SseServerResponse, settings: SseSettings) {
@@ -163,7 +164,9 @@ export class SseStream<M extends object = EventMap> {
 
   /** Sends a comment line, which clients ignore; handy as a keep-alive or for debugging with curl. */
   comment(text?: string): boolean {
-    return this.#write(formatComment(text));
+    const frame = formatComment(text);
+    this.#queue?.flush();
+    return this.#write(frame);
   }
 
   /**
@@ -172,7 +175,17 @@ export class SseStream<M extends object = EventMap> {
    * @internal
    */
   writeFrame(frame: string): boolean {
+    this.#queue = undefined;
     return this.#write(frame);
+  }
+
+  /**
+   * Tells the stream that channel frames are queued for it, so a direct `send()` goes out after
+   * them and the client sees events in the order they were sent.
+   * @internal
+   */
+  queued(queue: { flush(): void }): void {
+    this.#queue = queue;
   }
 
   /**
@@ -251,7 +264,9 @@ export class SseStream<M extends object = EventMap> {
   }
 
   #send(data: unknown, options: SendOptions | undefined): boolean {
-    return this.#write(formatEvent(serializeData(data, this.#settings.serialize), options));
+    const frame = formatEvent(serializeData(data, this.#settings.serialize), options);
+    this.#queue?.flush();
+    return this.#write(frame);
   }
 
   #write(frame: string): boolean {
@@ -296,10 +311,12 @@ export class SseStream<M extends object = EventMap> {
     this.#closed = true;
     this.#leaveHeartbeat?.();
     this.#leaveHeartbeat = undefined;
-    this.#controller?.abort();
+    // Internal hooks first (channels drop the subscriber), so code listening on `signal` already
+    // sees the channel without this connection.
     const hooks = this.#closeHooks;
     this.#closeHooks = undefined;
     if (hooks !== undefined) for (const hook of hooks) hook();
+    this.#controller?.abort();
   }
 }
 

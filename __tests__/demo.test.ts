@@ -1,0 +1,222 @@
+import request from 'supertest';
+import { createDemoApp, RANDOM_EVENTS_TOTAL, type Demo } from '../demo/app';
+import { CANNED_ANSWER } from '../demo/feeds';
+import { openStream, startServer, waitUntil, type TestServer } from './helpers/server';
+
+describe('the demo server', () => {
+  let demo: Demo;
+  let server: TestServer;
+  beforeEach(async () => {
+    demo = createDemoApp({ clockIntervalMs: 50, tokenPaceMs: 5, randomPaceMs: 2 });
+    server = await startServer(demo.app);
+  });
+  afterEach(async () => {
+    await demo.close();
+    await server.close();
+  });
+
+  describe('GET /', () => {
+    it('serves the page and its script', async () => {
+      const page = await request(demo.app).get('/');
+      expect(page.status).toBe(200);
+      expect(page.text).toContain('<script src="/app.js"></script>');
+      const script = await request(demo.app).get('/app.js');
+      expect(script.status).toBe(200);
+      // Server values are rendered as text only: no HTML sinks in the page script.
+      expect(script.text).not.toMatch(/\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write/);
+    });
+  });
+
+  describe('GET /subscribe', () => {
+    it('sends a connected event with an id, then the clock and presence', async () => {
+      const client = await openStream(`${server.url}/subscribe`);
+      await client.waitForEvents(3);
+      expect(client.events[0]).toEqual({ event: 'connected', id: '0', data: 'You are now subscribed!' });
+      expect(client.events.slice(1).map((e) => e.event)).toEqual(expect.arrayContaining(['presence']));
+      await waitUntil(() => client.events.some((e) => e.event === 'current-date'), 'a clock tick');
+      const tick = client.events.find((e) => e.event === 'current-date');
+      expect(Number.isNaN(Date.parse(tick!.data))).toBe(false);
+      client.destroy();
+    });
+
+    it('keeps a reconnecting client at its own position', async () => {
+      const client = await openStream(`${server.url}/subscribe`, { headers: { 'last-event-id': '0' } });
+      await client.waitForEvents(1);
+      expect(client.events[0]).toMatchObject({ event: 'connected', id: '0' });
+      client.destroy();
+    });
+
+    it('announces presence as clients join and leave', async () => {
+      const first = await openStream(`${server.url}/subscribe?channels=news`);
+      await waitUntil(() => first.events.some((e) => e.event === 'presence' && e.data === '{"count":1}'), 'count 1');
+      const second = await openStream(`${server.url}/subscribe?channels=news`);
+      await waitUntil(() => first.events.some((e) => e.event === 'presence' && e.data === '{"count":2}'), 'count 2');
+      second.destroy();
+      await waitUntil(() => first.events.filter((e) => e.event === 'presence').at(-1)?.data === '{"count":1}', 'back to 1');
+      first.destroy();
+    });
+
+    it.each([['a b'], ['x'.repeat(33)], ['presence'], ['a,,b']])('answers 400 JSON for channels=%p before opening a stream', async (channels) => {
+      const response = await request(demo.app).get('/subscribe').query({ channels }).set('Accept', 'text/event-stream');
+      expect(response.status).toBe(400);
+      expect(response.type).toBe('application/json');
+      expect((response.body as { error: string }).error).toMatch(/channels must be/);
+    });
+  });
+
+  describe('POST /generateEvent', () => {
+    it('broadcasts to the default channel a bare /subscribe joined', async () => {
+      const client = await openStream(`${server.url}/subscribe`);
+      await client.waitForEvents(1);
+      const response = await request(demo.app).post('/generateEvent').send({ data: { text: 'hi' } });
+      expect(response.status).toBe(200);
+      expect(response.body).toEqual({ delivered: 1, id: '1' });
+      await waitUntil(() => client.events.some((e) => e.event === undefined), 'the broadcast');
+      expect(client.events.find((e) => e.event === undefined)).toEqual({ event: undefined, id: '1', data: '{"text":"hi"}' });
+      client.destroy();
+    });
+
+    it('reaches only the channel named, with the event named', async () => {
+      const news = await openStream(`${server.url}/subscribe?channels=news`);
+      const sport = await openStream(`${server.url}/subscribe?channels=sport`);
+      await news.waitForEvents(1);
+      await sport.waitForEvents(1);
+      const response = await request(demo.app).post('/generateEvent').send({ channel: 'sport', event: 'goal', data: '1-0' });
+      expect(response.body).toMatchObject({ delivered: 1 });
+      await waitUntil(() => sport.events.some((e) => e.event === 'goal'), 'the goal');
+      await new Promise((r) => setTimeout(r, 30));
+      expect(news.events.some((e) => e.event === 'goal')).toBe(false);
+      news.destroy();
+      sport.destroy();
+    });
+
+    describe.each([
+      ['invalid JSON', (r: request.Test) => r.set('Content-Type', 'application/json').send('{"data": nope'), 400, /not valid JSON/],
+      ['a bad event name', (r: request.Test) => r.send({ event: 'a\nb', data: 'x' }), 400, /event must be/],
+      ['a long event name', (r: request.Test) => r.send({ event: 'e'.repeat(33), data: 'x' }), 400, /event must be/],
+      ['a bad channel name', (r: request.Test) => r.send({ channel: '../etc', data: 'x' }), 400, /channel must be/],
+      ['a reserved channel', (r: request.Test) => r.send({ channel: 'clock', data: 'x' }), 400, /channel must be/],
+      ['an array body', (r: request.Test) => r.send([1, 2]), 400, /JSON object/],
+      ['a body over the limit', (r: request.Test) => r.send({ data: 'x'.repeat(20_000) }), 413, /larger than/],
+      ['a form body', (r: request.Test) => r.type('form').send('data=x'), 415, /Content-Type: application\/json/],
+    ])('when it gets %s', (_what, build, status, message) => {
+      it(`answers ${status} with a JSON error, broadcasts nothing and keeps serving`, async () => {
+        const client = await openStream(`${server.url}/subscribe?channels=news`);
+        await client.waitForEvents(1);
+        const eventsBefore = demo.registry.stats().events;
+        const response = await build(request(server.url).post('/generateEvent'));
+        expect(response.status).toBe(status);
+        expect((response.body as { error: string }).error).toMatch(message);
+        expect(demo.registry.stats().events - eventsBefore).toBe(0);
+        const ok = await request(server.url).post('/generateEvent').send({ data: 'still here' });
+        expect(ok.status).toBe(200);
+        await waitUntil(() => client.events.some((e) => e.data === 'still here'), 'the next broadcast');
+        expect(client.events.filter((e) => e.event === undefined).map((e) => e.data)).toEqual(['still here']);
+        client.destroy();
+      });
+    });
+  });
+
+  describe('GET /generateEvent', () => {
+    it('broadcasts a random cat fact', async () => {
+      const client = await openStream(`${server.url}/subscribe`);
+      await client.waitForEvents(1);
+      const response = await request(demo.app).get('/generateEvent');
+      expect(response.body).toMatchObject({ delivered: 1 });
+      await waitUntil(() => client.events.some((e) => e.event === 'catFact'), 'a cat fact');
+      expect(client.events.find((e) => e.event === 'catFact')?.data.length).toBeGreaterThan(10);
+      client.destroy();
+    });
+  });
+
+  describe('GET /random-events', () => {
+    it(`sends ${RANDOM_EVENTS_TOTAL} events of the four types, then the end event, and closes`, async () => {
+      const client = await openStream(`${server.url}/random-events?pace=1`);
+      await client.ended;
+      const [first, ...rest] = client.events;
+      expect(first?.event).toBe('stream');
+      const body = rest.slice(0, -1);
+      expect(body).toHaveLength(RANDOM_EVENTS_TOTAL);
+      expect(new Set(body.map((e) => e.event)).size).toBeGreaterThan(1);
+      for (const e of body) expect(['coinToss', 'dieRoll', 'catFact', 'meme']).toContain(e.event);
+      expect(body.map((e) => e.id)).toEqual(Array.from({ length: RANDOM_EVENTS_TOTAL }, (_, i) => String(i + 1)));
+      expect(rest.at(-1)).toEqual({ event: 'end', id: '-1', data: 'complete' });
+      for (const e of body.filter((x) => x.event === 'dieRoll')) expect(['1', '2', '3', '4', '5', '6']).toContain(e.data);
+      for (const e of body.filter((x) => x.event === 'meme')) expect(e.data).toMatch(/^\/memes\/[\w-]+\.svg$/);
+      expect(demo.metrics.randomStreams).toBe(0);
+    });
+
+    it('ends early when asked by POST /random-events/:id/stop', async () => {
+      const client = await openStream(`${server.url}/random-events?pace=200`);
+      const [first] = await client.waitForEvents(1);
+      const { stream } = JSON.parse(first!.data) as { stream: string };
+      const response = await request(demo.app).post(`/random-events/${stream}/stop`);
+      expect(response.body).toEqual({ stopped: true });
+      await client.ended;
+      expect(client.events.at(-1)).toEqual({ event: 'end', id: '-1', data: 'stopped by the server' });
+      expect((await request(demo.app).post(`/random-events/${stream}/stop`)).status).toBe(404);
+    });
+
+    it('stops its timer when the client closes', async () => {
+      const client = await openStream(`${server.url}/random-events?pace=200`);
+      await client.waitForEvents(1);
+      expect(demo.metrics.randomStreams).toBe(1);
+      client.destroy();
+      await waitUntil(() => demo.metrics.randomStreams === 0, 'the stream is forgotten');
+    });
+  });
+
+  describe('/ai/stream', () => {
+    const answerOf = (events: { data: string }[]): string =>
+      events
+        .slice(0, -1)
+        .map((e) => (JSON.parse(e.data) as { token: string }).token)
+        .join('');
+
+    it('streams the answer word by word over GET, ending with [DONE]', async () => {
+      const client = await openStream(`${server.url}/ai/stream?prompt=hello`);
+      await client.ended;
+      expect(client.events.at(-1)?.data).toBe('[DONE]');
+      expect(answerOf(client.events)).toBe(CANNED_ANSWER);
+      expect(client.events.length).toBeGreaterThan(20);
+    });
+
+    it('streams over POST with a JSON body', async () => {
+      const client = await openStream(`${server.url}/ai/stream`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt: 'hello' }),
+      });
+      await client.ended;
+      expect(answerOf(client.events)).toBe(CANNED_ANSWER);
+      expect(client.events.at(-1)?.data).toBe('[DONE]');
+    });
+
+    it('stops generating as soon as the client leaves', async () => {
+      const client = await openStream(`${server.url}/ai/stream?prompt=hello&pace=40`);
+      await client.waitForEvents(2);
+      client.destroy();
+      await waitUntil(() => demo.metrics.generating === 0, 'the generation stops', 500);
+      const produced = demo.metrics.tokens;
+      await new Promise((r) => setTimeout(r, 150));
+      expect(demo.metrics.tokens).toBe(produced);
+      expect(produced).toBeLessThan(CANNED_ANSWER.split(' ').length);
+    });
+
+    it('answers 400 for a prompt that is not a short string', async () => {
+      const response = await request(demo.app).post('/ai/stream').send({ prompt: 'x'.repeat(501) }).set('Accept', 'text/event-stream');
+      expect(response.status).toBe(400);
+      expect((response.body as { error: string }).error).toMatch(/prompt must be/);
+    });
+  });
+
+  describe('demo.close()', () => {
+    it('sends every subscriber a shutdown event and ends the streams', async () => {
+      const client = await openStream(`${server.url}/subscribe`);
+      await client.waitForEvents(1);
+      await demo.close();
+      await client.ended;
+      expect(client.events.at(-1)).toMatchObject({ event: 'shutdown' });
+    });
+  });
+});
