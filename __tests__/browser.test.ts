@@ -1,0 +1,178 @@
+// End-to-end tests of the demo page in real headless Chromium (Debian's), driven by playwright-core.
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createDemoApp, RANDOM_EVENTS_TOTAL, type Demo } from '../demo/app';
+import { CANNED_ANSWER } from '../demo/feeds';
+import { waitUntil } from './helpers/server';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const HAS_CHROMIUM = fs.existsSync(CHROMIUM);
+const ARTIFACTS = path.join(__dirname, 'artifacts');
+
+if (!HAS_CHROMIUM) {
+  if (process.env.CI) throw new Error(`CI must run the browser tests, but Chromium is missing at ${CHROMIUM}`);
+  console.warn(`browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
+}
+const describeBrowser = HAS_CHROMIUM ? describe : describe.skip;
+
+describeBrowser('the demo page in Chromium', () => {
+  let browser: Browser;
+  let demo: Demo;
+  let server: http.Server;
+  let url: string;
+
+  async function listen(port = 0): Promise<void> {
+    server = http.createServer(demo.app);
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  async function stopServer(): Promise<void> {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  async function openPage(query = ''): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('pageerror', (error) => {
+      throw error;
+    });
+    await page.goto(`${url}/${query}`);
+    await page.waitForSelector('#state[data-state="open"]');
+    return page;
+  }
+
+  const text = (page: Page, selector: string): Promise<string> => page.locator(selector).innerText();
+
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  beforeEach(async () => {
+    demo = createDemoApp({ clockIntervalMs: 300, tokenPaceMs: 5, randomPaceMs: 5 });
+    await listen();
+  });
+  afterEach(async () => {
+    await demo.close();
+    await stopServer();
+  });
+
+  it('connects and shows the connected event, the clock and presence', async () => {
+    const page = await openPage();
+    await page.waitForFunction(() => document.querySelector('#log')?.textContent?.includes('You are now subscribed!'));
+    await page.waitForFunction(() => document.querySelector('#clock')?.textContent !== '–');
+    expect(await text(page, '#presence')).toBe('1');
+    expect(await text(page, '#state')).toBe('open');
+    await page.close();
+  });
+
+  it('shows in one tab an event posted from another', async () => {
+    const first = await openPage();
+    const second = await openPage();
+    await second.fill('#bc-data', 'hello from tab two');
+    await second.click('#broadcast-form button[type="submit"]');
+    await first.waitForFunction(() => document.querySelector('#messages')?.textContent?.includes('hello from tab two'));
+    await second.waitForFunction(() => document.querySelector('#broadcast-result')?.textContent?.includes('Delivered to 2'));
+    expect(await text(first, '#last-id')).toBe('1');
+    await Promise.all([first.close(), second.close()]);
+  });
+
+  it(`ends the random-events demo after ${RANDOM_EVENTS_TOTAL} events`, async () => {
+    const page = await openPage('?pace=5');
+    await page.click('#random-start');
+    await page.waitForFunction(() => document.querySelector('#random-state')?.textContent === 'ended: complete');
+    expect(await text(page, '#random-count')).toBe(String(RANDOM_EVENTS_TOTAL));
+    expect(await page.locator('#random-start').isEnabled()).toBe(true);
+    await page.close();
+  });
+
+  it('stops the random events from the page and from the server', async () => {
+    const page = await openPage('?pace=150');
+    await page.click('#random-start');
+    await page.waitForFunction(() => Number(document.querySelector('#random-count')?.textContent) >= 1);
+    await page.click('#random-stop');
+    const stoppedAt = await text(page, '#random-count');
+    await waitUntil(() => demo.metrics.randomStreams === 0, 'the server notices the client left');
+    await page.waitForTimeout(400);
+    expect(await text(page, '#random-count')).toBe(stoppedAt);
+
+    await page.click('#random-start');
+    await page.waitForFunction(() => !(document.querySelector('#random-stop-server') as HTMLButtonElement).disabled);
+    await page.click('#random-stop-server');
+    await page.waitForFunction(() => document.querySelector('#random-state')?.textContent === 'ended: stopped by the server');
+    expect(demo.metrics.randomStreams).toBe(0);
+    await page.close();
+  });
+
+  it('reconnects after a server restart and shows the events it missed', async () => {
+    const page = await openPage('?channels=news');
+    await demo.registry.channel('news').broadcast('before the restart');
+    await page.waitForFunction(() => document.querySelector('#messages')?.textContent?.includes('before the restart'));
+    const port = Number(new URL(url).port);
+    await stopServer();
+    await page.waitForFunction(() => document.querySelector('#state')?.getAttribute('data-state') !== 'open');
+    // While the page is cut off, events keep being published.
+    for (const n of [1, 2, 3]) await demo.registry.channel('news').broadcast(`missed ${n}`);
+    await listen(port);
+    await page.waitForFunction(() => document.querySelector('#messages')?.textContent?.includes('missed 3'), undefined, { timeout: 15_000 });
+    const messages = await page.locator('#messages li').allInnerTexts();
+    expect(messages.slice(0, 4)).toEqual(['missed 3', 'missed 2', 'missed 1', 'before the restart']);
+    expect(await text(page, '#last-id')).toBe('4');
+    expect(await text(page, '#state')).toBe('open');
+    await page.close();
+  }, 30_000);
+
+  it('shows an HTML payload as text and runs nothing', async () => {
+    const page = await openPage();
+    const payload = '<img src=x onerror="window.__pwned = 1"><script>window.__pwned = 2</script>';
+    await page.fill('#bc-data', payload);
+    await page.click('#broadcast-form button[type="submit"]');
+    await page.waitForFunction(() => document.querySelector('#messages li') !== null);
+    expect(await page.locator('#messages li').first().innerText()).toBe(payload);
+    await page.waitForTimeout(200);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.locator('#messages img, #log img, #messages script').count()).toBe(0);
+    await page.close();
+  });
+
+  it.each([
+    ['EventSource (GET)', '#ai-get'],
+    ['fetch (POST)', '#ai-post'],
+  ])('streams the whole answer and [DONE] with %s', async (_how, button) => {
+    const page = await openPage('?pace=3');
+    await page.click(button);
+    await page.waitForFunction(() => document.querySelector('#ai-state')?.textContent === 'done');
+    expect(await page.locator('#ai-output').textContent()).toBe(`${CANNED_ANSWER} [DONE]`);
+    await page.close();
+  });
+
+  it('renders cleanly on a laptop and a phone (screenshots saved)', async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const page = await openPage('?pace=20');
+    await page.fill('#bc-data', 'Hello from the broadcast form');
+    await page.click('#broadcast-form button[type="submit"]');
+    await page.click('#random-start');
+    await page.click('#ai-post');
+    await page.waitForFunction(() => document.querySelector('#random-state')?.textContent === 'ended: complete', undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector('#ai-state')?.textContent === 'done');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'demo.png'), fullPage: true });
+    // Nothing spills sideways on a phone.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'demo-phone.png') });
+    expect(fs.statSync(path.join(ARTIFACTS, 'demo.png')).size).toBeGreaterThan(10_000);
+    await page.close();
+  }, 30_000);
+});
