@@ -22,7 +22,7 @@ describe('the built package', () => {
       const script = `
         const hub = require('express-sse-hub');
         console.log(JSON.stringify(Object.keys(hub).sort().concat(typeof hub.sse())));`;
-      expect(run(['-e', script])).toEqual(['Channel', 'ChannelRegistry', 'RESET_EVENT', 'SseError', 'SseStream', 'sse', 'function']);
+      expect(run(['-e', script])).toEqual(['Channel', 'ChannelRegistry', 'MemoryAdapter', 'RESET_EVENT', 'SseError', 'SseStream', 'sse', 'function']);
     });
   });
 

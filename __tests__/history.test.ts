@@ -1,11 +1,12 @@
 import express, { type Response } from 'express';
 import { EventSource } from 'eventsource';
 import { ChannelRegistry, RESET_EVENT, sse } from 'express-sse-hub';
-import { History, type HistoryEntry } from '../src/history';
+import type { AdapterEvent } from '../src/adapters/adapter';
+import { History } from '../src/history';
 import { openStream, queryString, startServer, waitUntil, type TestServer } from './helpers/server';
 
-function entry(seq: number, id = String(seq)): HistoryEntry {
-  return { seq, id, frame: `id: ${id}\ndata: ${seq}\n\n`, bytes: 0, event: undefined, data: seq };
+function entry(seq: number, id?: string): AdapterEvent {
+  return { seq, id, event: undefined, text: String(seq), kind: 'text' };
 }
 
 describe('History', () => {
@@ -13,15 +14,15 @@ describe('History', () => {
     it('returns the newer entries in order', () => {
       const history = new History(10);
       for (const seq of [1, 2, 3, 4]) history.append(entry(seq));
-      expect(history.readAfter('2', 4)).toEqual({ entries: [entry(3), entry(4)], reset: undefined });
-      expect(history.readAfter('4', 4).entries).toEqual([]);
+      expect(history.readAfter('2', 4)).toEqual({ events: [entry(3), entry(4)], reset: undefined });
+      expect(history.readAfter('4', 4).events).toEqual([]);
     });
 
     it('finds the position between gaps left by other channels', () => {
       const history = new History(10);
       for (const seq of [2, 5, 9, 14]) history.append(entry(seq));
-      expect(history.readAfter('6', 20).entries.map((e) => e.seq)).toEqual([9, 14]);
-      expect(history.readAfter('1', 20).entries.map((e) => e.seq)).toEqual([2, 5, 9, 14]);
+      expect(history.readAfter('6', 20).events.map((e) => e.seq)).toEqual([9, 14]);
+      expect(history.readAfter('1', 20).events.map((e) => e.seq)).toEqual([2, 5, 9, 14]);
     });
 
     it('looks up ids the caller chose', () => {
@@ -29,7 +30,7 @@ describe('History', () => {
       history.append(entry(1, 'order-a'));
       history.append(entry(2, 'order-b'));
       history.append(entry(3));
-      expect(history.readAfter('order-a', 3).entries.map((e) => e.seq)).toEqual([2, 3]);
+      expect(history.readAfter('order-a', 3).events.map((e) => e.seq)).toEqual([2, 3]);
     });
 
     describe('when the id was evicted', () => {
@@ -39,9 +40,9 @@ describe('History', () => {
         expect(history.size).toBe(3);
         const result = history.readAfter('1', 6);
         expect(result.reset).toBe('evicted');
-        expect(result.entries.map((e) => e.seq)).toEqual([4, 5, 6]);
+        expect(result.events.map((e) => e.seq)).toEqual([4, 5, 6]);
         // The newest evicted id itself is still exact: nothing after it is lost.
-        expect(history.readAfter('3', 6)).toEqual({ entries: [entry(4), entry(5), entry(6)], reset: undefined });
+        expect(history.readAfter('3', 6)).toEqual({ events: [entry(4), entry(5), entry(6)], reset: undefined });
       });
 
       it('forgets evicted custom ids', () => {
@@ -61,7 +62,7 @@ describe('History', () => {
         const history = new History(5);
         history.append(entry(1));
         history.append(entry(2));
-        expect(history.readAfter(id, 2)).toEqual({ entries: [entry(1), entry(2)], reset: 'unknown-id' });
+        expect(history.readAfter(id, 2)).toEqual({ events: [entry(1), entry(2)], reset: 'unknown-id' });
       });
     });
   });

@@ -1,6 +1,7 @@
 import type { Response } from 'express';
 import { SseError, fieldError } from './errors';
-import { History, type HistoryEntry, type ResetReason } from './history';
+import { dataOf, wireIdOf, type Adapter, type AdapterEvent, type DataKind, type ResetReason } from './adapters/adapter';
+import { MemoryAdapter } from './adapters/memory';
 import { checkOptionNames, checkOptionsObject } from './options';
 import { outboxOf, type Outbox } from './outbox';
 import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from './serializer';
@@ -68,8 +69,6 @@ export interface ChannelStats {
   readonly replays: number;
   /** Replays that started with a `reset` event. */
   readonly resets: number;
-  /** Events held in history. */
-  readonly history: number;
 }
 
 /** The reconnecting client's id was unknown or too old: it gets this event, then what history remains. */
@@ -77,12 +76,9 @@ export const RESET_EVENT = 'reset';
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 
-/** @internal Hooks a registry installs on its channels. */
+/** @internal What a registry gives its channels. */
 export interface ChannelHooks {
-  /** Next position of the id sequence; shared by a registry's channels. */
-  nextSeq(): number;
-  /** Newest position handed out. */
-  currentSeq(): number;
+  readonly adapter: Adapter;
   onError(error: Error): void;
   /** A connection joined the channel. */
   onJoin(channel: Channel, stream: SseStream): void;
@@ -94,7 +90,7 @@ interface Subscriber {
   readonly outbox: Outbox;
   readonly filter: ((event: ChannelEvent) => boolean) | undefined;
   /** Live events that arrived while history was being read; undefined once live. */
-  held: HistoryEntry[] | undefined;
+  held: AdapterEvent[] | undefined;
   readonly stopWatching: () => void;
 }
 
@@ -102,6 +98,24 @@ interface ChannelSettings {
   readonly history: number;
   readonly maxBufferedBytes: number;
   readonly serialize: Serializer;
+}
+
+interface Frame {
+  readonly text: string;
+  readonly bytes: number;
+}
+
+// One frame per event and process, whoever receives it: stored events keep theirs for replays.
+const frames = new WeakMap<AdapterEvent, Frame>();
+
+function frameOf(event: AdapterEvent): Frame {
+  let frame = frames.get(event);
+  if (frame === undefined) {
+    const text = formatEvent(event.text, { event: event.event, id: wireIdOf(event) });
+    frame = { text, bytes: Buffer.byteLength(text) };
+    frames.set(event, frame);
+  }
+  return frame;
 }
 
 const KNOWN_OPTIONS = new Set(['history', 'maxBufferedBytes', 'serialize']);
@@ -141,10 +155,8 @@ export function streamOf(target: Response | SseStream): SseStream {
 }
 
 function standaloneHooks(): ChannelHooks {
-  let seq = 0;
   return {
-    nextSeq: () => (seq += 1),
-    currentSeq: () => seq,
+    adapter: new MemoryAdapter(),
     onError: (error) => process.emitWarning(error),
     onJoin: () => undefined,
     onLeave: () => undefined,
@@ -160,8 +172,9 @@ export class Channel {
   readonly name: string;
   readonly #settings: ChannelSettings;
   readonly #hooks: ChannelHooks;
-  readonly #history: History | undefined;
+  readonly #adapter: Adapter;
   readonly #subscribers = new Map<SseStream, Subscriber>();
+  readonly #deliver = (event: AdapterEvent): number => this.#deliverEvent(event);
   #closed = false;
   #lastEventId: string | undefined;
   #events = 0;
@@ -174,7 +187,7 @@ export class Channel {
     this.name = validateChannelName(name);
     this.#settings = resolveChannelOptions(options);
     this.#hooks = hooks ?? standaloneHooks();
-    this.#history = this.#settings.history > 0 ? new History(this.#settings.history) : undefined;
+    this.#adapter = this.#hooks.adapter;
   }
 
   /** Number of connections subscribed here. */
@@ -184,7 +197,7 @@ export class Channel {
 
   /** True when the channel keeps history. */
   get hasHistory(): boolean {
-    return this.#history !== undefined;
+    return this.#settings.history > 0;
   }
 
   /** True after `close()`. */
@@ -198,17 +211,13 @@ export class Channel {
   }
 
   /**
-   * Sends an event to every subscriber. The data is serialized and the frame built once, then
-   * shared. Resolves with the number of subscribers it was queued for (0 once the channel is
-   * closed). Rejects with a `TypeError` for an invalid event name, id or data, and then sends
-   * nothing.
+   * Sends an event to every subscriber (on every process, with a shared adapter). The data is
+   * serialized and the frame built once, then shared. Resolves with the number of local
+   * subscribers it was queued for (0 once the channel is closed). Rejects with a `TypeError` for
+   * an invalid event name, id or data, and then sends nothing; with an `SseError` when the
+   * adapter cannot publish.
    */
-  // eslint-disable-next-line @typescript-eslint/require-await -- async so errors become rejections
   async broadcast(data: unknown, options: BroadcastOptions = {}): Promise<number> {
-    return this.#broadcast(data, options);
-  }
-
-  #broadcast(data: unknown, options: BroadcastOptions): number {
     const { event, id } = options;
     const text = serializeData(data, this.#settings.serialize);
     if (event !== undefined) validateEvent(event);
@@ -216,39 +225,37 @@ export class Channel {
     // After close() there is nobody left to deliver to. Resolving 0 rather than rejecting keeps
     // a fire-and-forget broadcast racing a shutdown from becoming an unhandled rejection.
     if (this.#closed) return 0;
-    const seq = this.#history === undefined ? 0 : this.#hooks.nextSeq();
-    const wireId = chosenId ?? (this.#history === undefined ? undefined : String(seq));
-    const frame = formatEvent(text, { event, id: wireId });
-    const entry: HistoryEntry = { seq, id: wireId ?? '', frame, bytes: Buffer.byteLength(frame), event, data };
-    this.#history?.append(entry);
-    this.#lastEventId = wireId;
+    const kind: DataKind = typeof data === 'string' ? 'text' : this.#settings.serialize === JSON.stringify ? 'json' : 'other';
+    const result = await this.#adapter.publish(this.name, { event, text, kind, id: chosenId, data }, this.#settings.history);
     this.#events += 1;
-    return this.#deliver(entry);
+    if (result.id !== undefined) this.#lastEventId = result.id;
+    return result.delivered;
   }
 
-  #deliver(entry: HistoryEntry): number {
+  #deliverEvent(event: AdapterEvent): number {
     let count = 0;
     let view: ChannelEvent | undefined;
+    const frame = frameOf(event);
     for (const subscriber of this.#subscribers.values()) {
       if (subscriber.held !== undefined) {
-        subscriber.held.push(entry);
+        subscriber.held.push(event);
         count += 1;
         continue;
       }
       if (subscriber.filter !== undefined) {
-        view ??= this.#view(entry);
+        view ??= this.#view(event);
         if (!this.#passes(subscriber, view)) continue;
       }
-      if (subscriber.outbox.enqueue(entry.frame, entry.bytes)) {
+      if (subscriber.outbox.enqueue(frame.text, frame.bytes)) {
         count += 1;
-        this.#bytes += entry.bytes;
+        this.#bytes += frame.bytes;
       }
     }
     return count;
   }
 
-  #view(entry: HistoryEntry): ChannelEvent {
-    return { channel: this.name, data: entry.data, event: entry.event, id: entry.id === '' ? undefined : entry.id };
+  #view(event: AdapterEvent): ChannelEvent {
+    return { channel: this.name, data: dataOf(event), event: event.event, id: wireIdOf(event) };
   }
 
   #passes(subscriber: Subscriber, view: ChannelEvent): boolean {
@@ -294,62 +301,64 @@ export class Channel {
     for (const channel of channels) {
       if (channel.#subscribers.has(stream)) continue;
       outbox.limit = Math.min(outbox.limit, channel.#settings.maxBufferedBytes);
-      const replaying = lastEventId !== undefined && channel.#history !== undefined;
       const subscriber: Subscriber = {
         outbox,
         filter,
-        held: replaying ? [] : undefined,
+        held: lastEventId !== undefined && channel.hasHistory ? [] : undefined,
         stopWatching: stream.onClose(() => channel.#remove(stream)),
       };
+      if (channel.#subscribers.size === 0) channel.#adapter.subscribe(channel.name, channel.#deliver);
       channel.#subscribers.set(stream, subscriber);
       joined.push(channel);
       channel.#hooks.onJoin(channel, stream);
     }
     const replaying = joined.filter((c) => c.#subscribers.get(stream)?.held !== undefined);
-    if (replaying.length > 0) Channel.#replay(replaying, stream, lastEventId!);
+    if (replaying.length > 0) void Channel.#replay(replaying, stream, lastEventId!);
     return () => {
       for (const channel of joined) channel.#remove(stream);
     };
   }
 
-  // Registered first, live events held; then history is read (asynchronously, as a remote store
-  // would), written, and the held events after it released: no gap, no duplicate.
-  static #replay(channels: readonly Channel[], stream: SseStream, lastEventId: string): void {
-    void Promise.resolve()
-      .then(() => {
-        const resets: string[] = [];
-        const pending: { entry: HistoryEntry; channel: Channel; subscriber: Subscriber }[] = [];
-        for (const channel of channels) {
-          const subscriber = channel.#subscribers.get(stream);
-          if (subscriber === undefined) continue; // unsubscribed meanwhile
-          const result = channel.#history!.readAfter(lastEventId, channel.#hooks.currentSeq());
-          channel.#replays += 1;
-          if (result.reset !== undefined) {
-            channel.#resets += 1;
-            resets.push(channel.#resetFrame(lastEventId, result.reset));
-          }
-          const newest = result.entries.length === 0 ? -1 : result.entries[result.entries.length - 1]!.seq;
-          for (const entry of result.entries) pending.push({ entry, channel, subscriber });
-          // Held live events the read already returned are skipped: no duplicate.
-          for (const entry of subscriber.held ?? []) if (entry.seq > newest) pending.push({ entry, channel, subscriber });
-          subscriber.held = undefined;
+  // Registered first, live events held; then history is read, written, and the held events
+  // after it released: no gap, no duplicate, whatever arrives while the read is in flight.
+  static async #replay(channels: readonly Channel[], stream: SseStream, lastEventId: string): Promise<void> {
+    try {
+      const results = await Promise.all(channels.map((c) => c.#adapter.readAfter(c.name, lastEventId, c.#settings.history)));
+      const resets: string[] = [];
+      const pending: { event: AdapterEvent; channel: Channel; subscriber: Subscriber }[] = [];
+      channels.forEach((channel, i) => {
+        const result = results[i]!;
+        const subscriber = channel.#subscribers.get(stream);
+        if (subscriber === undefined) return; // unsubscribed meanwhile
+        channel.#replays += 1;
+        if (result.reset !== undefined) {
+          channel.#resets += 1;
+          resets.push(channel.#resetFrame(lastEventId, result.reset));
         }
-        // One connection may be in several channels: merge their events in id order, so the
-        // client's Last-Event-ID ends on the newest and a later reconnect misses nothing.
-        if (channels.length > 1) pending.sort((a, b) => a.entry.seq - b.entry.seq);
-        const outbox = outboxOf(stream);
-        for (const frame of resets) outbox.enqueue(frame, Buffer.byteLength(frame));
-        for (const { entry, channel, subscriber } of pending) {
-          if (subscriber.filter !== undefined && !channel.#passes(subscriber, channel.#view(entry))) continue;
-          if (outbox.enqueue(entry.frame, entry.bytes)) channel.#bytes += entry.bytes;
+        let newest = -1;
+        for (const event of result.events) {
+          pending.push({ event, channel, subscriber });
+          newest = Math.max(newest, event.seq);
         }
-      })
-      .catch((cause: unknown) => {
-        const error = new SseError('ERR_SSE_REPLAY_FAILED', 'replaying history failed; the connection was closed', { cause });
-        if (channels[0] === undefined) throw error;
-        channels[0].#hooks.onError(error);
-        stream.close();
+        // Held live events the read already returned are skipped: no duplicate.
+        for (const event of subscriber.held ?? []) if (event.seq > newest) pending.push({ event, channel, subscriber });
+        subscriber.held = undefined;
       });
+      // One connection may be in several channels: merge their events in id order, so the
+      // client's Last-Event-ID ends on the newest and a later reconnect misses nothing.
+      if (channels.length > 1) pending.sort((a, b) => a.event.seq - b.event.seq);
+      const outbox = outboxOf(stream);
+      for (const frame of resets) outbox.enqueue(frame, Buffer.byteLength(frame));
+      for (const { event, channel, subscriber } of pending) {
+        if (subscriber.filter !== undefined && !channel.#passes(subscriber, channel.#view(event))) continue;
+        const frame = frameOf(event);
+        if (outbox.enqueue(frame.text, frame.bytes)) channel.#bytes += frame.bytes;
+      }
+    } catch (cause) {
+      const error = new SseError('ERR_SSE_REPLAY_FAILED', 'replaying history failed; the connection was closed so the client retries', { cause });
+      channels[0]!.#hooks.onError(error);
+      stream.close();
+    }
   }
 
   #resetFrame(lastEventId: string, reason: ResetReason): string {
@@ -361,6 +370,7 @@ export class Channel {
     if (subscriber === undefined) return;
     this.#subscribers.delete(stream);
     subscriber.stopWatching();
+    if (this.#subscribers.size === 0) this.#adapter.unsubscribe(this.name);
     const dropped = subscriber.outbox.dropped !== undefined;
     if (dropped) this.#dropped += 1;
     this.#hooks.onLeave(this, stream, dropped);
@@ -375,7 +385,6 @@ export class Channel {
       dropped: this.#dropped,
       replays: this.#replays,
       resets: this.#resets,
-      history: this.#history?.size ?? 0,
     };
   }
 

@@ -12,6 +12,9 @@ export type { BroadcastOptions, ChannelEvent, ChannelOptions, ChannelStats, Subs
 /** Get-or-create channels sharing one id sequence; stats; graceful close. */
 export { ChannelRegistry } from './registry';
 export type { CloseOptions, RegistryEvents, RegistryOptions, RegistryStats } from './registry';
+/** The transport interface a registry uses, and its in-process default. */
+export { MemoryAdapter } from './adapters/memory';
+export type { Adapter, AdapterEvent, DataKind, DeliverFunction, PublishResult, PublishedEvent, ReplayResult, ResetReason } from './adapters/adapter';
 /** Errors with stable `code`s. */
 export { SseError } from './errors';
 export type { SseErrorCode, SseTypeError } from './errors';

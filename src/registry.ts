@@ -10,14 +10,23 @@ import {
   type ChannelStats,
   type SubscribeOptions,
 } from './channel';
+import type { Adapter } from './adapters/adapter';
+import { MemoryAdapter } from './adapters/memory';
 import { SseError, fieldError } from './errors';
 import { checkOptionsObject } from './options';
 import { flushOutboxesNow, type Outbox } from './outbox';
 import { formatEvent, serializeData, validateEvent } from './serializer';
 import type { SseStream } from './stream';
 
-/** Options of `new ChannelRegistry()`: defaults for every channel it creates. */
-export type RegistryOptions = ChannelOptions;
+/** Options of `new ChannelRegistry()`: the transport, and defaults for every channel it creates. */
+export interface RegistryOptions extends ChannelOptions {
+  /**
+   * Where events are sequenced, stored and delivered. A `RedisAdapter` shares channels between
+   * processes. `registry.close()` closes it.
+   * @default a new MemoryAdapter (in-process)
+   */
+  readonly adapter?: Adapter;
+}
 
 /** Options of `registry.close()`. */
 export interface CloseOptions {
@@ -55,24 +64,31 @@ export interface RegistryEvents {
  */
 export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   readonly #defaults: RegistryOptions;
-  // An empty channel without history is only weakly held: if no code keeps a reference, it is
-  // collected; if some code does, channel(name) still returns that same object.
+  // An empty channel is only weakly held: if no code keeps a reference, it is collected (its
+  // history lives in the adapter, not in the channel); if some code does, channel(name) still
+  // returns that same object.
   readonly #channels = new Map<string, Channel | WeakRef<Channel>>();
   readonly #finalizer = new FinalizationRegistry<{ name: string; ref: WeakRef<Channel> }>(({ name, ref }) => {
     if (this.#channels.get(name) === ref) this.#channels.delete(name);
   });
   readonly #hooks: ChannelHooks;
+  readonly #adapter: Adapter;
   readonly #connections = new Map<SseStream, number>();
-  #seq = 0;
   #closed = false;
 
   constructor(options: RegistryOptions = {}) {
     super();
-    resolveChannelOptions(options, 'ChannelRegistry');
-    this.#defaults = { ...options };
+    checkOptionsObject(options, 'ChannelRegistry');
+    const { adapter = new MemoryAdapter(), ...defaults } = options;
+    if (typeof adapter !== 'object' || adapter === null || typeof adapter.publish !== 'function') {
+      throw fieldError('ERR_SSE_INVALID_OPTION', 'adapter', 'an Adapter (MemoryAdapter, RedisAdapter)', adapter);
+    }
+    resolveChannelOptions(defaults, 'ChannelRegistry');
+    this.#defaults = defaults;
+    this.#adapter = adapter;
+    adapter.onError = (error) => this.#reportError(error);
     this.#hooks = {
-      nextSeq: () => (this.#seq += 1),
-      currentSeq: () => this.#seq,
+      adapter,
       onError: (error) => this.#reportError(error),
       onJoin: (channel, stream) => {
         this.#connections.set(stream, (this.#connections.get(stream) ?? 0) + 1);
@@ -82,7 +98,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
         const count = (this.#connections.get(stream) ?? 1) - 1;
         if (count === 0) this.#connections.delete(stream);
         else this.#connections.set(stream, count);
-        if (channel.size === 0 && !channel.hasHistory) this.#hold(channel);
+        if (channel.size === 0) this.#hold(channel);
         if (dropped) this.emit('client-dropped', { channel: channel.name, stream });
       },
     };
@@ -98,7 +114,12 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
    * new subscriber (e.g. on a `connected` event) to say "you are up to date as of here".
    */
   get lastEventId(): string {
-    return String(this.#seq);
+    return this.#adapter.lastEventId;
+  }
+
+  /** The adapter events travel through. */
+  get adapter(): Adapter {
+    return this.#adapter;
   }
 
   /** The channel called `name`, created with `options` (over the registry's defaults) if new. */
@@ -164,9 +185,10 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     const expired = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(true), timeout);
     });
-    const done = await Promise.race([Promise.all(closing).then(() => false), expired]);
+    const expiredFirst = await Promise.race([Promise.all(closing).then(() => false), expired]);
     clearTimeout(timer);
-    if (done) for (const { stream } of outboxes) stream.destroy();
+    if (expiredFirst) for (const { stream } of outboxes) stream.destroy();
+    await this.#adapter.close();
   }
 
   /** Counters for metrics. */
@@ -202,7 +224,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   }
 
   #hold(channel: Channel): void {
-    if (channel.size > 0 || channel.hasHistory) {
+    if (channel.size > 0) {
       this.#channels.set(channel.name, channel);
     } else {
       const ref = new WeakRef(channel);
