@@ -157,7 +157,7 @@ export function streamOf(target: Response | SseStream): SseStream {
 function standaloneHooks(): ChannelHooks {
   return {
     adapter: new MemoryAdapter(),
-    onError: (error) => process.emitWarning(error),
+    onError: (error) => process.emitWarning(error.message, { type: 'SseWarning', code: (error as { code?: string }).code }),
     onJoin: () => undefined,
     onLeave: () => undefined,
   };

@@ -12,7 +12,8 @@ export type SseErrorCode =
   | 'ERR_SSE_NO_STREAM'
   | 'ERR_SSE_REGISTRY_CLOSED'
   | 'ERR_SSE_FILTER_FAILED'
-  | 'ERR_SSE_REPLAY_FAILED';
+  | 'ERR_SSE_REPLAY_FAILED'
+  | 'ERR_SSE_ADAPTER_UNAVAILABLE';
 
 /** A runtime error raised by express-sse-hub; `code` is stable across releases. */
 export class SseError extends Error {

@@ -18,6 +18,12 @@ import { flushOutboxesNow, type Outbox } from './outbox';
 import { formatEvent, serializeData, validateEvent } from './serializer';
 import type { SseStream } from './stream';
 
+/** Reports an error nobody listens for as a process warning; never throws. */
+export function warn(error: Error): void {
+  // The message, not the object: emitWarning rejects Error objects from another realm (vm, jest).
+  process.emitWarning(error.message, { type: 'SseWarning', code: (error as { code?: string }).code });
+}
+
 /** Options of `new ChannelRegistry()`: the transport, and defaults for every channel it creates. */
 export interface RegistryOptions extends ChannelOptions {
   /**
@@ -239,6 +245,6 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
 
   #reportError(error: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
-    else process.emitWarning(error);
+    else warn(error);
   }
 }

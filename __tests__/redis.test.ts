@@ -1,0 +1,256 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import express from 'express';
+import { ChannelRegistry, MemoryAdapter, RESET_EVENT, sse } from 'express-sse-hub';
+import { createRedisAdapter, RedisAdapter } from 'express-sse-hub/redis';
+import { startRedis, type TestRedis } from './helpers/redis';
+import { openStream, queryString, startServer, waitUntil, type TestServer, type TestStream } from './helpers/server';
+
+interface Instance {
+  readonly registry: ChannelRegistry;
+  readonly server: TestServer;
+  readonly errors: Error[];
+  close(): Promise<void>;
+}
+
+let redis: TestRedis | undefined;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  if (redis?.ownServer) await redis.stop();
+});
+
+const describeRedis = (name: string, fn: () => void): void =>
+  describe(name, () => {
+    beforeEach(() => {
+      if (redis === undefined) console.warn(`skipping "${name}": no Redis`);
+    });
+    fn();
+  });
+
+async function startInstance(prefix: string, history = 1000): Promise<Instance> {
+  const adapter = await RedisAdapter.connect({ url: redis!.url, prefix });
+  const registry = new ChannelRegistry({ adapter, history });
+  const errors: Error[] = [];
+  registry.on('error', (error) => errors.push(error));
+  const app = express();
+  app.get('/subscribe', sse({ heartbeat: false }), (req, res) => {
+    registry.subscribe(res, queryString(req.query.channels, 'feed').split(','));
+  });
+  const server = await startServer(app);
+  return {
+    registry,
+    server,
+    errors,
+    close: async () => {
+      await registry.close();
+      await server.close();
+    },
+  };
+}
+
+const dataOf = (client: TestStream): string[] => client.events.filter((e) => e.event !== RESET_EVENT).map((e) => e.data);
+
+describeRedis('RedisAdapter', () => {
+  let instances: Instance[] = [];
+  let prefix: string;
+  beforeEach(() => {
+    prefix = `test-${randomUUID()}`;
+  });
+  afterEach(async () => {
+    await Promise.all(instances.map((i) => i.close()));
+    instances = [];
+  });
+
+  async function cluster(count: number): Promise<Instance[]> {
+    const started = await Promise.all(Array.from({ length: count }, () => startInstance(prefix)));
+    instances.push(...started);
+    return started;
+  }
+
+  async function subscribeAll(list: Instance[], perInstance: number, channels = 'feed'): Promise<TestStream[]> {
+    const clients: TestStream[] = [];
+    for (const instance of list) {
+      for (let i = 0; i < perInstance; i += 1) clients.push(await openStream(`${instance.server.url}/subscribe?channels=${channels}`));
+      await waitUntil(() => instance.registry.stats().connections === perInstance, 'subscribed');
+    }
+    // SUBSCRIBE reaches Redis asynchronously: wait until a probe broadcast from the first instance reaches everyone.
+    await list[0]!.registry.channel(channels.split(',')[0]!).broadcast('probe');
+    await Promise.all(clients.map((c) => c.waitForEvents(1)));
+    return clients;
+  }
+
+  describe('when three instances broadcast to clients spread over them', () => {
+    it('delivers every event to every client exactly once, in one order everywhere', async () => {
+      const list = await cluster(3);
+      const clients = await subscribeAll(list, 4);
+      // Sequential broadcasts, rotating the publishing instance…
+      for (let i = 0; i < 30; i += 1) await list[i % 3]!.registry.channel('feed').broadcast(`seq-${i}`);
+      // …and concurrent ones from all three at once: Redis decides the order, the same for all.
+      await Promise.all(Array.from({ length: 60 }, (_, i) => list[i % 3]!.registry.channel('feed').broadcast(`conc-${i}`)));
+      await Promise.all(clients.map((c) => c.waitForEvents(91)));
+      await new Promise((r) => setTimeout(r, 100));
+      const reference = dataOf(clients[0]!);
+      expect(reference.slice(1, 31)).toEqual(Array.from({ length: 30 }, (_, i) => `seq-${i}`));
+      expect(new Set(reference).size).toBe(91);
+      for (const client of clients) expect(dataOf(client)).toEqual(reference);
+      const ids = clients[0]!.events.map((e) => Number(e.id));
+      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      expect(list.flatMap((i) => i.errors)).toEqual([]);
+    });
+
+    it('resolves broadcast() with the local subscribers reached', async () => {
+      const list = await cluster(2);
+      await subscribeAll(list, 3);
+      await expect(list[0]!.registry.channel('feed').broadcast('x')).resolves.toBe(3);
+      expect(list[0]!.registry.channel('feed').lastEventId).toMatch(/^\d{16}$/);
+    });
+  });
+
+  describe('when a client reconnects to another instance with Last-Event-ID', () => {
+    it('replays exactly what it missed, then continues live', async () => {
+      const [a, b, c] = await cluster(3);
+      const first = (await subscribeAll([a!], 1))[0]!;
+      for (let i = 1; i <= 10; i += 1) await c!.registry.channel('feed').broadcast(`e${i}`);
+      await first.waitForEvents(11);
+      const lastId = first.events.at(-1)!.id!;
+      first.destroy();
+      for (let i = 11; i <= 15; i += 1) await c!.registry.channel('feed').broadcast(`e${i}`);
+      const again = await openStream(`${b!.server.url}/subscribe`, { headers: { 'last-event-id': lastId } });
+      await again.waitForEvents(5);
+      await c!.registry.channel('feed').broadcast('e16');
+      await again.waitForEvents(6);
+      expect(dataOf(again)).toEqual(['e11', 'e12', 'e13', 'e14', 'e15', 'e16']);
+    });
+
+    it('merges several channels by id', async () => {
+      const [a, b] = await cluster(2);
+      const client = (await subscribeAll([a!], 1, 'x,y'))[0]!;
+      await a!.registry.channel('x').broadcast('x1');
+      await client.waitForEvents(2);
+      const lastId = client.events.at(-1)!.id!;
+      client.destroy();
+      await a!.registry.channel('y').broadcast('y2');
+      await a!.registry.channel('x').broadcast('x3');
+      await a!.registry.channel('y').broadcast('y4');
+      const again = await openStream(`${b!.server.url}/subscribe?channels=x,y`, { headers: { 'last-event-id': lastId } });
+      await again.waitForEvents(3);
+      expect(dataOf(again)).toEqual(['y2', 'x3', 'y4']);
+    });
+  });
+
+  describe('when every instance restarts', () => {
+    it('still replays exactly from Redis', async () => {
+      const [a] = await cluster(1);
+      const client = (await subscribeAll([a!], 1))[0]!;
+      await a!.registry.channel('feed').broadcast('before');
+      await client.waitForEvents(2);
+      const lastId = client.events.at(-1)!.id!;
+      client.destroy();
+      await a!.registry.channel('feed').broadcast('missed 1');
+      await a!.registry.channel('feed').broadcast('missed 2');
+      await Promise.all(instances.map((i) => i.close()));
+      instances = [];
+      const [fresh] = await cluster(1);
+      const again = await openStream(`${fresh!.server.url}/subscribe`, { headers: { 'last-event-id': lastId } });
+      await again.waitForEvents(2);
+      expect(dataOf(again)).toEqual(['missed 1', 'missed 2']);
+    });
+  });
+
+  describe('when history was trimmed past the client', () => {
+    it('sends reset with reason evicted, then what remains', async () => {
+      const adapter = await RedisAdapter.connect({ url: redis!.url, prefix });
+      const registry = new ChannelRegistry({ adapter, history: 10 });
+      instances.push({ registry, errors: [], server: { close: () => Promise.resolve() } as TestServer, close: () => registry.close() });
+      const channel = registry.channel('feed');
+      let early = '';
+      for (let i = 0; i < 400; i += 1) {
+        await channel.broadcast(`e${i}`);
+        if (i === 1) early = channel.lastEventId!;
+      }
+      // An id older than anything this Redis ever stored is unknown, not evicted.
+      expect((await adapter.readAfter('feed', '1', 10)).reset).toBe('unknown-id');
+      const result = await adapter.readAfter('feed', early, 10);
+      expect(result.reset).toBe('evicted');
+      expect(result.events.map((e) => e.text)).toEqual(Array.from({ length: 10 }, (_, i) => `e${390 + i}`));
+      // An id still held replays exactly, with no reset.
+      const trimmedUpTo = (await adapter.readAfter('feed', result.events[0]!.seq.toString(), 10)).reset;
+      expect(trimmedUpTo).toBeUndefined();
+    });
+  });
+
+  describe('when a custom id is given on a channel with history', () => {
+    it('rejects with a TypeError, since Redis assigns the ids', async () => {
+      const [a] = await cluster(1);
+      await expect(a!.registry.channel('feed').broadcast('x', { id: 'mine' })).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_SSE_INVALID_ID' });
+    });
+  });
+
+  describe('when Redis stops and comes back mid-run', () => {
+    it('keeps serving local clients, reports the outage, reconnects and delivers everywhere again', async () => {
+      if (!redis!.ownServer) return; // cannot stop an external REDIS_URL
+      const [a, b] = await cluster(2);
+      const clients = await subscribeAll([a!, b!], 2);
+      await a!.registry.channel('feed').broadcast('before');
+      await Promise.all(clients.map((c) => c.waitForEvents(2)));
+
+      await redis!.stop();
+      await waitUntil(() => a!.errors.some((e) => /lost the connection/.test(e.message)), 'the outage is reported');
+      await expect(a!.registry.channel('feed').broadcast('during')).rejects.toMatchObject({ code: 'ERR_SSE_ADAPTER_UNAVAILABLE' });
+      // Local streams are untouched.
+      expect(clients.every((c) => !c.response.destroyed)).toBe(true);
+      expect(a!.registry.stats().connections).toBe(2);
+
+      await redis!.start();
+      // Reconnection takes a retry or two; then broadcasts work again.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        try {
+          await b!.registry.channel('feed').broadcast('after');
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      await Promise.all(clients.map((c) => waitUntil(() => dataOf(c).includes('after'), 'the event after the restart', 15_000)));
+      for (const client of clients) expect(dataOf(client).filter((d) => d !== 'probe')).toEqual(['before', 'after']);
+    }, 40_000);
+  });
+
+  describe('when Redis is unreachable at start-up', () => {
+    const deadUrl = 'redis://:secret@127.0.0.1:1';
+
+    it('RedisAdapter.connect() rejects with a clear error that hides the password', async () => {
+      const attempt = RedisAdapter.connect({ url: deadUrl, connectTimeout: 1000 });
+      await expect(attempt).rejects.toMatchObject({ code: 'ERR_SSE_ADAPTER_UNAVAILABLE' });
+      await expect(attempt).rejects.toThrow(/could not connect to Redis at redis:\/\/\*\*\*@127\.0\.0\.1:1/);
+      await expect(attempt).rejects.not.toThrow(/secret/);
+    });
+
+    it("createRedisAdapter({ onUnavailable: 'memory' }) warns and runs local-only", async () => {
+      const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+      const adapter = await createRedisAdapter({ url: deadUrl, connectTimeout: 1000, onUnavailable: 'memory' });
+      expect(adapter).toBeInstanceOf(MemoryAdapter);
+      expect(String(warn.mock.calls[0]?.[0])).toMatch(/running local-only/);
+      warn.mockRestore();
+    });
+  });
+
+  describe('when the registry closes', () => {
+    it('releases every Redis connection, so the process exits by itself', async () => {
+      const script = path.join(__dirname, 'fixtures', 'redis-exit.cjs');
+      const started = Date.now();
+      const output = await new Promise<string>((resolve, reject) => {
+        execFile(process.execPath, [script, redis!.url, prefix], { cwd: path.join(__dirname, '..'), timeout: 15_000 }, (error, stdout) =>
+          error ? reject(error) : resolve(stdout),
+        );
+      });
+      expect(output.trim()).toBe('closed');
+      expect(Date.now() - started).toBeLessThan(10_000);
+    });
+  });
+});
