@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import express from 'express';
 import { ChannelRegistry, MemoryAdapter, RESET_EVENT, sse } from 'express-sse-hub';
 import { createRedisAdapter, RedisAdapter } from 'express-sse-hub/redis';
@@ -244,12 +245,8 @@ describeRedis('RedisAdapter', () => {
     it('releases every Redis connection, so the process exits by itself', async () => {
       const script = path.join(__dirname, 'fixtures', 'redis-exit.cjs');
       const started = Date.now();
-      const output = await new Promise<string>((resolve, reject) => {
-        execFile(process.execPath, [script, redis!.url, prefix], { cwd: path.join(__dirname, '..'), timeout: 15_000 }, (error, stdout) =>
-          error ? reject(error) : resolve(stdout),
-        );
-      });
-      expect(output.trim()).toBe('closed');
+      const { stdout } = await promisify(execFile)(process.execPath, [script, redis!.url, prefix], { cwd: path.join(__dirname, '..'), timeout: 15_000 });
+      expect(stdout.trim()).toBe('closed');
       expect(Date.now() - started).toBeLessThan(10_000);
     });
   });
