@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import express from 'express';
+import Redis from 'ioredis';
 import { ChannelRegistry, MemoryAdapter, RESET_EVENT, sse } from 'express-sse-hub';
 import { createRedisAdapter, RedisAdapter } from 'express-sse-hub/redis';
 import { startRedis, type TestRedis } from './helpers/redis';
@@ -31,8 +32,8 @@ const describeRedis = (name: string, fn: () => void): void =>
     fn();
   });
 
-async function startInstance(prefix: string, history = 1000): Promise<Instance> {
-  const adapter = await RedisAdapter.connect({ url: redis!.url, prefix });
+async function startInstance(prefix: string, history = 1000, publishTimeout = 5000): Promise<Instance> {
+  const adapter = await RedisAdapter.connect({ url: redis!.url, prefix, publishTimeout });
   const registry = new ChannelRegistry({ adapter, history });
   const errors: Error[] = [];
   registry.on('error', (error) => errors.push(error));
@@ -220,6 +221,28 @@ describeRedis('RedisAdapter', () => {
       await Promise.all(clients.map((c) => waitUntil(() => dataOf(c).includes('after'), 'the event after the restart', 15_000)));
       for (const client of clients) expect(dataOf(client).filter((d) => d !== 'probe')).toEqual(['before', 'after']);
     }, 40_000);
+  });
+
+  describe('when the Pub/Sub connections drop while events are published', () => {
+    it('catches every instance up from the streams after it reconnects', async () => {
+      const list = await Promise.all([startInstance(prefix, 1000, 300), startInstance(prefix, 1000, 300)]);
+      instances.push(...list);
+      const [a, b] = list;
+      const clients = await subscribeAll([a!, b!], 1);
+      const admin = new Redis(redis!.url);
+      try {
+        // Cut every subscriber connection; commands keep working, so events are stored.
+        await admin.client('KILL', 'TYPE', 'pubsub');
+        for (let i = 1; i <= 5; i += 1) await b!.registry.channel('feed').broadcast(`gap ${i}`);
+        await b!.registry.channel('feed').broadcast('live again');
+        await Promise.all(clients.map((c) => waitUntil(() => dataOf(c).includes('live again'), 'events after the reconnect', 10_000)));
+        for (const client of clients) {
+          expect(dataOf(client).slice(1)).toEqual(['gap 1', 'gap 2', 'gap 3', 'gap 4', 'gap 5', 'live again']);
+        }
+      } finally {
+        admin.disconnect();
+      }
+    }, 20_000);
   });
 
   describe('when Redis is unreachable at start-up', () => {
