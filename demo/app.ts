@@ -75,13 +75,16 @@ const channelList: RequestHandler = (req, res, next) => {
 /** Builds the demo: the Express app and the state behind it. Uses only the package's public API. */
 export function createDemoApp(options: DemoOptions = {}): Demo {
   const registry = options.registry ?? new ChannelRegistry({ history: 200 });
+  // The clock and the head count belong to this process: with a shared (Redis) registry, every
+  // process would otherwise broadcast its own tick and its own count to everyone.
+  const local = new ChannelRegistry();
   const clockIntervalMs = options.clockIntervalMs ?? 5000;
   const tokenPaceMs = options.tokenPaceMs ?? 60;
   const randomPaceMs = options.randomPaceMs ?? 700;
   const metrics: DemoMetrics = { generating: 0, tokens: 0, randomStreams: 0 };
   // Dates and head counts are only true now: no history, so nobody is replayed stale ones.
-  const clock = registry.channel(CLOCK_CHANNEL, { history: false });
-  const presence = registry.channel(PRESENCE_CHANNEL, { history: false });
+  const clock = local.channel(CLOCK_CHANNEL);
+  const presence = local.channel(PRESENCE_CHANNEL);
   const announcePresence = (): void => void presence.broadcast({ count: presence.size }, { event: 'presence' });
 
   // One timer for the whole app, not one per connection.
@@ -97,7 +100,9 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     const names = res.locals.channels as string[];
     // The id says "up to date as of here": a reconnecting client keeps its own position.
     res.sse.send('You are now subscribed!', { event: 'connected', id: res.sse.lastEventId ?? registry.lastEventId });
-    registry.subscribe(res, [...names, PRESENCE_CHANNEL]);
+    const shared = names.filter((n) => n !== CLOCK_CHANNEL);
+    if (shared.length > 0) registry.subscribe(res, shared);
+    local.subscribe(res, names.includes(CLOCK_CHANNEL) ? [CLOCK_CHANNEL, PRESENCE_CHANNEL] : [PRESENCE_CHANNEL]);
     announcePresence();
     res.sse.signal.addEventListener('abort', announcePresence, { once: true });
   });
@@ -227,7 +232,10 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     close: async () => {
       clearInterval(clockTimer);
       for (const end of [...randomStreams.values()]) end('server shutting down');
-      await registry.close({ event: 'shutdown', data: 'The demo server is shutting down.' });
+      const last = { event: 'shutdown', data: 'The demo server is shutting down.' };
+      await registry.close(last);
+      // Streams that only joined local channels get the same last word; the others are closed already.
+      await local.close(last);
     },
   };
 }

@@ -168,6 +168,8 @@ export class RedisAdapter implements Adapter {
   /** Live messages held while channels are caught up after a reconnect. */
   #held: [string, WireMessage][] | undefined;
   #closed = false;
+  /** The last connection error, to say why a connect failed (ioredis itself only says "closed"). */
+  #lastError: Error | undefined;
   onError?: (error: Error) => void;
 
   /** Connects to Redis (both connections) and resolves when it is ready, or rejects with `ERR_SSE_ADAPTER_UNAVAILABLE`. */
@@ -183,7 +185,7 @@ export class RedisAdapter implements Adapter {
     } catch (cause) {
       adapter.#commands.disconnect();
       adapter.#subscriber.disconnect();
-      const reason = cause instanceof Error ? cause.message : String(cause);
+      const reason = adapter.#lastError?.message ?? (cause instanceof Error ? cause.message : String(cause));
       throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not connect to Redis at ${describeUrl(url)} (${reason})`, { cause });
     }
     return adapter;
@@ -209,7 +211,9 @@ export class RedisAdapter implements Adapter {
     for (const client of [this.#commands, this.#subscriber]) {
       // Connection errors are reported through the close/ready transitions below; a listener
       // must exist or ioredis prints every failed reconnect attempt.
-      client.on('error', () => undefined);
+      client.on('error', (error: Error) => {
+        this.#lastError = error;
+      });
     }
     this.#subscriber.on('close', () => {
       if (this.#closed || this.#lost) return;

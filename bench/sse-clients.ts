@@ -1,0 +1,64 @@
+// Load generator: holds N raw HTTP connections to an event stream, counts events cheaply and
+// measures latency from the `t` (epoch ms, sub-ms precision) each event carries. Run as a child
+// process (node --import tsx) so it does not share an event loop with the server it measures.
+// Messages: parent → { url, clients, expect } ; child → { ready } then { latencies, counts, errors }.
+import http from 'node:http';
+
+interface Start {
+  url: string;
+  clients: number;
+  expect: number;
+}
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+process.once('message', (message: Start) => {
+  const { url, clients, expect } = message;
+  const latencies: number[] = [];
+  const counts = new Array<number>(clients).fill(0);
+  const lastSeq = new Array<number>(clients).fill(-1);
+  let errors = 0;
+  let open = 0;
+  let done = 0;
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
+  // Connect in batches: a burst of thousands of SYNs overflows the listen backlog.
+  const BATCH = 200;
+  const connect = (c: number): void => {
+    const req = http.get(url, { agent, headers: { accept: 'text/event-stream' } }, (res) => {
+      open += 1;
+      if (open === clients) process.send!({ ready: true });
+      else if (open % BATCH === 0) for (let k = open; k < Math.min(open + BATCH, clients); k += 1) connect(k);
+      res.setEncoding('utf8');
+      let buffer = '';
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) !== -1) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const at = frame.indexOf('data: {"t":');
+          if (at === -1) continue;
+          const { t, n } = JSON.parse(frame.slice(at + 6)) as { t: number; n: number };
+          latencies.push(now() - t);
+          if (n !== lastSeq[c]! + 1) errors += 1; // lost, duplicated or out of order
+          lastSeq[c] = n;
+          counts[c]! += 1;
+          if (counts[c] === expect) {
+            done += 1;
+            if (done === clients) {
+              // Exit only once the message is flushed: a large one is cut off by an early exit.
+              process.send!({ latencies, counts, errors }, undefined, {}, () => process.exit(0));
+            }
+          }
+        }
+      });
+    });
+    req.on('error', (error) => {
+      console.error(`client ${c}: ${error.message}`);
+      errors += 1;
+    });
+  };
+  for (let c = 0; c < Math.min(BATCH, clients); c += 1) connect(c);
+});
