@@ -228,13 +228,13 @@ describeRedis('RedisAdapter', () => {
       const list = await Promise.all([startInstance(prefix, 1000, 300), startInstance(prefix, 1000, 300)]);
       instances.push(...list);
       const [a, b] = list;
-      const clients = await subscribeAll([a!, b!], 1);
+      const clients = await subscribeAll([a, b], 1);
       const admin = new Redis(redis!.url);
       try {
         // Cut every subscriber connection; commands keep working, so events are stored.
         await admin.client('KILL', 'TYPE', 'pubsub');
-        for (let i = 1; i <= 5; i += 1) await b!.registry.channel('feed').broadcast(`gap ${i}`);
-        await b!.registry.channel('feed').broadcast('live again');
+        for (let i = 1; i <= 5; i += 1) await b.registry.channel('feed').broadcast(`gap ${i}`);
+        await b.registry.channel('feed').broadcast('live again');
         await Promise.all(clients.map((c) => waitUntil(() => dataOf(c).includes('live again'), 'events after the reconnect', 10_000)));
         for (const client of clients) {
           expect(dataOf(client).slice(1)).toEqual(['gap 1', 'gap 2', 'gap 3', 'gap 4', 'gap 5', 'live again']);
