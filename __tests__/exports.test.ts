@@ -37,6 +37,26 @@ describe('the built package', () => {
     });
   });
 
+  describe("when loaded as 'express-sse-hub/redis'", () => {
+    it('exposes the Redis adapter to require() and import, sharing the core classes', () => {
+      const cjs = `
+        const redis = require('express-sse-hub/redis');
+        console.log(JSON.stringify(Object.keys(redis).sort()));`;
+      expect(run(['-e', cjs])).toEqual(['RedisAdapter', 'createRedisAdapter']);
+      const esm = `
+        import { RedisAdapter, createRedisAdapter } from 'express-sse-hub/redis';
+        console.log(JSON.stringify([typeof RedisAdapter.connect, typeof createRedisAdapter]));`;
+      expect(run(['--input-type=module', '-e', esm])).toEqual(['function', 'function']);
+    });
+
+    it('keeps ioredis out of the core entry point', () => {
+      const script = `
+        require('express-sse-hub');
+        console.log(JSON.stringify(Object.keys(require.cache).some((f) => f.includes('/ioredis/'))));`;
+      expect(run(['-e', script])).toBe(false);
+    });
+  });
+
   describe('when its package.json is asked for', () => {
     it('resolves through the exports map', () => {
       const script = `console.log(JSON.stringify(require('express-sse-hub/package.json').name));`;
