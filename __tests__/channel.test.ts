@@ -1,4 +1,4 @@
-import express from 'express';
+import express, { type Response } from 'express';
 import { Channel, ChannelRegistry, sse } from 'express-sse-hub';
 import { openStream, queryString, startServer, waitUntil, type TestServer } from './helpers/server';
 
@@ -122,6 +122,17 @@ describe('channel.subscribe()', () => {
   });
 });
 
+/** Wraps `res.write` to count the writes that reach the response. */
+function countWrites(res: Response): () => number {
+  const write = res.write.bind(res) as (chunk: string) => boolean;
+  let count = 0;
+  res.write = ((chunk: string) => {
+    count += 1;
+    return write(chunk);
+  }) as typeof res.write;
+  return () => count;
+}
+
 describe('channel.broadcast()', () => {
   let server: TestServer | undefined;
   afterEach(async () => {
@@ -148,27 +159,19 @@ describe('channel.broadcast()', () => {
   describe('when events are broadcast in a burst', () => {
     it('writes them to each connection in one call per event-loop turn', async () => {
       const channel = new Channel('burst');
-      const writes: number[] = [];
+      const writes: (() => number)[] = [];
       const app = express();
       app.get('/subscribe', sse({ heartbeat: false }), (_req, res) => {
-        const write = res.write.bind(res) as (chunk: string) => boolean;
-        let count = 0;
-        writes.push(0);
-        const slot = writes.length - 1;
-        res.write = ((chunk: string) => {
-          count += 1;
-          writes[slot] = count;
-          return write(chunk);
-        }) as typeof res.write;
+        writes.push(countWrites(res));
         channel.subscribe(res);
       });
       server = await startServer(app);
       const clients = await Promise.all(Array.from({ length: 3 }, () => openStream(`${server!.url}/subscribe`)));
       await waitUntil(() => channel.size === 3, 'all subscribed');
-      const before = writes.slice();
+      const before = writes.map((w) => w());
       await Promise.all(Array.from({ length: 100 }, (_, i) => channel.broadcast(`e${i}`)));
       await Promise.all(clients.map((c) => c.waitForEvents(100)));
-      expect(writes.map((w, i) => w - before[i]!)).toEqual([1, 1, 1]);
+      expect(writes.map((w, i) => w() - before[i]!)).toEqual([1, 1, 1]);
       expect(clients[0]?.events.map((e) => e.data)).toEqual(Array.from({ length: 100 }, (_, i) => `e${i}`));
     });
   });
@@ -176,25 +179,38 @@ describe('channel.broadcast()', () => {
   describe('when a single event is broadcast', () => {
     it('is written before the next event-loop iteration', async () => {
       const channel = new Channel('single');
-      let writes = 0;
+      let writes: () => number = () => 0;
       const app = express();
       app.get('/subscribe', sse({ heartbeat: false }), (_req, res) => {
-        const write = res.write.bind(res) as (chunk: string) => boolean;
-        res.write = ((chunk: string) => {
-          writes += 1;
-          return write(chunk);
-        }) as typeof res.write;
+        writes = countWrites(res);
         channel.subscribe(res);
       });
       server = await startServer(app);
       const client = await openStream(`${server.url}/subscribe`);
       await waitUntil(() => channel.size === 1, 'subscribed');
-      const before = writes;
+      const before = writes();
       await channel.broadcast('now');
       // A 0 ms timer runs in the next loop iteration: the flush must already have happened.
-      const atNextIteration = await new Promise<number>((resolve) => setTimeout(() => resolve(writes - before), 0));
+      const atNextIteration = await new Promise<number>((resolve) => setTimeout(() => resolve(writes() - before), 0));
       expect(atNextIteration).toBe(1);
       await client.waitForEvents(1, 1000);
+    });
+  });
+
+  describe('when the route also sends directly on a subscribed connection', () => {
+    it('keeps the order in which events were sent', async () => {
+      const channel = new Channel('mixed');
+      const app = express();
+      app.get('/subscribe', sse({ heartbeat: false }), (_req, res) => {
+        channel.subscribe(res);
+        void channel.broadcast('first, via the channel');
+        res.sse.send('second, direct');
+        void channel.broadcast('third, via the channel');
+      });
+      server = await startServer(app);
+      const client = await openStream(`${server.url}/subscribe`);
+      await client.waitForEvents(3);
+      expect(client.events.map((e) => e.data)).toEqual(['first, via the channel', 'second, direct', 'third, via the channel']);
     });
   });
 
