@@ -8,6 +8,8 @@ interface Start {
   url: string;
   clients: number;
   expect: number;
+  /** Collect one latency sample per delivery (default true). */
+  latency?: boolean;
 }
 
 function now(): number {
@@ -15,7 +17,7 @@ function now(): number {
 }
 
 process.once('message', (message: Start) => {
-  const { url, clients, expect } = message;
+  const { url, clients, expect, latency = true } = message;
   const latencies: number[] = [];
   const counts = new Array<number>(clients).fill(0);
   const lastSeq = new Array<number>(clients).fill(-1);
@@ -38,14 +40,15 @@ process.once('message', (message: Start) => {
         while ((end = buffer.indexOf('\n\n')) !== -1) {
           const frame = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          const at = frame.indexOf('data: {"t":');
+          // Libraries differ in the fields around it; the payload is always a {"t":…,"n":…} object.
+          const at = frame.indexOf('{"t":');
           if (at === -1) continue;
-          const { t, n } = JSON.parse(frame.slice(at + 6)) as { t: number; n: number };
-          latencies.push(now() - t);
+          const { t, n } = JSON.parse(frame.slice(at, frame.indexOf('}', at) + 1)) as { t: number; n: number };
+          if (latency) latencies.push(now() - t);
           if (n !== lastSeq[c]! + 1) errors += 1; // lost, duplicated or out of order
           lastSeq[c] = n;
           counts[c]! += 1;
-          if (counts[c] === expect) {
+          if (counts[c] === expect && expect > 0) {
             done += 1;
             if (done === clients) {
               // Exit only once the message is flushed: a large one is cut off by an early exit.

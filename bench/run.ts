@@ -1,0 +1,187 @@
+// Benchmark: express-sse-hub against raw node:http and the peers, in one run, same machine.
+//   npm run bench                 N = 100, 1 000, 5 000; 3 repeats
+//   npm run bench -- --quick      N = 100, 1 000; 1 repeat, fewer events (the CI smoke test)
+//   --sizes 1000,5000 --targets raw,express-sse-hub   to narrow a run (raw and better-sse are
+//   needed for the ratio columns)
+// Each target runs in its own fresh server process (bench/server.ts); a separate load-generator
+// process (bench/sse-clients.ts) holds N raw HTTP connections and checks that every client got
+// every event once and in order. Exits non-zero if any event was lost, duplicated or reordered.
+//
+// Scenarios:
+//   burst    E events back to back, each broadcast awaited and followed by one event-loop turn
+//            (a real source emits one event per macrotask) → deliveries/s, server CPU µs/delivery
+//   steady   an event every 20 ms carrying its publish time → p50/p99 publish→receive latency
+//   memory   N idle connections → heap and RSS per connection after GC, minus the empty server
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i === -1 ? undefined : process.argv[i + 1];
+}
+
+const quick = process.argv.includes('--quick');
+const SIZES = option('sizes')?.split(',').map(Number) ?? (quick ? [100, 1000] : [100, 1000, 5000]);
+const BURST_EVENTS = quick ? 50 : 200;
+const STEADY_EVENTS = quick ? 20 : 50;
+const STEADY_INTERVAL_MS = 20;
+const REPEATS = quick ? 1 : 3;
+const TARGETS = option('targets')?.split(',') ?? ['raw', 'express-sse-hub', 'better-sse', 'sse-channel', 'express-sse'];
+
+interface LoaderMessage {
+  ready?: boolean;
+  counts?: number[];
+  errors?: number;
+  latencies?: number[];
+}
+
+interface Session {
+  base: string;
+  loader: ChildProcess;
+  /** Resolves with the loader's final report. */
+  report: Promise<LoaderMessage>;
+}
+
+function startServer(target: string): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(__dirname, 'server.ts'), target], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += String(chunk);
+      const newline = out.indexOf('\n');
+      if (newline !== -1) resolve({ child, base: `http://127.0.0.1:${(JSON.parse(out.slice(0, newline)) as { port: number }).port}` });
+    });
+    child.once('exit', (code) => reject(new Error(`${target} server exited early (${code})`)));
+  });
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+async function json<T>(url: string, method = 'GET'): Promise<T> {
+  return (await (await fetch(url, { method })).json()) as T;
+}
+
+/** Starts `target`, connects `clients` streams expecting `expect` events each, runs `body`. */
+async function withTarget<T>(target: string, clients: number, expect: number, latency: boolean, body: (s: Session) => Promise<T>): Promise<T> {
+  const { child, base } = await startServer(target);
+  const loader = fork(path.join(__dirname, 'sse-clients.ts'), [], { execArgv: ['--import', 'tsx'] });
+  try {
+    const ready = new Promise<void>((resolve) => loader.on('message', (m: LoaderMessage) => m.ready === true && resolve()));
+    const report = new Promise<LoaderMessage>((resolve) => loader.on('message', (m: LoaderMessage) => m.counts !== undefined && resolve(m)));
+    loader.send({ url: `${base}/events`, clients, expect, latency });
+    await ready;
+    while ((await json<{ count: number }>(`${base}/count`)).count < clients) await new Promise((r) => setTimeout(r, 20));
+    return await body({ base, loader, report });
+  } finally {
+    if (loader.exitCode === null) loader.kill('SIGKILL');
+    await stop(child);
+  }
+}
+
+let failures = 0;
+function check(target: string, clients: number, expect: number, report: LoaderMessage): void {
+  const delivered = report.counts!.reduce((s, c) => s + c, 0);
+  if ((report.errors ?? 0) > 0 || delivered !== clients * expect) {
+    failures += 1;
+    console.error(`${target} N=${clients}: ${delivered}/${clients * expect} delivered, ${report.errors} lost/duplicated/out of order`);
+  }
+}
+
+async function burst(target: string, clients: number): Promise<{ rate: number; cpu: number }> {
+  return withTarget(target, clients, BURST_EVENTS, false, async ({ base, report }) => {
+    const started = performance.now();
+    const { cpuUs } = await json<{ cpuUs: number }>(`${base}/burst?events=${BURST_EVENTS}`, 'POST');
+    const result = await report;
+    const seconds = (performance.now() - started) / 1000;
+    check(target, clients, BURST_EVENTS, result);
+    const delivered = clients * BURST_EVENTS;
+    return { rate: delivered / seconds, cpu: cpuUs / delivered };
+  });
+}
+
+async function steady(target: string, clients: number): Promise<{ p50: number; p99: number }> {
+  return withTarget(target, clients, STEADY_EVENTS, true, async ({ base, report }) => {
+    await json(`${base}/steady?events=${STEADY_EVENTS}&interval=${STEADY_INTERVAL_MS}`, 'POST');
+    const result = await report;
+    check(target, clients, STEADY_EVENTS, result);
+    const sorted = result.latencies!.sort((a, b) => a - b);
+    const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+    return { p50: at(50), p99: at(99) };
+  });
+}
+
+async function memory(target: string, clients: number): Promise<{ heap: number; rss: number }> {
+  // The same server with no connection is the baseline.
+  const empty = await startServer(target);
+  const baseline = await json<{ heap: number; rss: number }>(`${empty.base}/memory`).finally(() => stop(empty.child));
+  return withTarget(target, clients, 0, false, async ({ base: url }) => {
+    const loaded = await json<{ heap: number; rss: number }>(`${url}/memory`);
+    return { heap: (loaded.heap - baseline.heap) / clients, rss: (loaded.rss - baseline.rss) / clients };
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const spread = (values: number[], f: (n: number) => string): string => (values.length > 1 ? `${f(Math.min(...values))} – ${f(Math.max(...values))}` : '–');
+
+async function main(): Promise<void> {
+  console.log(`# express-sse-hub benchmark${quick ? ' (quick)' : ''}`);
+  console.log(`${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}; medians of ${REPEATS} run(s), spread as min – max.\n`);
+  for (const clients of SIZES) {
+    console.log(`## N = ${int(clients)} clients\n`);
+    const rows: { target: string; rate: number[]; cpu: number[]; p50: number[]; p99: number[]; heap: number; rss: number }[] = [];
+    for (const target of TARGETS) {
+      const row = { target, rate: [] as number[], cpu: [] as number[], p50: [] as number[], p99: [] as number[], heap: 0, rss: 0 };
+      for (let r = 0; r < REPEATS; r += 1) {
+        const b = await burst(target, clients);
+        row.rate.push(b.rate);
+        row.cpu.push(b.cpu);
+        const s = await steady(target, clients);
+        row.p50.push(s.p50);
+        row.p99.push(s.p99);
+      }
+      const m = await memory(target, clients);
+      row.heap = m.heap;
+      row.rss = m.rss;
+      rows.push(row);
+    }
+    const ref = (name: string): (typeof rows)[number] => rows.find((r) => r.target === name)!;
+    const raw = ref('raw');
+    const better = ref('better-sse');
+    console.log(`burst: ${BURST_EVENTS} events per client · steady: ${STEADY_EVENTS} events every ${STEADY_INTERVAL_MS} ms · memory: idle connections\n`);
+    console.log('| target | deliveries/s | spread | × raw | × better-sse | CPU µs/delivery | × raw | p50 ms | p99 ms | p99 spread | heap B/conn | RSS B/conn |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const row of rows) {
+      const rate = median(row.rate);
+      const cpu = median(row.cpu);
+      console.log(
+        `| ${row.target} | ${int(rate)} | ${spread(row.rate, int)} | ${(rate / median(raw.rate)).toFixed(2)} | ${(rate / median(better.rate)).toFixed(2)} | ` +
+          `${cpu.toFixed(2)} | ${(cpu / median(raw.cpu)).toFixed(2)} | ${median(row.p50).toFixed(2)} | ${median(row.p99).toFixed(2)} | ` +
+          `${spread(row.p99, (n) => n.toFixed(2))} | ${int(row.heap)} | ${int(row.rss)} |`,
+      );
+    }
+    console.log('');
+  }
+  if (failures > 0) {
+    console.error(`${failures} run(s) lost, duplicated or reordered events`);
+    process.exit(1);
+  }
+  console.log('Every client received every event exactly once, in order, in every run.');
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
