@@ -122,14 +122,15 @@ describe('channel.subscribe()', () => {
   });
 });
 
-/** Wraps `res.write` to count the writes that reach the response. */
+/** Wraps the connection's socket to count the writes made on it after the headers went out. */
 function countWrites(res: Response): () => number {
-  const write = res.write.bind(res) as (chunk: string) => boolean;
+  const socket = res.socket!;
+  const write = socket.write.bind(socket);
   let count = 0;
-  res.write = ((chunk: string) => {
+  socket.write = ((...args: Parameters<typeof write>) => {
     count += 1;
-    return write(chunk);
-  }) as typeof res.write;
+    return write(...args);
+  }) as typeof socket.write;
   return () => count;
 }
 

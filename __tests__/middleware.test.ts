@@ -57,7 +57,8 @@ describe.each(EXPRESS_VERSIONS)('sse() on %s', (_version, express) => {
         // Deliberately sends nothing: the headers alone must reach the client.
       });
       server = await startServer(app);
-      const stream = await openStream(`${server.url}/events`);
+      // As a browser does: HTTP/1.1 without "Connection: close".
+      const stream = await openStream(`${server.url}/events`, { headers: { connection: 'keep-alive' } });
       expect(stream.response.statusCode).toBe(200);
       expect(stream.response.headers).toMatchObject({
         'content-type': 'text/event-stream; charset=utf-8',
@@ -67,6 +68,15 @@ describe.each(EXPRESS_VERSIONS)('sse() on %s', (_version, express) => {
       });
       expect(stream.response.headers['content-length']).toBeUndefined();
       expect(stream.raw()).toBe('');
+      stream.destroy();
+    });
+
+    it('honours a client that asked to close instead of promising keep-alive', async () => {
+      const app = express();
+      app.get('/events', sse(), () => undefined);
+      server = await startServer(app);
+      const stream = await openStream(`${server.url}/events`, { headers: { connection: 'close' } });
+      expect(stream.response.headers.connection).toBe('close');
       stream.destroy();
     });
 

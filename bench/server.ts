@@ -13,7 +13,7 @@ import { ChannelRegistry, sse } from 'express-sse-hub';
 
 interface Target {
   readonly app: http.RequestListener;
-  readonly count: () => number;
+  count(): number;
   broadcast(payload: { t: number; n: number }): unknown;
 }
 
@@ -48,7 +48,7 @@ function rawInExpress(): Target {
   const inner = raw();
   const app = express();
   app.get('/events', (req, res) => inner.app(req, res));
-  return { app, count: inner.count, broadcast: inner.broadcast };
+  return { app, count: () => inner.count(), broadcast: (p) => inner.broadcast(p) };
 }
 
 async function betterSse(): Promise<Target> {

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { SseError } from './errors';
 import { joinHeartbeat } from './heartbeat';
@@ -43,7 +44,9 @@ interface ResponseLike {
   readonly destroyed: boolean;
   readonly writableEnded: boolean;
   readonly writableLength: number;
-  readonly socket?: { readonly destroyed: boolean } | null;
+  readonly socket?: Socket | null;
+  /** http1: whether the body is sent with chunked transfer encoding. */
+  readonly chunkedEncoding?: boolean;
   setHeader(name: string, value: string): unknown;
   writeHead(status: number): unknown;
   /** http1 only: sends the headers now. */
@@ -79,6 +82,9 @@ export class SseStream<M extends object = EventMap> {
   #closeHooks: Set<() => void> | undefined;
   #lastEventId: string | undefined | null = null;
   #queue: { flush(): void } | undefined;
+  /** Set when frames can go straight to the socket (see #useSocketDirectly). */
+  #socket: Socket | undefined;
+  #flushes = false;
 
   /** @internal Created by the `sse()` middleware; use `res.sse`. */
   constructor(req: SseRequest, res: SseServerResponse, settings: SseSettings) {
@@ -138,7 +144,10 @@ export class SseStream<M extends object = EventMap> {
     // nginx buffers proxied responses unless told otherwise.
     res.setHeader('X-Accel-Buffering', 'no');
     // HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2); Node warns and drops them.
-    if (this.#req.httpVersionMajor < 2) res.setHeader('Connection', 'keep-alive');
+    // (A client that asked to close keeps its wish: Node then ends the connection with the stream.)
+    if (this.#req.httpVersionMajor < 2 && !/\bclose\b/i.test(String(this.#req.headers.connection ?? ''))) {
+      res.setHeader('Connection', 'keep-alive');
+    }
     // An event stream lives as long as the client wants it: no idle timeout may end it.
     res.setTimeout(0);
     if (this.#req.httpVersionMajor < 2) this.#req.socket?.setNoDelay(true);
@@ -146,6 +155,8 @@ export class SseStream<M extends object = EventMap> {
     // http1 holds headers until the first body byte; the client must see them now.
     // (http2's writeHead sends them at once.)
     res.flushHeaders?.();
+    this.#flushes = typeof res.flush === 'function';
+    this.#socket = this.#useSocketDirectly();
     this.#watch();
     if (this.#settings.heartbeat !== false) this.#leaveHeartbeat = joinHeartbeat(this, this.#settings.heartbeat);
     if (this.#settings.retry !== undefined) this.#write(formatRetry(this.#settings.retry));
@@ -271,30 +282,56 @@ export class SseStream<M extends object = EventMap> {
 
   #write(frame: string): boolean {
     if (this.#closed) return false;
+    if (!this.#opened) this.open();
+    this.#wroteSinceBeat = true;
+    const socket = this.#socket;
+    if (socket !== undefined) {
+      if (socket.destroyed) {
+        // The socket is gone but its 'close' event has not run yet.
+        this.#finish();
+        return false;
+      }
+      // One chunk of the chunked body, framed here and written in one call: res.write would make
+      // four buffered writes, a cork and a nextTick uncork of it.
+      return socket.write(`${Buffer.byteLength(frame).toString(16)}\r\n${frame}\r\n`);
+    }
     const res = this.#res;
     if (res.destroyed || res.writableEnded || res.socket?.destroyed === true) {
-      // The socket is gone but its 'close' event has not run yet.
       this.#finish();
       return false;
     }
-    if (!this.#opened) this.open();
-    this.#wroteSinceBeat = true;
     const ok = res.write(frame);
     // compression() holds output back until flushed; events must not wait.
-    res.flush?.();
+    if (this.#flushes) res.flush!();
     return ok;
+  }
+
+  // The fast path is taken only where it writes exactly what res.write would: an HTTP/1.1
+  // response with a chunked body whose headers are already on the socket, whose write() nobody
+  // wrapped (compression() and the like do), and that is not the answer to a HEAD request.
+  // res.end() still sends the last chunk through Node, which never saw these writes.
+  #useSocketDirectly(): Socket | undefined {
+    const res = this.#res;
+    const socket = res.socket;
+    if (this.#req.httpVersionMajor !== 1 || this.#req.method === 'HEAD') return undefined;
+    if (res.chunkedEncoding !== true || socket === null || socket === undefined || socket.destroyed) return undefined;
+    if (res.write !== ServerResponse.prototype.write) return undefined;
+    const pending = (res as { outputData?: unknown[] }).outputData;
+    if (pending === undefined || pending.length !== 0) return undefined;
+    return socket;
   }
 
   #drain(): Promise<void> {
     return new Promise((resolve) => {
-      const res = this.#res;
+      // With direct writes the response never saw a full buffer, so only the socket says 'drain'.
+      const emitter = this.#socket ?? this.#res;
       const done = (): void => {
-        res.off('drain', done);
+        emitter.off('drain', done);
         cancel();
         resolve();
       };
       const cancel = this.onClose(done);
-      res.on('drain', done);
+      emitter.on('drain', done);
     });
   }
 
