@@ -3,7 +3,7 @@ import { SseError, fieldError } from './errors';
 import { dataOf, wireIdOf, type Adapter, type AdapterEvent, type DataKind, type ResetReason } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
 import { checkOptionNames, checkOptionsObject } from './options';
-import { outboxOf, type Outbox } from './outbox';
+import { NO_LIMIT, outboxOf, type Outbox } from './outbox';
 import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from './serializer';
 import { SseStream } from './stream';
 
@@ -91,7 +91,8 @@ interface Subscriber {
   readonly filter: ((event: ChannelEvent) => boolean) | undefined;
   /** Live events that arrived while history was being read; undefined once live. */
   held: AdapterEvent[] | undefined;
-  readonly stopWatching: () => void;
+  /** Given to stream.onClose(); removes this subscriber. */
+  readonly closeHook: () => void;
 }
 
 interface ChannelSettings {
@@ -152,6 +153,14 @@ export function streamOf(target: Response | SseStream): SseStream {
   const stream: unknown = (target as Partial<Response> | null)?.sse;
   if (stream instanceof SseStream) return stream as SseStream;
   throw new SseError('ERR_SSE_NO_STREAM', 'subscribe() needs a response that went through the sse() middleware (res.sse is missing)');
+}
+
+function noop(): void {}
+
+function unsubscribeAll(removals: readonly (() => void)[]): () => void {
+  return () => {
+    for (const remove of removals) remove();
+  };
 }
 
 function standaloneHooks(): ChannelHooks {
@@ -293,30 +302,34 @@ export class Channel {
     for (const channel of channels) {
       if (channel.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', `channel "${channel.name}" is closed`);
     }
-    if (stream.closed) return () => undefined;
+    if (stream.closed) return noop;
     stream.open();
     const outbox = outboxOf(stream);
     const lastEventId = replay ? stream.lastEventId : undefined;
     const joined: Channel[] = [];
     for (const channel of channels) {
       if (channel.#subscribers.has(stream)) continue;
-      outbox.limit = Math.min(outbox.limit, channel.#settings.maxBufferedBytes);
+      outbox.limit = Math.min(outbox.limit, channel.#settings.maxBufferedBytes, NO_LIMIT);
       const subscriber: Subscriber = {
         outbox,
         filter,
         held: lastEventId !== undefined && channel.hasHistory ? [] : undefined,
-        stopWatching: stream.onClose(() => channel.#remove(stream)),
+        closeHook: channel.#removalOf(stream),
       };
+      stream.onClose(subscriber.closeHook);
       if (channel.#subscribers.size === 0) channel.#adapter.subscribe(channel.name, channel.#deliver);
       channel.#subscribers.set(stream, subscriber);
       joined.push(channel);
       channel.#hooks.onJoin(channel, stream);
     }
-    const replaying = joined.filter((c) => c.#subscribers.get(stream)?.held !== undefined);
-    if (replaying.length > 0) void Channel.#replay(replaying, stream, lastEventId!);
-    return () => {
-      for (const channel of joined) channel.#remove(stream);
-    };
+    if (lastEventId !== undefined) {
+      const replaying = joined.filter((c) => c.#subscribers.get(stream)?.held !== undefined);
+      if (replaying.length > 0) void Channel.#replay(replaying, stream, lastEventId);
+    }
+    // One channel (the common case): its close hook already is the unsubscribe function.
+    if (joined.length === 1) return joined[0]!.#subscribers.get(stream)!.closeHook;
+    if (joined.length === 0) return noop;
+    return unsubscribeAll(joined.map((c) => c.#subscribers.get(stream)!.closeHook));
   }
 
   // Registered first, live events held; then history is read, written, and the held events
@@ -361,6 +374,12 @@ export class Channel {
     }
   }
 
+  // Built here, not inline in subscribeAll, so the closure keeps only this channel and the stream
+  // alive, not subscribeAll's whole scope: it lives as long as the connection.
+  #removalOf(stream: SseStream): () => void {
+    return () => this.#remove(stream);
+  }
+
   #resetFrame(lastEventId: string, reason: ResetReason): string {
     return formatEvent(JSON.stringify({ channel: this.name, lastEventId, reason }), { event: RESET_EVENT });
   }
@@ -369,7 +388,7 @@ export class Channel {
     const subscriber = this.#subscribers.get(stream);
     if (subscriber === undefined) return;
     this.#subscribers.delete(stream);
-    subscriber.stopWatching();
+    subscriber.outbox.stream.offClose(subscriber.closeHook);
     if (this.#subscribers.size === 0) this.#adapter.unsubscribe(this.name);
     const dropped = subscriber.outbox.dropped !== undefined;
     if (dropped) this.#dropped += 1;

@@ -17,10 +17,16 @@ import type { SseStream } from './stream';
 /** Why a connection was dropped. */
 export type DropReason = 'slow-client';
 
+/**
+ * "Never drop": 2^30 - 1 bytes (1 GiB). Kept as a small integer so the field never holds a
+ * boxed double (16 bytes more per connection).
+ */
+export const NO_LIMIT = 0x3fffffff;
+
 export class Outbox {
   readonly stream: SseStream;
-  /** Largest backlog (ours plus the socket's) in bytes before the connection is dropped. */
-  limit = Number.POSITIVE_INFINITY;
+  /** Largest socket backlog in bytes before the connection is dropped. */
+  limit = NO_LIMIT;
   /** Set once the slow-client policy dropped this connection. */
   dropped: DropReason | undefined;
   #pending = '';
@@ -80,16 +86,9 @@ export class Outbox {
   }
 }
 
-const outboxes = new WeakMap<SseStream, Outbox>();
-
-/** The one outbox of `stream`, created on first use. */
+/** The one outbox of `stream`, created on first use and kept on the stream itself. */
 export function outboxOf(stream: SseStream): Outbox {
-  let outbox = outboxes.get(stream);
-  if (outbox === undefined) {
-    outbox = new Outbox(stream);
-    outboxes.set(stream, outbox);
-  }
-  return outbox;
+  return (stream.outbox ??= new Outbox(stream)) as Outbox;
 }
 
 /** Longest time a busy server holds an event to join it with the next ones. */

@@ -57,12 +57,20 @@ interface ResponseLike {
   write(chunk: string): boolean;
   end(): unknown;
   destroy(): unknown;
-  once(event: 'close', listener: () => void): unknown;
-  on(event: 'drain', listener: () => void): unknown;
+  on(event: 'close' | 'drain', listener: () => void): unknown;
   off(event: 'drain', listener: () => void): unknown;
 }
 
 function noop(): void {}
+
+// One listener function shared by every response, instead of a closure (and a once() wrapper)
+// per connection: thousands of idle streams are mostly their per-connection objects. It finds
+// the stream as `res.sse`, which the middleware sets right after creating it.
+const RESPONSE_CLOSED = Symbol('response closed');
+
+function onResponseClose(this: { sse?: unknown }): void {
+  (this.sse as { [RESPONSE_CLOSED]?: () => void } | undefined)?.[RESPONSE_CLOSED]?.();
+}
 
 /**
  * One event stream: what `res.sse` is. Writes whole frames, reports a backed-up socket through
@@ -79,12 +87,15 @@ export class SseStream<M extends object = EventMap> {
   #controller: AbortController | undefined;
   #leaveHeartbeat: (() => void) | undefined;
   #wroteSinceBeat = false;
-  #closeHooks: Set<() => void> | undefined;
+  // One hook (the common case: one channel) is kept as is; an array only for more.
+  #closeHooks: (() => void) | (() => void)[] | undefined;
   #lastEventId: string | undefined | null = null;
   #queue: { flush(): void } | undefined;
   /** Set when frames can go straight to the socket (see #useSocketDirectly). */
   #socket: Socket | undefined;
   #flushes = false;
+  /** @internal The channels' per-connection write queue (see outbox.ts), created on first use. */
+  outbox: unknown;
 
   /** @internal Created by the `sse()` middleware; use `res.sse`. */
   constructor(req: SseRequest, res: SseServerResponse, settings: SseSettings) {
@@ -208,9 +219,10 @@ export class SseStream<M extends object = EventMap> {
     const { iterator, stop } = iterate(source);
     const decoder = new TextDecoder();
     const sendOptions = options.event === undefined ? undefined : { event: options.event };
-    let stopWatching = noop;
+    let onClosed = noop;
     const closed = new Promise<typeof CLOSED>((resolve) => {
-      stopWatching = this.onClose(() => resolve(CLOSED));
+      onClosed = () => resolve(CLOSED);
+      this.onClose(onClosed);
     });
     let finished = false;
     try {
@@ -229,7 +241,7 @@ export class SseStream<M extends object = EventMap> {
         }
       }
     } finally {
-      stopWatching();
+      this.offClose(onClosed);
       if (!finished) stop();
     }
     return finished;
@@ -244,18 +256,37 @@ export class SseStream<M extends object = EventMap> {
   }
 
   /**
-   * Runs `hook` once when the stream closes; returns a function that cancels it.
+   * Runs `hook` once when the stream closes (at once if it has); `offClose()` cancels it.
    * @internal
    */
-  onClose(hook: () => void): () => void {
+  onClose(hook: () => void): void {
     if (this.#closed) {
       hook();
-      return noop;
+      return;
     }
-    this.#closeHooks ??= new Set();
-    this.#closeHooks.add(hook);
+    const hooks = this.#closeHooks;
+    if (hooks === undefined) this.#closeHooks = hook;
+    else if (typeof hooks === 'function') this.#closeHooks = [hooks, hook];
+    else hooks.push(hook);
     this.#watch();
-    return () => this.#closeHooks?.delete(hook);
+  }
+
+  /**
+   * Cancels a hook given to `onClose()`.
+   * @internal
+   */
+  offClose(hook: () => void): void {
+    const hooks = this.#closeHooks;
+    if (hooks === hook) this.#closeHooks = undefined;
+    else if (Array.isArray(hooks)) {
+      const at = hooks.indexOf(hook);
+      if (at !== -1) hooks.splice(at, 1);
+    }
+  }
+
+  /** @internal Called when the response closes (see watch). */
+  [RESPONSE_CLOSED](): void {
+    this.#finish();
   }
 
   /**
@@ -327,10 +358,10 @@ export class SseStream<M extends object = EventMap> {
       const emitter = this.#socket ?? this.#res;
       const done = (): void => {
         emitter.off('drain', done);
-        cancel();
+        this.offClose(done);
         resolve();
       };
-      const cancel = this.onClose(done);
+      this.onClose(done);
       emitter.on('drain', done);
     });
   }
@@ -340,7 +371,7 @@ export class SseStream<M extends object = EventMap> {
     this.#watching = true;
     // The response's 'close' is the reliable signal: the request's fires early once a body
     // parser has read a POST body, which would end POST streams before they start.
-    this.#res.once('close', () => this.#finish());
+    this.#res.on('close', onResponseClose);
   }
 
   #finish(): void {
@@ -352,7 +383,8 @@ export class SseStream<M extends object = EventMap> {
     // sees the channel without this connection.
     const hooks = this.#closeHooks;
     this.#closeHooks = undefined;
-    if (hooks !== undefined) for (const hook of hooks) hook();
+    if (typeof hooks === 'function') hooks();
+    else if (hooks !== undefined) for (const hook of hooks) hook();
     this.#controller?.abort();
   }
 }
