@@ -12,6 +12,8 @@
 //            (a real source emits one event per macrotask) → deliveries/s, server CPU µs/delivery
 //   steady   an event every 20 ms carrying its publish time → p50/p99 publish→receive latency
 //   memory   N idle connections → heap and RSS per connection after GC, minus the empty server
+//   multi    10 channels; each client joins 3 of them on one connection; E events round-robin
+//            over the channels → deliveries/s (only targets that can multiplex a connection)
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +29,7 @@ const BURST_EVENTS = quick ? 50 : 200;
 const STEADY_EVENTS = quick ? 20 : 50;
 const STEADY_INTERVAL_MS = 20;
 const REPEATS = quick ? 1 : 3;
+const MULTI_CHANNELS = 10;
 const TARGETS = option('targets')?.split(',') ?? ['raw', 'express-sse-hub', 'better-sse', 'sse-channel', 'express-sse'];
 
 interface LoaderMessage {
@@ -70,13 +73,20 @@ async function json<T>(url: string, method = 'GET'): Promise<T> {
 }
 
 /** Starts `target`, connects `clients` streams expecting `expect` events each, runs `body`. */
-async function withTarget<T>(target: string, clients: number, expect: number, latency: boolean, body: (s: Session) => Promise<T>): Promise<T> {
+async function withTarget<T>(
+  target: string,
+  clients: number,
+  expect: number,
+  latency: boolean,
+  body: (s: Session) => Promise<T>,
+  channels = 0,
+): Promise<T> {
   const { child, base } = await startServer(target);
   const loader = fork(path.join(__dirname, 'sse-clients.ts'), [], { execArgv: ['--import', 'tsx'] });
   try {
     const ready = new Promise<void>((resolve) => loader.on('message', (m: LoaderMessage) => m.ready === true && resolve()));
     const report = new Promise<LoaderMessage>((resolve) => loader.on('message', (m: LoaderMessage) => m.counts !== undefined && resolve(m)));
-    loader.send({ url: `${base}/events`, clients, expect, latency });
+    loader.send({ url: `${base}/events`, clients, expect, latency, channels });
     await ready;
     while ((await json<{ count: number }>(`${base}/count`)).count < clients) await new Promise((r) => setTimeout(r, 20));
     return await body({ base, loader, report });
@@ -105,6 +115,28 @@ async function burst(target: string, clients: number): Promise<{ rate: number; c
     const delivered = clients * BURST_EVENTS;
     return { rate: delivered / seconds, cpu: cpuUs / delivered };
   });
+}
+
+async function multi(target: string, clients: number): Promise<{ rate: number } | undefined> {
+  const probe = await startServer(target);
+  const { multi: supported } = await json<{ multi: boolean }>(`${probe.base}/multi`).finally(() => stop(probe.child));
+  if (!supported) return undefined;
+  // Each client is on 3 of the 10 channels: it gets 3 of every 10 events.
+  const perClient = (BURST_EVENTS * 3) / MULTI_CHANNELS;
+  return withTarget(
+    target,
+    clients,
+    perClient,
+    false,
+    async ({ base, report }) => {
+      const started = performance.now();
+      await json(`${base}/burst?events=${BURST_EVENTS}&channels=${MULTI_CHANNELS}`, 'POST');
+      const result = await report;
+      check(`${target} (multi)`, clients, perClient, result);
+      return { rate: (clients * perClient) / ((performance.now() - started) / 1000) };
+    },
+    MULTI_CHANNELS,
+  );
 }
 
 async function steady(target: string, clients: number): Promise<{ p50: number; p99: number }> {
@@ -141,9 +173,9 @@ async function main(): Promise<void> {
   console.log(`${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}; medians of ${REPEATS} run(s), spread as min – max.\n`);
   for (const clients of SIZES) {
     console.log(`## N = ${int(clients)} clients\n`);
-    const rows: { target: string; rate: number[]; cpu: number[]; p50: number[]; p99: number[]; heap: number; rss: number }[] = [];
+    const rows: { target: string; rate: number[]; cpu: number[]; p50: number[]; p99: number[]; multi: number[]; heap: number; rss: number }[] = [];
     for (const target of TARGETS) {
-      const row = { target, rate: [] as number[], cpu: [] as number[], p50: [] as number[], p99: [] as number[], heap: 0, rss: 0 };
+      const row = { target, rate: [] as number[], cpu: [] as number[], p50: [] as number[], p99: [] as number[], multi: [] as number[], heap: 0, rss: 0 };
       for (let r = 0; r < REPEATS; r += 1) {
         const b = await burst(target, clients);
         row.rate.push(b.rate);
@@ -151,6 +183,8 @@ async function main(): Promise<void> {
         const s = await steady(target, clients);
         row.p50.push(s.p50);
         row.p99.push(s.p99);
+        const m = await multi(target, clients);
+        if (m !== undefined) row.multi.push(m.rate);
       }
       const m = await memory(target, clients);
       row.heap = m.heap;
@@ -160,16 +194,20 @@ async function main(): Promise<void> {
     const ref = (name: string): (typeof rows)[number] => rows.find((r) => r.target === name)!;
     const raw = ref('raw');
     const better = ref('better-sse');
-    console.log(`burst: ${BURST_EVENTS} events per client · steady: ${STEADY_EVENTS} events every ${STEADY_INTERVAL_MS} ms · memory: idle connections\n`);
-    console.log('| target | deliveries/s | spread | × raw | × better-sse | CPU µs/delivery | × raw | p50 ms | p99 ms | p99 spread | heap B/conn | RSS B/conn |');
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    console.log(
+      `burst: ${BURST_EVENTS} events per client · steady: ${STEADY_EVENTS} events every ${STEADY_INTERVAL_MS} ms · ` +
+        `multi: ${BURST_EVENTS} events over ${MULTI_CHANNELS} channels, 3 per connection · memory: idle connections\n`,
+    );
+    console.log('| target | burst deliveries/s | spread | × raw | × better-sse | CPU µs/delivery | × raw | p50 ms | p99 ms | p99 spread | multi deliveries/s | × raw | heap B/conn | RSS B/conn |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const row of rows) {
       const rate = median(row.rate);
       const cpu = median(row.cpu);
       console.log(
         `| ${row.target} | ${int(rate)} | ${spread(row.rate, int)} | ${(rate / median(raw.rate)).toFixed(2)} | ${(rate / median(better.rate)).toFixed(2)} | ` +
           `${cpu.toFixed(2)} | ${(cpu / median(raw.cpu)).toFixed(2)} | ${median(row.p50).toFixed(2)} | ${median(row.p99).toFixed(2)} | ` +
-          `${spread(row.p99, (n) => n.toFixed(2))} | ${int(row.heap)} | ${int(row.rss)} |`,
+          `${spread(row.p99, (n) => n.toFixed(2))} | ${row.multi.length === 0 ? 'n/a' : int(median(row.multi))} | ` +
+          `${row.multi.length === 0 ? '' : (median(row.multi) / median(raw.multi)).toFixed(2)} | ${int(row.heap)} | ${int(row.rss)} |`,
       );
     }
     console.log('');

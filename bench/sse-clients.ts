@@ -10,6 +10,11 @@ interface Start {
   expect: number;
   /** Collect one latency sample per delivery (default true). */
   latency?: boolean;
+  /**
+   * Spread clients over this many channels c0…: client i joins c(i), c(i+1), c(i+2) on one
+   * connection, and receives every event of those channels, so its n values increase by gaps.
+   */
+  channels?: number;
 }
 
 function now(): number {
@@ -17,7 +22,9 @@ function now(): number {
 }
 
 process.once('message', (message: Start) => {
-  const { url, clients, expect, latency = true } = message;
+  const { url, clients, expect, latency = true, channels = 0 } = message;
+  const urlFor = (c: number): string =>
+    channels === 0 ? url : `${url}?channels=${[0, 1, 2].map((k) => `c${(c + k) % channels}`).join(',')}`;
   const latencies: number[] = [];
   const counts = new Array<number>(clients).fill(0);
   const lastSeq = new Array<number>(clients).fill(-1);
@@ -28,7 +35,7 @@ process.once('message', (message: Start) => {
   // Connect in batches: a burst of thousands of SYNs overflows the listen backlog.
   const BATCH = 200;
   const connect = (c: number): void => {
-    const req = http.get(url, { agent, headers: { accept: 'text/event-stream' } }, (res) => {
+    const req = http.get(urlFor(c), { agent, headers: { accept: 'text/event-stream' } }, (res) => {
       open += 1;
       if (open === clients) process.send!({ ready: true });
       else if (open % BATCH === 0) for (let k = open; k < Math.min(open + BATCH, clients); k += 1) connect(k);
@@ -45,7 +52,8 @@ process.once('message', (message: Start) => {
           if (at === -1) continue;
           const { t, n } = JSON.parse(frame.slice(at, frame.indexOf('}', at) + 1)) as { t: number; n: number };
           if (latency) latencies.push(now() - t);
-          if (n !== lastSeq[c]! + 1) errors += 1; // lost, duplicated or out of order
+          // Lost, duplicated or out of order: consecutive on one channel, increasing across several.
+          if (channels === 0 ? n !== lastSeq[c]! + 1 : n <= lastSeq[c]!) errors += 1;
           lastSeq[c] = n;
           counts[c]! += 1;
           if (counts[c] === expect && expect > 0) {
