@@ -30,6 +30,8 @@ const STEADY_EVENTS = quick ? 20 : 50;
 const STEADY_INTERVAL_MS = 20;
 const REPEATS = quick ? 1 : 3;
 const MULTI_CHANNELS = 10;
+/** --scenarios burst,steady,multi,memory runs only those (default: all). */
+const SCENARIOS = new Set(option('scenarios')?.split(',') ?? ['burst', 'steady', 'multi', 'memory']);
 const TARGETS = option('targets')?.split(',') ?? ['raw', 'express-sse-hub', 'better-sse', 'sse-channel', 'express-sse'];
 
 interface LoaderMessage {
@@ -162,7 +164,7 @@ async function memory(target: string, clients: number): Promise<{ heap: number; 
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -177,18 +179,26 @@ async function main(): Promise<void> {
     for (const target of TARGETS) {
       const row = { target, rate: [] as number[], cpu: [] as number[], p50: [] as number[], p99: [] as number[], multi: [] as number[], heap: 0, rss: 0 };
       for (let r = 0; r < REPEATS; r += 1) {
-        const b = await burst(target, clients);
-        row.rate.push(b.rate);
-        row.cpu.push(b.cpu);
-        const s = await steady(target, clients);
-        row.p50.push(s.p50);
-        row.p99.push(s.p99);
-        const m = await multi(target, clients);
-        if (m !== undefined) row.multi.push(m.rate);
+        if (SCENARIOS.has('burst')) {
+          const b = await burst(target, clients);
+          row.rate.push(b.rate);
+          row.cpu.push(b.cpu);
+        }
+        if (SCENARIOS.has('steady')) {
+          const s = await steady(target, clients);
+          row.p50.push(s.p50);
+          row.p99.push(s.p99);
+        }
+        if (SCENARIOS.has('multi')) {
+          const m = await multi(target, clients);
+          if (m !== undefined) row.multi.push(m.rate);
+        }
       }
-      const m = await memory(target, clients);
-      row.heap = m.heap;
-      row.rss = m.rss;
+      if (SCENARIOS.has('memory')) {
+        const m = await memory(target, clients);
+        row.heap = m.heap;
+        row.rss = m.rss;
+      }
       rows.push(row);
     }
     const ref = (name: string): (typeof rows)[number] => rows.find((r) => r.target === name)!;
