@@ -16,9 +16,9 @@ export interface ChannelOptions {
    */
   readonly history?: number | false;
   /**
-   * Largest backlog, in bytes, a connection may have (events queued here plus bytes its socket
-   * has not sent). A client past it is disconnected; it reconnects and replays from history.
-   * `false` never drops anyone (memory then grows with a client that does not read).
+   * Largest number of bytes a connection's socket may still hold from earlier writes when the
+   * next write is due. A client past it is disconnected at once (its buffers freed); it
+   * reconnects and replays from history. `false` drops nobody below 1 GiB.
    * @default 1048576 (1 MiB)
    */
   readonly maxBufferedBytes?: number | false;

@@ -37,11 +37,6 @@ export class Outbox {
     this.stream = stream;
   }
 
-  /** Bytes waiting here plus bytes the socket has not taken yet. */
-  get backlog(): number {
-    return this.#pendingBytes + this.stream.bufferedBytes;
-  }
-
   /** Queues a frame of `bytes` UTF-8 bytes. Returns false when the connection is closed. */
   enqueue(frame: string, bytes: number): boolean {
     if (this.stream.closed) return false;
