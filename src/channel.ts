@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { SseError, fieldError } from './errors';
+import { SseError, fieldError, warn } from './errors';
 import { dataOf, wireIdOf, type Adapter, type AdapterEvent, type DataKind, type ResetReason } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
 import { checkOptionNames, checkOptionsObject } from './options';
@@ -166,7 +166,7 @@ function unsubscribeAll(removals: readonly (() => void)[]): () => void {
 function standaloneHooks(): ChannelHooks {
   return {
     adapter: new MemoryAdapter(),
-    onError: (error) => process.emitWarning(error.message, { type: 'SseWarning', code: (error as { code?: string }).code }),
+    onError: warn,
     onJoin: () => undefined,
     onLeave: () => undefined,
   };

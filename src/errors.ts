@@ -51,3 +51,9 @@ export function fieldError(code: SseErrorCode, field: string, expected: string, 
   error.code = code;
   return error;
 }
+
+/** Reports an error nobody listens for as a process warning; never throws. */
+export function warn(error: Error): void {
+  // The message, not the object: emitWarning rejects Error objects from another realm (vm, jest).
+  process.emitWarning(error.message, { type: 'SseWarning', code: (error as { code?: string }).code });
+}

@@ -12,17 +12,11 @@ import {
 } from './channel';
 import type { Adapter } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
-import { SseError, fieldError } from './errors';
+import { SseError, fieldError, warn } from './errors';
 import { checkOptionsObject } from './options';
 import { flushOutboxesNow, type Outbox } from './outbox';
 import { formatEvent, serializeData, validateEvent } from './serializer';
 import type { SseStream } from './stream';
-
-/** Reports an error nobody listens for as a process warning; never throws. */
-export function warn(error: Error): void {
-  // The message, not the object: emitWarning rejects Error objects from another realm (vm, jest).
-  process.emitWarning(error.message, { type: 'SseWarning', code: (error as { code?: string }).code });
-}
 
 /** Options of `new ChannelRegistry()`: the transport, and defaults for every channel it creates. */
 export interface RegistryOptions extends ChannelOptions {
