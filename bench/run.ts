@@ -167,7 +167,9 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
-const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+// A scenario left out with --scenarios shows as n/a.
+const int = (n: number): string => (Number.isNaN(n) ? 'n/a' : Math.round(n).toLocaleString('en-US'));
+const fixed = (n: number): string => (Number.isNaN(n) ? 'n/a' : n.toFixed(2));
 const spread = (values: number[], f: (n: number) => string): string => (values.length > 1 ? `${f(Math.min(...values))} – ${f(Math.max(...values))}` : '–');
 
 async function main(): Promise<void> {
@@ -177,7 +179,7 @@ async function main(): Promise<void> {
     console.log(`## N = ${int(clients)} clients\n`);
     const rows: { target: string; rate: number[]; cpu: number[]; p50: number[]; p99: number[]; multi: number[]; heap: number; rss: number }[] = [];
     for (const target of TARGETS) {
-      const row = { target, rate: [] as number[], cpu: [] as number[], p50: [] as number[], p99: [] as number[], multi: [] as number[], heap: 0, rss: 0 };
+      const row = { target, rate: [] as number[], cpu: [] as number[], p50: [] as number[], p99: [] as number[], multi: [] as number[], heap: Number.NaN, rss: Number.NaN };
       for (let r = 0; r < REPEATS; r += 1) {
         if (SCENARIOS.has('burst')) {
           const b = await burst(target, clients);
@@ -201,9 +203,12 @@ async function main(): Promise<void> {
       }
       rows.push(row);
     }
-    const ref = (name: string): (typeof rows)[number] => rows.find((r) => r.target === name)!;
+    const ref = (name: string): (typeof rows)[number] | undefined => rows.find((r) => r.target === name);
     const raw = ref('raw');
     const better = ref('better-sse');
+    // A ratio to a target left out with --targets, or to a scenario left out with --scenarios, is blank.
+    const ratio = (value: number, base: number[] | undefined): string =>
+      base === undefined || base.length === 0 || Number.isNaN(value) ? '' : (value / median(base)).toFixed(2);
     console.log(
       `burst: ${BURST_EVENTS} events per client · steady: ${STEADY_EVENTS} events every ${STEADY_INTERVAL_MS} ms · ` +
         `multi: ${BURST_EVENTS} events over ${MULTI_CHANNELS} channels, 3 per connection · memory: idle connections\n`,
@@ -214,10 +219,10 @@ async function main(): Promise<void> {
       const rate = median(row.rate);
       const cpu = median(row.cpu);
       console.log(
-        `| ${row.target} | ${int(rate)} | ${spread(row.rate, int)} | ${(rate / median(raw.rate)).toFixed(2)} | ${(rate / median(better.rate)).toFixed(2)} | ` +
-          `${cpu.toFixed(2)} | ${(cpu / median(raw.cpu)).toFixed(2)} | ${median(row.p50).toFixed(2)} | ${median(row.p99).toFixed(2)} | ` +
-          `${spread(row.p99, (n) => n.toFixed(2))} | ${row.multi.length === 0 ? 'n/a' : int(median(row.multi))} | ` +
-          `${row.multi.length === 0 ? '' : (median(row.multi) / median(raw.multi)).toFixed(2)} | ${int(row.heap)} | ${int(row.rss)} |`,
+        `| ${row.target} | ${int(rate)} | ${spread(row.rate, int)} | ${ratio(rate, raw?.rate)} | ${ratio(rate, better?.rate)} | ` +
+          `${fixed(cpu)} | ${ratio(cpu, raw?.cpu)} | ${fixed(median(row.p50))} | ${fixed(median(row.p99))} | ` +
+          `${spread(row.p99, fixed)} | ${row.multi.length === 0 ? 'n/a' : int(median(row.multi))} | ` +
+          `${row.multi.length === 0 ? '' : ratio(median(row.multi), raw?.multi)} | ${int(row.heap)} | ${int(row.rss)} |`,
       );
     }
     console.log('');
