@@ -198,6 +198,50 @@ describe('channel.broadcast()', () => {
     });
   });
 
+  describe('when events come faster than the previous flush took', () => {
+    it('joins them, holding the first for at most 5 ms (the hold cap), not for the whole flush time', async () => {
+      const channel = new Channel('busy');
+      const writeTimes: number[] = [];
+      let slowWrites = 0;
+      const app = express();
+      app.get('/subscribe', sse({ heartbeat: false }), (_req, res) => {
+        const socket = res.socket!;
+        const write = socket.write.bind(socket);
+        socket.write = ((...args: Parameters<typeof write>) => {
+          writeTimes.push(performance.now());
+          // Stands in for a flush over thousands of sockets: this one takes 40 ms.
+          if (slowWrites > 0) {
+            slowWrites -= 1;
+            const until = performance.now() + 40;
+            while (performance.now() < until);
+          }
+          return write(...args);
+        }) as typeof socket.write;
+        channel.subscribe(res);
+      });
+      server = await startServer(app);
+      const client = await openStream(`${server.url}/subscribe`);
+      await waitUntil(() => channel.size === 1, 'subscribed');
+      writeTimes.length = 0;
+      slowWrites = 1;
+      await channel.broadcast('e0');
+      await waitUntil(() => writeTimes.length === 1, 'the slow flush');
+      await new Promise((resolve) => setImmediate(resolve));
+      // Now one event per event-loop turn, as a real source publishes them.
+      const firstPublished = performance.now();
+      for (let i = 1; i <= 20; i += 1) {
+        await channel.broadcast(`e${i}`);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await client.waitForEvents(21);
+      expect(client.events.map((e) => e.data)).toEqual(Array.from({ length: 21 }, (_, i) => `e${i}`));
+      // Held, so joined: far fewer writes than events ...
+      expect(writeTimes.length - 1).toBeLessThanOrEqual(5);
+      // ... but the first held event left within the cap (plus scheduling slack), not after 40 ms.
+      expect(writeTimes[1]! - firstPublished).toBeLessThan(20);
+    });
+  });
+
   describe('when the route also sends directly on a subscribed connection', () => {
     it('keeps the order in which events were sent', async () => {
       const channel = new Channel('mixed');

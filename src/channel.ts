@@ -3,7 +3,7 @@ import { SseError, fieldError, warn } from './errors';
 import { dataOf, wireIdOf, type Adapter, type AdapterEvent, type DataKind, type ResetReason } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
 import { checkOptionNames, checkOptionsObject } from './options';
-import { NO_LIMIT, outboxOf, type Outbox } from './outbox';
+import { NO_LIMIT, Outbox, outboxOf } from './outbox';
 import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from './serializer';
 import { SseStream } from './stream';
 
@@ -86,13 +86,27 @@ export interface ChannelHooks {
   onLeave(channel: Channel, stream: SseStream, dropped: boolean): void;
 }
 
-interface Subscriber {
+// What a channel keeps per connection. A plain subscriber is just the connection's Outbox (which
+// exists anyway): no object of its own. One with a filter, or one whose history replay is still
+// running, gets this wrapper. The channel itself is the close hook of its streams, so there is no
+// closure per subscriber either: idle connections are mostly their per-connection objects.
+class Subscriber {
   readonly outbox: Outbox;
   readonly filter: ((event: ChannelEvent) => boolean) | undefined;
   /** Live events that arrived while history was being read; undefined once live. */
   held: AdapterEvent[] | undefined;
-  /** Given to stream.onClose(); removes this subscriber. */
-  readonly closeHook: () => void;
+
+  constructor(outbox: Outbox, filter: Subscriber['filter'], held: AdapterEvent[] | undefined) {
+    this.outbox = outbox;
+    this.filter = filter;
+    this.held = held;
+  }
+}
+
+type Entry = Outbox | Subscriber;
+
+function outboxOfEntry(entry: Entry): Outbox {
+  return entry instanceof Outbox ? entry : entry.outbox;
 }
 
 interface ChannelSettings {
@@ -157,12 +171,6 @@ export function streamOf(target: Response | SseStream): SseStream {
 
 function noop(): void {}
 
-function unsubscribeAll(removals: readonly (() => void)[]): () => void {
-  return () => {
-    for (const remove of removals) remove();
-  };
-}
-
 function standaloneHooks(): ChannelHooks {
   return {
     adapter: new MemoryAdapter(),
@@ -182,7 +190,7 @@ export class Channel {
   readonly #settings: ChannelSettings;
   readonly #hooks: ChannelHooks;
   readonly #adapter: Adapter;
-  readonly #subscribers = new Map<SseStream, Subscriber>();
+  readonly #subscribers = new Map<SseStream, Entry>();
   readonly #deliver = (event: AdapterEvent): number => this.#deliverEvent(event);
   #closed = false;
   #lastEventId: string | undefined;
@@ -245,17 +253,22 @@ export class Channel {
     let count = 0;
     let view: ChannelEvent | undefined;
     const frame = frameOf(event);
-    for (const subscriber of this.#subscribers.values()) {
-      if (subscriber.held !== undefined) {
-        subscriber.held.push(event);
-        count += 1;
-        continue;
+    for (const entry of this.#subscribers.values()) {
+      let outbox: Outbox;
+      if (entry instanceof Outbox) outbox = entry;
+      else {
+        if (entry.held !== undefined) {
+          entry.held.push(event);
+          count += 1;
+          continue;
+        }
+        if (entry.filter !== undefined) {
+          view ??= this.#view(event);
+          if (!this.#passes(entry, view)) continue;
+        }
+        outbox = entry.outbox;
       }
-      if (subscriber.filter !== undefined) {
-        view ??= this.#view(event);
-        if (!this.#passes(subscriber, view)) continue;
-      }
-      if (subscriber.outbox.enqueue(frame.text, frame.bytes)) {
+      if (outbox.enqueue(frame.text, frame.bytes)) {
         count += 1;
         this.#bytes += frame.bytes;
       }
@@ -310,26 +323,28 @@ export class Channel {
     for (const channel of channels) {
       if (channel.#subscribers.has(stream)) continue;
       outbox.limit = Math.min(outbox.limit, channel.#settings.maxBufferedBytes, NO_LIMIT);
-      const subscriber: Subscriber = {
-        outbox,
-        filter,
-        held: lastEventId !== undefined && channel.hasHistory ? [] : undefined,
-        closeHook: channel.#removalOf(stream),
-      };
-      stream.onClose(subscriber.closeHook);
+      const held = lastEventId !== undefined && channel.hasHistory ? [] : undefined;
+      stream.onClose(channel);
       if (channel.#subscribers.size === 0) channel.#adapter.subscribe(channel.name, channel.#deliver);
-      channel.#subscribers.set(stream, subscriber);
+      channel.#subscribers.set(stream, filter === undefined && held === undefined ? outbox : new Subscriber(outbox, filter, held));
       joined.push(channel);
       channel.#hooks.onJoin(channel, stream);
     }
     if (lastEventId !== undefined) {
-      const replaying = joined.filter((c) => c.#subscribers.get(stream)?.held !== undefined);
+      const replaying = joined.filter((c) => c.#subscriberOf(stream)?.held !== undefined);
       if (replaying.length > 0) void Channel.#replay(replaying, stream, lastEventId);
     }
-    // One channel (the common case): its close hook already is the unsubscribe function.
-    if (joined.length === 1) return joined[0]!.#subscribers.get(stream)!.closeHook;
     if (joined.length === 0) return noop;
-    return unsubscribeAll(joined.map((c) => c.#subscribers.get(stream)!.closeHook));
+    // Only the caller holds this function: unused, it is garbage at once.
+    return () => {
+      for (const channel of joined) channel.#remove(stream);
+    };
+  }
+
+  /** The wrapper of a subscriber that has a filter or is replaying; undefined for a plain one. */
+  #subscriberOf(stream: SseStream): Subscriber | undefined {
+    const entry = this.#subscribers.get(stream);
+    return entry instanceof Subscriber ? entry : undefined;
   }
 
   // Registered first, live events held; then history is read, written, and the held events
@@ -341,7 +356,7 @@ export class Channel {
       const pending: { event: AdapterEvent; channel: Channel; subscriber: Subscriber }[] = [];
       channels.forEach((channel, i) => {
         const result = results[i]!;
-        const subscriber = channel.#subscribers.get(stream);
+        const subscriber = channel.#subscriberOf(stream);
         if (subscriber === undefined) return; // unsubscribed meanwhile
         channel.#replays += 1;
         if (result.reset !== undefined) {
@@ -356,6 +371,8 @@ export class Channel {
         // Held live events the read already returned are skipped: no duplicate.
         for (const event of subscriber.held ?? []) if (event.seq > newest) pending.push({ event, channel, subscriber });
         subscriber.held = undefined;
+        // Live from now on: without a filter, the outbox alone is enough.
+        if (subscriber.filter === undefined) channel.#subscribers.set(stream, subscriber.outbox);
       });
       // One connection may be in several channels: merge their events in id order, so the
       // client's Last-Event-ID ends on the newest and a later reconnect misses nothing.
@@ -374,10 +391,12 @@ export class Channel {
     }
   }
 
-  // Built here, not inline in subscribeAll, so the closure keeps only this channel and the stream
-  // alive, not subscribeAll's whole scope: it lives as long as the connection.
-  #removalOf(stream: SseStream): () => void {
-    return () => this.#remove(stream);
+  /**
+   * The channel is the close hook of every stream subscribed to it: told which one closed.
+   * @internal
+   */
+  streamClosed(stream: SseStream): void {
+    this.#remove(stream);
   }
 
   #resetFrame(lastEventId: string, reason: ResetReason): string {
@@ -385,12 +404,12 @@ export class Channel {
   }
 
   #remove(stream: SseStream): void {
-    const subscriber = this.#subscribers.get(stream);
-    if (subscriber === undefined) return;
+    const entry = this.#subscribers.get(stream);
+    if (entry === undefined) return;
     this.#subscribers.delete(stream);
-    subscriber.outbox.stream.offClose(subscriber.closeHook);
+    stream.offClose(this);
     if (this.#subscribers.size === 0) this.#adapter.unsubscribe(this.name);
-    const dropped = subscriber.outbox.dropped !== undefined;
+    const dropped = outboxOfEntry(entry).dropped !== undefined;
     if (dropped) this.#dropped += 1;
     this.#hooks.onLeave(this, stream, dropped);
   }
@@ -409,7 +428,12 @@ export class Channel {
 
   /** @internal The outboxes of every subscriber, for a registry's shutdown. */
   outboxes(): IterableIterator<Outbox> {
-    return Array.from(this.#subscribers.values(), (s) => s.outbox).values();
+    return Array.from(this.#subscribers.values(), outboxOfEntry).values();
+  }
+
+  /** @internal The streams subscribed here. */
+  streams(): IterableIterator<SseStream> {
+    return this.#subscribers.keys();
   }
 
   /** @internal Refuses further broadcasts and subscriptions. */

@@ -15,8 +15,8 @@ interface Group {
 
 const groups = new Map<number, Group>();
 
-/** Adds `member` to the heartbeat of period `ms`; the returned function removes it. */
-export function joinHeartbeat(member: Beating, ms: number): () => void {
+/** Adds `member` to the heartbeat of period `ms`; `leaveHeartbeat(member, ms)` removes it. */
+export function joinHeartbeat(member: Beating, ms: number): void {
   let group = groups.get(ms);
   if (group === undefined) {
     const members = new Set<Beating>();
@@ -27,15 +27,19 @@ export function joinHeartbeat(member: Beating, ms: number): () => void {
     group = { timer, members };
     groups.set(ms, group);
   }
-  const joined = group;
-  joined.members.add(member);
-  return () => {
-    joined.members.delete(member);
-    if (joined.members.size === 0 && groups.get(ms) === joined) {
-      clearInterval(joined.timer);
-      groups.delete(ms);
-    }
-  };
+  group.members.add(member);
+}
+
+// A function (the caller knows its period) rather than a closure returned by joinHeartbeat: that
+// closure would be one more object per open stream.
+/** Removes `member` from the heartbeat of period `ms`; the timer stops with its last member. */
+export function leaveHeartbeat(member: Beating, ms: number): void {
+  const group = groups.get(ms);
+  if (group === undefined || !group.members.delete(member)) return;
+  if (group.members.size === 0) {
+    clearInterval(group.timer);
+    groups.delete(ms);
+  }
 }
 
 /** Number of live heartbeat timers; tests use it to prove none is left behind. */

@@ -8,10 +8,16 @@
 // per connection on the hot path). If events come slower than writes go out (the time since
 // the last flush ended is at least what that flush took), the first event goes out at the end of
 // the turn it was sent in, as it would without any batching. If they come faster, the flush is
-// held up to HOLD_MAX_MS from the first waiting event, and everything sent meanwhile (events
-// published one per event-loop turn by a POST, a Redis message or a timer) goes out in one write
-// per connection. The delay coalescing adds is therefore 0 on a quiet server and at most
-// HOLD_MAX_MS plus one turn on a busy one.
+// held for as long as the previous flush took, but never more than HOLD_MAX_MS from the first
+// waiting event, and everything sent meanwhile (events published one per event-loop turn by a
+// POST, a Redis message or a timer) goes out in one write per connection.
+//
+// Why the hold follows the flush time: with 5 000 connections one flush is 5 000 write calls,
+// tens of milliseconds. A fixed short hold would join only the one or two events published since,
+// so every event would pay for a full round of syscalls and a burst would queue up behind them.
+// Holding as long as the last flush took means the server spends at most half its time waiting
+// and the other half writing ever larger batches. The delay coalescing adds is therefore 0 on a
+// quiet server and at most min(previous flush time, HOLD_MAX_MS) plus one turn on a busy one.
 import type { SseStream } from './stream';
 
 /** Why a connection was dropped. */
@@ -23,18 +29,25 @@ export type DropReason = 'slow-client';
  */
 export const NO_LIMIT = 0x3fffffff;
 
+const QUEUED_FLAG = 1;
+const DROPPED_FLAG = 2;
+
 export class Outbox {
   readonly stream: SseStream;
   /** Largest socket backlog in bytes before the connection is dropped. */
   limit = NO_LIMIT;
-  /** Set once the slow-client policy dropped this connection. */
-  dropped: DropReason | undefined;
   #pending = '';
   #pendingBytes = 0;
-  #queued = false;
+  /** QUEUED_FLAG | DROPPED_FLAG, in one small integer rather than two fields per connection. */
+  #state = 0;
 
   constructor(stream: SseStream) {
     this.stream = stream;
+  }
+
+  /** Why the connection was dropped, once the slow-client policy dropped it. */
+  get dropped(): DropReason | undefined {
+    return (this.#state & DROPPED_FLAG) === 0 ? undefined : 'slow-client';
   }
 
   /** Queues a frame of `bytes` UTF-8 bytes. Returns false when the connection is closed. */
@@ -42,9 +55,8 @@ export class Outbox {
     if (this.stream.closed) return false;
     this.#pending += frame;
     this.#pendingBytes += bytes;
-    if (!this.#queued) {
-      this.#queued = true;
-      this.stream.queued(this);
+    if ((this.#state & QUEUED_FLAG) === 0) {
+      this.#state |= QUEUED_FLAG;
       queue(this);
     }
     return true;
@@ -58,10 +70,10 @@ export class Outbox {
    * plus what one flush window adds.
    */
   flush(): void {
-    this.#queued = false;
+    this.#state &= ~QUEUED_FLAG;
     if (this.#pendingBytes === 0) return;
     if (this.stream.bufferedBytes > this.limit) {
-      this.drop('slow-client');
+      this.#drop();
       return;
     }
     const text = this.#pending;
@@ -70,9 +82,9 @@ export class Outbox {
     this.stream.writeFrame(text);
   }
 
-  drop(reason: DropReason): void {
-    if (this.dropped !== undefined || this.stream.closed) return;
-    this.dropped = reason;
+  #drop(): void {
+    if ((this.#state & DROPPED_FLAG) !== 0 || this.stream.closed) return;
+    this.#state |= DROPPED_FLAG;
     this.#pending = '';
     this.#pendingBytes = 0;
     // Destroy rather than end: ending would wait behind the backlog this client cannot read,
@@ -87,7 +99,7 @@ export function outboxOf(stream: SseStream): Outbox {
 }
 
 /** Longest time a busy server holds an event to join it with the next ones. */
-export const HOLD_MAX_MS = 1;
+export const HOLD_MAX_MS = 5;
 
 let waiting: Outbox[] = [];
 let spare: Outbox[] = [];

@@ -73,7 +73,6 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   });
   readonly #hooks: ChannelHooks;
   readonly #adapter: Adapter;
-  readonly #connections = new Map<SseStream, number>();
   #closed = false;
 
   constructor(options: RegistryOptions = {}) {
@@ -90,14 +89,8 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     this.#hooks = {
       adapter,
       onError: (error) => this.#reportError(error),
-      onJoin: (channel, stream) => {
-        this.#connections.set(stream, (this.#connections.get(stream) ?? 0) + 1);
-        this.#holdStrongly(channel);
-      },
+      onJoin: (channel) => this.#holdStrongly(channel),
       onLeave: (channel, stream, dropped) => {
-        const count = (this.#connections.get(stream) ?? 1) - 1;
-        if (count === 0) this.#connections.delete(stream);
-        else this.#connections.set(stream, count);
         if (channel.size === 0) this.#hold(channel);
         if (dropped) this.emit('client-dropped', { channel: channel.name, stream });
       },
@@ -208,7 +201,23 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       replays += s.replays;
       resets += s.resets;
     }
-    return { connections: this.#connections.size, events, bytes, dropped, replays, resets, channels };
+    return { connections: this.#countConnections(), events, bytes, dropped, replays, resets, channels };
+  }
+
+  // Counted when asked (a Set over the subscribers of every channel) rather than kept in a map
+  // updated on every join and leave: that map would cost every idle connection another entry.
+  #countConnections(): number {
+    let only: Channel | undefined;
+    let several = false;
+    for (const channel of this.#live()) {
+      if (channel.size === 0) continue;
+      if (only === undefined) only = channel;
+      else several = true;
+    }
+    if (!several) return only?.size ?? 0;
+    const streams = new Set<SseStream>();
+    for (const channel of this.#live()) for (const stream of channel.streams()) streams.add(stream);
+    return streams.size;
   }
 
   *#live(): IterableIterator<Channel> {

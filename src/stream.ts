@@ -2,7 +2,7 @@ import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { SseError } from './errors';
-import { joinHeartbeat } from './heartbeat';
+import { joinHeartbeat, leaveHeartbeat } from './heartbeat';
 import type { SseSettings } from './options';
 import { formatComment, formatEvent, formatRetry, serializeData } from './serializer';
 
@@ -63,6 +63,23 @@ interface ResponseLike {
 
 function noop(): void {}
 
+/**
+ * Told once when a stream closes: a function, or an object told which stream (a channel is the
+ * hook of all its streams, so it needs no closure per connection).
+ * @internal
+ */
+export type CloseHook = (() => void) | { streamClosed(stream: SseStream): void };
+
+// SseStream's #state bits.
+const OPENED_FLAG = 1;
+const CLOSED_FLAG = 2;
+/** The shared close listener is on the response. */
+const WATCHING_FLAG = 4;
+/** Something was written since the last heartbeat, so the next one can be skipped. */
+const WROTE_SINCE_BEAT_FLAG = 8;
+/** compression() or the like: res.flush() after each write. */
+const FLUSHES_FLAG = 16;
+
 // One listener function shared by every response, instead of a closure (and a once() wrapper)
 // per connection: thousands of idle streams are mostly their per-connection objects. It finds
 // the stream as `res.sse`, which the middleware sets right after creating it.
@@ -81,21 +98,15 @@ export class SseStream<M extends object = EventMap> {
   readonly #req: SseRequest;
   readonly #res: ResponseLike;
   readonly #settings: SseSettings;
-  #opened = false;
-  #closed = false;
-  #watching = false;
+  /** The *_FLAG bits below: one small integer rather than five boolean fields per connection. */
+  #state = 0;
   #controller: AbortController | undefined;
-  #leaveHeartbeat: (() => void) | undefined;
-  #wroteSinceBeat = false;
   // One hook (the common case: one channel) is kept as is; an array only for more.
-  #closeHooks: (() => void) | (() => void)[] | undefined;
-  #lastEventId: string | undefined | null = null;
-  #queue: { flush(): void } | undefined;
+  #closeHooks: CloseHook | CloseHook[] | undefined;
   /** Set when frames can go straight to the socket (see #useSocketDirectly). */
   #socket: Socket | undefined;
-  #flushes = false;
   /** @internal The channels' per-connection write queue (see outbox.ts), created on first use. */
-  outbox: unknown;
+  outbox: { flush(): void } | undefined;
 
   /** @internal Created by the `sse()` middleware; use `res.sse`. */
   constructor(req: SseRequest, res: SseServerResponse, settings: SseSettings) {
@@ -106,33 +117,33 @@ export class SseStream<M extends object = EventMap> {
 
   /** True once the stream ended: the client left, `close()` was called or the response ended. */
   get closed(): boolean {
-    return this.#closed;
+    return (this.#state & CLOSED_FLAG) !== 0;
   }
 
   /** True once the event-stream headers went out. */
   get opened(): boolean {
-    return this.#opened;
+    return (this.#state & OPENED_FLAG) !== 0;
   }
 
   /** Bytes accepted by `send()` that the socket has not taken yet. */
   get bufferedBytes(): number {
-    return this.#res.writableLength;
+    return this.#socket?.writableLength ?? this.#res.writableLength;
   }
 
   /**
    * The id the client last saw: the `Last-Event-ID` header, else a `lastEventId` query parameter
-   * (what EventSource polyfills send). `undefined` on a first connection.
+   * (what EventSource polyfills send). `undefined` on a first connection. Read from the request
+   * each time (it is asked for once or twice per connection; a cache would be a field on every one).
    */
   get lastEventId(): string | undefined {
-    if (this.#lastEventId === null) this.#lastEventId = readLastEventId(this.#req);
-    return this.#lastEventId;
+    return readLastEventId(this.#req);
   }
 
   /** Aborted when the stream ends, whichever side ended it. Pass it to upstream work to cancel it. */
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
       this.#controller = new AbortController();
-      if (this.#closed) this.#controller.abort();
+      if ((this.#state & CLOSED_FLAG) !== 0) this.#controller.abort();
       else this.#watch();
     }
     return this.#controller.signal;
@@ -143,12 +154,12 @@ export class SseStream<M extends object = EventMap> {
    * it for you; call it yourself to show the client the stream is up before the first event.
    */
   open(): this {
-    if (this.#opened || this.#closed) return this;
+    if ((this.#state & (OPENED_FLAG | CLOSED_FLAG)) !== 0) return this;
     const res = this.#res;
     if (res.headersSent) {
       throw new SseError('ERR_SSE_HEADERS_SENT', 'cannot open an event stream: the response headers were already sent');
     }
-    this.#opened = true;
+    this.#state |= OPENED_FLAG;
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     // no-transform keeps compression() and transforming proxies from buffering the stream.
     res.setHeader('Cache-Control', 'no-cache, no-transform');
@@ -166,10 +177,10 @@ export class SseStream<M extends object = EventMap> {
     // http1 holds headers until the first body byte; the client must see them now.
     // (http2's writeHead sends them at once.)
     res.flushHeaders?.();
-    this.#flushes = typeof res.flush === 'function';
+    if (typeof res.flush === 'function') this.#state |= FLUSHES_FLAG;
     this.#socket = this.#useSocketDirectly();
     this.#watch();
-    if (this.#settings.heartbeat !== false) this.#leaveHeartbeat = joinHeartbeat(this, this.#settings.heartbeat);
+    if (this.#settings.heartbeat !== false) joinHeartbeat(this, this.#settings.heartbeat);
     if (this.#settings.retry !== undefined) this.#write(formatRetry(this.#settings.retry));
     return this;
   }
@@ -187,7 +198,7 @@ export class SseStream<M extends object = EventMap> {
   /** Sends a comment line, which clients ignore; handy as a keep-alive or for debugging with curl. */
   comment(text?: string): boolean {
     const frame = formatComment(text);
-    this.#queue?.flush();
+    this.outbox?.flush();
     return this.#write(frame);
   }
 
@@ -197,17 +208,7 @@ export class SseStream<M extends object = EventMap> {
    * @internal
    */
   writeFrame(frame: string): boolean {
-    this.#queue = undefined;
     return this.#write(frame);
-  }
-
-  /**
-   * Tells the stream that channel frames are queued for it, so a direct `send()` goes out after
-   * them and the client sees events in the order they were sent.
-   * @internal
-   */
-  queued(queue: { flush(): void }): void {
-    this.#queue = queue;
   }
 
   /**
@@ -226,7 +227,7 @@ export class SseStream<M extends object = EventMap> {
     });
     let finished = false;
     try {
-      while (!this.#closed) {
+      while ((this.#state & CLOSED_FLAG) === 0) {
         const step = await Promise.race([iterator.next(), closed]);
         if (step === CLOSED) break;
         if (step.done === true) {
@@ -236,7 +237,7 @@ export class SseStream<M extends object = EventMap> {
         let chunk: unknown = step.value;
         if (chunk instanceof Uint8Array) chunk = decoder.decode(chunk, { stream: true });
         const data = options.map === undefined ? chunk : options.map(chunk as T);
-        if (!this.#send(data, sendOptions) && !this.#closed) {
+        if (!this.#send(data, sendOptions) && (this.#state & CLOSED_FLAG) === 0) {
           await this.#drain();
         }
       }
@@ -249,8 +250,8 @@ export class SseStream<M extends object = EventMap> {
 
   /** Ends the stream. Safe to call more than once. */
   close(): void {
-    if (this.#closed) return;
-    if (!this.#opened && !this.#res.headersSent) this.open();
+    if ((this.#state & CLOSED_FLAG) !== 0) return;
+    if ((this.#state & OPENED_FLAG) === 0 && !this.#res.headersSent) this.open();
     this.#res.end();
     this.#finish();
   }
@@ -259,15 +260,15 @@ export class SseStream<M extends object = EventMap> {
    * Runs `hook` once when the stream closes (at once if it has); `offClose()` cancels it.
    * @internal
    */
-  onClose(hook: () => void): void {
-    if (this.#closed) {
-      hook();
+  onClose(hook: CloseHook): void {
+    if ((this.#state & CLOSED_FLAG) !== 0) {
+      this.#run(hook);
       return;
     }
     const hooks = this.#closeHooks;
     if (hooks === undefined) this.#closeHooks = hook;
-    else if (typeof hooks === 'function') this.#closeHooks = [hooks, hook];
-    else hooks.push(hook);
+    else if (Array.isArray(hooks)) hooks.push(hook);
+    else this.#closeHooks = [hooks, hook];
     this.#watch();
   }
 
@@ -275,7 +276,7 @@ export class SseStream<M extends object = EventMap> {
    * Cancels a hook given to `onClose()`.
    * @internal
    */
-  offClose(hook: () => void): void {
+  offClose(hook: CloseHook): void {
     const hooks = this.#closeHooks;
     if (hooks === hook) this.#closeHooks = undefined;
     else if (Array.isArray(hooks)) {
@@ -294,27 +295,29 @@ export class SseStream<M extends object = EventMap> {
    * @internal
    */
   destroy(): void {
-    if (this.#closed) return;
+    if ((this.#state & CLOSED_FLAG) !== 0) return;
     this.#res.destroy();
     this.#finish();
   }
 
   /** @internal Called by the shared heartbeat timer. */
   beat(): void {
-    if (!this.#wroteSinceBeat) this.#write(':\n\n');
-    this.#wroteSinceBeat = false;
+    if ((this.#state & WROTE_SINCE_BEAT_FLAG) === 0) this.#write(':\n\n');
+    this.#state &= ~WROTE_SINCE_BEAT_FLAG;
   }
 
   #send(data: unknown, options: SendOptions | undefined): boolean {
     const frame = formatEvent(serializeData(data, this.#settings.serialize), options);
-    this.#queue?.flush();
+    // Channel frames still queued for this connection go first: the client sees events in the
+    // order they were sent.
+    this.outbox?.flush();
     return this.#write(frame);
   }
 
   #write(frame: string): boolean {
-    if (this.#closed) return false;
-    if (!this.#opened) this.open();
-    this.#wroteSinceBeat = true;
+    if ((this.#state & CLOSED_FLAG) !== 0) return false;
+    if ((this.#state & OPENED_FLAG) === 0) this.open();
+    this.#state |= WROTE_SINCE_BEAT_FLAG;
     const socket = this.#socket;
     if (socket !== undefined) {
       if (socket.destroyed) {
@@ -333,7 +336,7 @@ export class SseStream<M extends object = EventMap> {
     }
     const ok = res.write(frame);
     // compression() holds output back until flushed; events must not wait.
-    if (this.#flushes) res.flush!();
+    if ((this.#state & FLUSHES_FLAG) !== 0) res.flush!();
     return ok;
   }
 
@@ -367,25 +370,29 @@ export class SseStream<M extends object = EventMap> {
   }
 
   #watch(): void {
-    if (this.#watching) return;
-    this.#watching = true;
+    if ((this.#state & WATCHING_FLAG) !== 0) return;
+    this.#state |= WATCHING_FLAG;
     // The response's 'close' is the reliable signal: the request's fires early once a body
     // parser has read a POST body, which would end POST streams before they start.
     this.#res.on('close', onResponseClose);
   }
 
   #finish(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#leaveHeartbeat?.();
-    this.#leaveHeartbeat = undefined;
+    if ((this.#state & CLOSED_FLAG) !== 0) return;
+    this.#state |= CLOSED_FLAG;
+    if (this.#settings.heartbeat !== false) leaveHeartbeat(this, this.#settings.heartbeat);
     // Internal hooks first (channels drop the subscriber), so code listening on `signal` already
     // sees the channel without this connection.
     const hooks = this.#closeHooks;
     this.#closeHooks = undefined;
-    if (typeof hooks === 'function') hooks();
-    else if (hooks !== undefined) for (const hook of hooks) hook();
+    if (Array.isArray(hooks)) for (const hook of hooks) this.#run(hook);
+    else if (hooks !== undefined) this.#run(hooks);
     this.#controller?.abort();
+  }
+
+  #run(hook: CloseHook): void {
+    if (typeof hook === 'function') hook();
+    else hook.streamClosed(this as unknown as SseStream);
   }
 }
 
