@@ -3,10 +3,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import cors from 'cors';
+import express from 'express';
+import { sse } from 'express-sse-hub';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { createDemoApp, RANDOM_EVENTS_TOTAL, type Demo } from '../demo/app';
 import { CANNED_ANSWER } from '../demo/feeds';
-import { waitUntil } from './helpers/server';
+import { startServer, waitUntil, type TestServer } from './helpers/server';
 
 // The page functions below run in the browser; these are the few DOM members they touch (the
 // project compiles without the DOM lib).
@@ -188,4 +191,71 @@ describeBrowser('the demo page in Chromium', () => {
     expect(fs.statSync(path.join(ARTIFACTS, 'demo.png')).size).toBeGreaterThan(10_000);
     await page.close();
   }, 30_000);
+});
+
+describeBrowser('a cross-origin EventSource with credentials (the cors package) in Chromium', () => {
+  let browser: Browser;
+  const servers: TestServer[] = [];
+  let streamUrl = '';
+  let allowedOrigin = '';
+
+  /** A page origin: serves a blank page and sets a session cookie (host-only, so for every port of 127.0.0.1). */
+  async function pageServer(): Promise<TestServer> {
+    const app = express();
+    app.get('/', (_req, res) => {
+      res.cookie('session', 'abc', { path: '/' });
+      res.type('html').send('<!doctype html><title>page</title>');
+    });
+    const s = await startServer(app);
+    servers.push(s);
+    return s;
+  }
+
+  /** Opens an EventSource from the page and resolves with the first message, or 'error'. */
+  function firstMessage(page: Page, withCredentials: boolean): Promise<string> {
+    return page.evaluate(
+      `new Promise((resolve) => {
+        const source = new EventSource(${JSON.stringify(`${streamUrl}/events`)}, { withCredentials: ${withCredentials} });
+        source.onmessage = (e) => { source.close(); resolve(e.data); };
+        source.onerror = () => { source.close(); resolve('error'); };
+      })`,
+    );
+  }
+
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    allowedOrigin = (await pageServer()).url;
+    const app = express();
+    app.use(cors({ origin: (origin, done) => done(null, origin === allowedOrigin), credentials: true }));
+    app.get('/events', sse({ heartbeat: false }), (req, res) => {
+      res.sse.send(req.headers.cookie ?? 'no cookie');
+    });
+    const stream = await startServer(app);
+    servers.push(stream);
+    streamUrl = stream.url;
+  });
+  afterAll(async () => {
+    await browser?.close();
+    for (const s of servers) await s.close();
+  });
+
+  it('sends the cookie and delivers events to the allowed origin', async () => {
+    const page = await browser.newPage();
+    await page.goto(allowedOrigin);
+    expect(await firstMessage(page, true)).toBe('session=abc');
+    // Without withCredentials the browser leaves the cookie out.
+    expect(await firstMessage(page, false)).toBe('no cookie');
+    await page.close();
+  });
+
+  it('blocks the stream for an origin the cors options do not list', async () => {
+    const other = await pageServer();
+    const page = await browser.newPage();
+    await page.goto(other.url);
+    expect(await firstMessage(page, true)).toBe('error');
+    await page.close();
+  });
 });

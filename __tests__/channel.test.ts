@@ -285,7 +285,7 @@ describe('slow-client policy (maxBufferedBytes)', () => {
     server = undefined;
   });
 
-  describe('when a client stops reading while 50 000 events are broadcast', () => {
+  describe('when a client stops reading while 100 000 events are broadcast', () => {
     it('drops that client, keeps the others receiving, and bounds memory', async () => {
       const registry = new ChannelRegistry({ maxBufferedBytes: 256 * 1024 });
       const dropped: string[] = [];
@@ -307,13 +307,13 @@ describe('slow-client policy (maxBufferedBytes)', () => {
       };
       const heapBefore = used();
       let peak = 0;
-      const EVENTS = 50_000;
+      const EVENTS = 100_000;
       for (let i = 0; i < EVENTS; i += 1) {
         await channel.broadcast(`${i}:${payload}`);
         if (i % 100 === 99) await new Promise((r) => setImmediate(r));
-        if (i % 5000 === 4999) peak = Math.max(peak, used() - heapBefore);
+        if (i % 10_000 === 9_999) peak = Math.max(peak, used() - heapBefore);
       }
-      await Promise.all(readers.map((r) => r.waitForEvents(EVENTS, 30_000)));
+      await Promise.all(readers.map((r) => r.waitForEvents(EVENTS, 60_000)));
       expect(dropped).toEqual(['main']);
       expect(channel.size).toBe(3);
       expect(registry.stats().dropped).toBe(1);
@@ -321,13 +321,12 @@ describe('slow-client policy (maxBufferedBytes)', () => {
         expect(reader.count()).toBe(EVENTS);
         expect(reader.lastEvent()?.data.startsWith(`${EVENTS - 1}:`)).toBe(true);
       }
-      // 50 000 × ~1 KB is ~50 MB; a client that never reads must not pin it. Measured on a
-      // 2-core machine: ~13 MB peak with the policy (mostly the in-process readers' own
-      // buffers), ~47 MB without it. Stated bound: heap plus buffers grow by less than 24 MB.
+      // 100 000 × ~1 KB is ~100 MB; a client that never reads must not pin it. Stated bound:
+      // heap plus buffers grow by less than 24 MB (the figure is printed; see the note of #8).
       console.log(`slow-client test: peak growth ${(peak / 1048576).toFixed(1)} MB`);
       expect(peak).toBeLessThan(24 * 1024 * 1024);
       stalled.destroy();
-    }, 60_000);
+    }, 120_000);
   });
 });
 

@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { SseError, fieldError, warn } from './errors';
 import { dataOf, wireIdOf, type Adapter, type AdapterEvent, type DataKind, type ResetReason } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
@@ -84,6 +84,18 @@ export interface ChannelHooks {
   onJoin(channel: Channel, stream: SseStream): void;
   /** A connection left; `dropped` when the slow-client policy disconnected it. */
   onLeave(channel: Channel, stream: SseStream, dropped: boolean): void;
+  /** The registry's authorize option. */
+  readonly authorize?: Authorize;
+}
+
+/**
+ * Decides whether the request may subscribe to a channel: `true` allows; `false`, any other value,
+ * a rejected promise or a throw refuses. May return a promise (a database lookup).
+ */
+export type Authorize = (req: Request, channel: string) => boolean | Promise<boolean>;
+
+function isThenable(value: unknown): boolean {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 // What a channel keeps per connection. A plain subscriber is just the connection's Outbox (which
@@ -245,7 +257,8 @@ export class Channel {
     const kind: DataKind = typeof data === 'string' ? 'text' : this.#settings.serialize === JSON.stringify ? 'json' : 'other';
     const result = await this.#adapter.publish(this.name, { event, text, kind, id: chosenId, data }, this.#settings.history);
     this.#events += 1;
-    if (result.id !== undefined) this.#lastEventId = result.id;
+    // The newest event's id, even when it has none: a stale one would misstate where the channel is.
+    this.#lastEventId = result.id;
     return result.delivered;
   }
 
@@ -315,8 +328,62 @@ export class Channel {
     for (const channel of channels) {
       if (channel.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', `channel "${channel.name}" is closed`);
     }
-    if (stream.closed) return noop;
+    if (stream.closed || channels.length === 0) return noop;
+    const authorize = channels[0]!.#hooks.authorize;
+    if (authorize === undefined) return Channel.#join(channels, stream, filter, replay);
+    return Channel.#authorizeThenJoin(authorize, channels, stream, filter, replay);
+  }
+
+  // Asks the registry's authorize hook about every channel. Synchronous answers decide at once;
+  // a promise holds the stream unopened until it settles. Refused (false, anything but true, or
+  // a hook that throws): 403 before any stream byte, and no channel is joined.
+  static #authorizeThenJoin(
+    authorize: Authorize,
+    channels: readonly Channel[],
+    stream: SseStream,
+    filter: Subscriber['filter'],
+    replay: boolean,
+  ): () => void {
+    const req = stream.request as Request;
+    const hooks = channels[0]!.#hooks;
+    const fail = (cause: unknown): void => {
+      hooks.onError(new SseError('ERR_SSE_AUTHORIZE_FAILED', 'the authorize hook threw; the subscription was refused', { cause }));
+      stream.refuse(500, 'express-sse-hub: the subscription could not be authorized\n');
+    };
+    const decide = (verdicts: readonly unknown[]): (() => void) => {
+      const refused = channels.find((_, i) => verdicts[i] !== true);
+      if (refused === undefined) return Channel.#join(channels, stream, filter, replay);
+      stream.refuse(403, `express-sse-hub: not allowed to subscribe to channel "${refused.name}"\n`);
+      return noop;
+    };
+    let verdicts: unknown[];
+    try {
+      verdicts = channels.map((channel) => authorize(req, channel.name));
+    } catch (cause) {
+      fail(cause);
+      return noop;
+    }
+    if (!verdicts.some(isThenable)) return decide(verdicts);
+    stream.hold();
+    let unsubscribe: (() => void) | undefined;
+    let cancelled = false;
+    Promise.all(verdicts).then(
+      (settled) => {
+        if (!cancelled && !stream.closed) unsubscribe = decide(settled);
+      },
+      (cause: unknown) => {
+        if (!cancelled) fail(cause);
+      },
+    );
+    return () => {
+      cancelled = true;
+      unsubscribe?.();
+    };
+  }
+
+  static #join(channels: readonly Channel[], stream: SseStream, filter: Subscriber['filter'], replay: boolean): () => void {
     stream.open();
+    if (stream.closed) return noop; // refused by a connection limit
     const outbox = outboxOf(stream);
     const lastEventId = replay ? stream.lastEventId : undefined;
     const joined: Channel[] = [];

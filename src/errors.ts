@@ -13,6 +13,7 @@ export type SseErrorCode =
   | 'ERR_SSE_REGISTRY_CLOSED'
   | 'ERR_SSE_FILTER_FAILED'
   | 'ERR_SSE_REPLAY_FAILED'
+  | 'ERR_SSE_AUTHORIZE_FAILED'
   | 'ERR_SSE_ADAPTER_UNAVAILABLE';
 
 /** A runtime error raised by express-sse-hub; `code` is stable across releases. */

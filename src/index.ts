@@ -8,7 +8,7 @@ export { SseStream } from './stream';
 export type { EventData, EventMap, PipeOptions, PipeSource, SendOptions } from './stream';
 /** A named group of subscribers with broadcast, history and replay. */
 export { Channel, RESET_EVENT } from './channel';
-export type { BroadcastOptions, ChannelEvent, ChannelOptions, ChannelStats, SubscribeOptions } from './channel';
+export type { Authorize, BroadcastOptions, ChannelEvent, ChannelOptions, ChannelStats, SubscribeOptions } from './channel';
 /** Get-or-create channels sharing one id sequence; stats; graceful close. */
 export { ChannelRegistry } from './registry';
 export type { CloseOptions, RegistryEvents, RegistryOptions, RegistryStats } from './registry';
@@ -19,4 +19,5 @@ export type { Adapter, AdapterEvent, DataKind, DeliverFunction, PublishResult, P
 export { SseError } from './errors';
 export type { SseErrorCode, SseTypeError } from './errors';
 export type { SseOptions } from './options';
+export type { ConnectionStats } from './limits';
 export type { Serializer } from './serializer';

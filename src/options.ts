@@ -1,4 +1,6 @@
+import type { Request } from 'express';
 import { fieldError } from './errors';
+import { ConnectionLimiter, clientIp } from './limits';
 import { validateRetry, type Serializer } from './serializer';
 
 /** Options of `sse()`. Read once when the middleware is created. */
@@ -19,6 +21,27 @@ export interface SseOptions {
    * @default JSON.stringify
    */
   readonly serialize?: Serializer;
+  /**
+   * Most streams this middleware holds open at once, over every route it is mounted on. One more
+   * is refused with `503 Service Unavailable` and `Retry-After`, before any stream byte.
+   * Unset: no limit.
+   */
+  readonly maxConnections?: number;
+  /**
+   * Most streams one client (see `connectionKey`) holds open at once. One more is refused with
+   * `429 Too Many Requests` and `Retry-After`. Unset: no limit.
+   */
+  readonly maxConnectionsPerKey?: number;
+  /**
+   * Who a client is, for `maxConnectionsPerKey`: e.g. `(req) => req.user?.id ?? req.ip`.
+   * @default the client's IP: `req.ip` (honours Express's `trust proxy`), else the socket's address
+   */
+  readonly connectionKey?: (req: Request) => string;
+  /**
+   * Seconds sent in `Retry-After` with a refusal.
+   * @default 10
+   */
+  readonly retryAfter?: number;
 }
 
 /** The validated, complete form of {@link SseOptions}. */
@@ -26,13 +49,15 @@ export interface SseSettings {
   readonly heartbeat: number | false;
   readonly retry: number | undefined;
   readonly serialize: Serializer;
+  /** Counts the middleware's open streams and enforces its connection limits. */
+  readonly limiter: ConnectionLimiter;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 // setInterval silently clamps anything above 2^31-1 ms to 1 ms, which would flood every stream.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-const KNOWN_OPTIONS = new Set(['heartbeat', 'retry', 'serialize']);
+const KNOWN_OPTIONS = new Set(['heartbeat', 'retry', 'serialize', 'maxConnections', 'maxConnectionsPerKey', 'connectionKey', 'retryAfter']);
 
 export function checkOptionNames(options: object, known: ReadonlySet<string>, what: string): void {
   for (const key of Object.keys(options)) {
@@ -51,7 +76,7 @@ export function checkOptionsObject(options: unknown, what: string): asserts opti
 export function resolveSseOptions(options: SseOptions = {}): SseSettings {
   checkOptionsObject(options, 'sse()');
   checkOptionNames(options, KNOWN_OPTIONS, 'sse()');
-  const { heartbeat = DEFAULT_HEARTBEAT_MS, retry, serialize = JSON.stringify } = options;
+  const { heartbeat = DEFAULT_HEARTBEAT_MS, retry, serialize = JSON.stringify, maxConnections, maxConnectionsPerKey, connectionKey, retryAfter = 10 } = options;
   if (heartbeat !== false && !(Number.isSafeInteger(heartbeat) && heartbeat > 0 && heartbeat <= MAX_TIMER_MS)) {
     throw fieldError('ERR_SSE_INVALID_OPTION', 'heartbeat', `false or an integer from 1 to ${MAX_TIMER_MS} (ms)`, heartbeat);
   }
@@ -65,5 +90,28 @@ export function resolveSseOptions(options: SseOptions = {}): SseSettings {
   if (typeof serialize !== 'function') {
     throw fieldError('ERR_SSE_INVALID_OPTION', 'serialize', 'a function', serialize);
   }
-  return { heartbeat, retry, serialize: serialize as Serializer };
+  for (const [name, value] of [
+    ['maxConnections', maxConnections],
+    ['maxConnectionsPerKey', maxConnectionsPerKey],
+  ] as const) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value > 0)) {
+      throw fieldError('ERR_SSE_INVALID_OPTION', name, 'a positive integer', value);
+    }
+  }
+  if (connectionKey !== undefined && typeof connectionKey !== 'function') {
+    throw fieldError('ERR_SSE_INVALID_OPTION', 'connectionKey', 'a function', connectionKey);
+  }
+  if (connectionKey !== undefined && maxConnectionsPerKey === undefined) {
+    throw fieldError('ERR_SSE_INVALID_OPTION', 'connectionKey', 'set together with maxConnectionsPerKey', connectionKey);
+  }
+  if (!(Number.isSafeInteger(retryAfter) && retryAfter >= 0)) {
+    throw fieldError('ERR_SSE_INVALID_OPTION', 'retryAfter', 'a non-negative integer (seconds)', retryAfter);
+  }
+  const limiter = new ConnectionLimiter({
+    max: maxConnections,
+    perKey: maxConnectionsPerKey,
+    key: (connectionKey as ((req: unknown) => string) | undefined) ?? clientIp,
+    retryAfter,
+  });
+  return { heartbeat, retry, serialize: serialize as Serializer, limiter };
 }

@@ -5,6 +5,7 @@ import {
   resolveChannelOptions,
   streamOf,
   validateChannelName,
+  type Authorize,
   type ChannelHooks,
   type ChannelOptions,
   type ChannelStats,
@@ -26,6 +27,13 @@ export interface RegistryOptions extends ChannelOptions {
    * @default a new MemoryAdapter (in-process)
    */
   readonly adapter?: Adapter;
+  /**
+   * Asked before a connection joins a channel (`registry.subscribe()` and
+   * `registry.channel(name).subscribe()`): `(req, channelName) => boolean | Promise<boolean>`.
+   * Only `true` allows. A refusal answers `403` before any stream byte and joins no channel; a hook
+   * that throws or rejects answers `500` and emits `error`. Unset: every subscription is allowed.
+   */
+  readonly authorize?: Authorize;
 }
 
 /** Options of `registry.close()`. */
@@ -78,9 +86,12 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   constructor(options: RegistryOptions = {}) {
     super();
     checkOptionsObject(options, 'ChannelRegistry');
-    const { adapter = new MemoryAdapter(), ...defaults } = options;
+    const { adapter = new MemoryAdapter(), authorize, ...defaults } = options;
     if (typeof adapter !== 'object' || adapter === null || typeof adapter.publish !== 'function') {
       throw fieldError('ERR_SSE_INVALID_OPTION', 'adapter', 'an Adapter (MemoryAdapter, RedisAdapter)', adapter);
+    }
+    if (authorize !== undefined && typeof authorize !== 'function') {
+      throw fieldError('ERR_SSE_INVALID_OPTION', 'authorize', 'a function (req, channel) => boolean | Promise<boolean>', authorize);
     }
     resolveChannelOptions(defaults, 'ChannelRegistry');
     this.#defaults = defaults;
@@ -88,6 +99,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     adapter.onError = (error) => this.#reportError(error);
     this.#hooks = {
       adapter,
+      authorize,
       onError: (error) => this.#reportError(error),
       onJoin: (channel) => this.#holdStrongly(channel),
       onLeave: (channel, stream, dropped) => {

@@ -20,9 +20,15 @@ function hasLineBreak(text: string): boolean {
   return text.includes('\n') || text.includes('\r');
 }
 
+// A high surrogate not followed by a low one, or a low one not preceded by a high one.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+// UTF-8 cannot carry a lone surrogate (half of a UTF-16 pair, e.g. from slicing an emoji): it
+// goes out as U+FFFD. In data that is what any encoder does; in an event name or id it would
+// silently change a listener's name or the Last-Event-ID the client sends back, so those throw.
 export function validateEvent(event: unknown): string {
-  if (typeof event !== 'string' || event === '' || hasLineBreak(event)) {
-    throw fieldError('ERR_SSE_INVALID_EVENT', 'event', 'a non-empty string without CR or LF', event);
+  if (typeof event !== 'string' || event === '' || hasLineBreak(event) || LONE_SURROGATE.test(event)) {
+    throw fieldError('ERR_SSE_INVALID_EVENT', 'event', 'a non-empty string without CR, LF or lone surrogates', event);
   }
   return event;
 }
@@ -30,8 +36,8 @@ export function validateEvent(event: unknown): string {
 export function validateId(id: unknown): string {
   if (typeof id === 'number' && Number.isFinite(id)) return String(id);
   // A parser ignores an id field that contains NUL, so the client would silently keep the old id.
-  if (typeof id !== 'string' || hasLineBreak(id) || id.includes('\0')) {
-    throw fieldError('ERR_SSE_INVALID_ID', 'id', 'a finite number or a string without CR, LF or NUL', id);
+  if (typeof id !== 'string' || hasLineBreak(id) || id.includes('\0') || LONE_SURROGATE.test(id)) {
+    throw fieldError('ERR_SSE_INVALID_ID', 'id', 'a finite number or a string without CR, LF, NUL or lone surrogates', id);
   }
   return id;
 }

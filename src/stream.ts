@@ -56,6 +56,7 @@ interface ResponseLike {
   setTimeout(ms: number): unknown;
   write(chunk: string): boolean;
   end(): unknown;
+  end(chunk: string): unknown;
   destroy(): unknown;
   on(event: 'close' | 'drain', listener: () => void): unknown;
   off(event: 'drain', listener: () => void): unknown;
@@ -79,6 +80,10 @@ const WATCHING_FLAG = 4;
 const WROTE_SINCE_BEAT_FLAG = 8;
 /** compression() or the like: res.flush() after each write. */
 const FLUSHES_FLAG = 16;
+/** Counted by the middleware's connection limiter; released when the stream ends. */
+const ADMITTED_FLAG = 32;
+/** Someone (an async authorize hook) will open or refuse the stream: no eager open. */
+const HELD_FLAG = 64;
 
 // One listener function shared by every response, instead of a closure (and a once() wrapper)
 // per connection: thousands of idle streams are mostly their per-connection objects. It finds
@@ -159,6 +164,12 @@ export class SseStream<M extends object = EventMap> {
     if (res.headersSent) {
       throw new SseError('ERR_SSE_HEADERS_SENT', 'cannot open an event stream: the response headers were already sent');
     }
+    const refusal = this.#settings.limiter.admit(this, this.#req);
+    if (refusal !== undefined) {
+      this.refuse(refusal.status, refusal.message, refusal.retryAfter);
+      return this;
+    }
+    this.#state |= ADMITTED_FLAG;
     this.#state |= OPENED_FLAG;
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     // no-transform keeps compression() and transforming proxies from buffering the stream.
@@ -251,9 +262,59 @@ export class SseStream<M extends object = EventMap> {
   /** Ends the stream. Safe to call more than once. */
   close(): void {
     if ((this.#state & CLOSED_FLAG) !== 0) return;
-    if ((this.#state & OPENED_FLAG) === 0 && !this.#res.headersSent) this.open();
+    if ((this.#state & OPENED_FLAG) === 0 && !this.#res.headersSent) {
+      this.open();
+      if ((this.#state & CLOSED_FLAG) !== 0) return; // refused by a connection limit
+    }
     this.#res.end();
     this.#finish();
+  }
+
+  /**
+   * Answers the request with `status` and a plain-text `message` instead of a stream, and ends
+   * it; if the stream is already open, only ends it. Used for connection limits and refused
+   * subscriptions: a client refused this way sees no stream byte.
+   * @internal
+   */
+  refuse(status: number, message: string, retryAfter?: number): void {
+    if ((this.#state & CLOSED_FLAG) !== 0) return;
+    const res = this.#res;
+    if ((this.#state & OPENED_FLAG) !== 0 || res.headersSent) {
+      this.close();
+      return;
+    }
+    res.statusCode = status;
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-store');
+    if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
+    this.#finish();
+    res.end(message);
+  }
+
+  /**
+   * The request this stream answers.
+   * @internal
+   */
+  get request(): SseRequest {
+    return this.#req;
+  }
+
+  /**
+   * The middleware opens a stream for an EventSource request on the next turn, so that route code
+   * may still refuse it (a 401, a 403, a limit) before any stream byte. `hold()` cancels that:
+   * whoever holds it opens or refuses it later.
+   * @internal
+   */
+  hold(): void {
+    this.#state |= HELD_FLAG;
+  }
+
+  /** @internal The middleware's deferred open (see `hold()`). */
+  openIfUnanswered(): void {
+    if ((this.#state & (OPENED_FLAG | CLOSED_FLAG | HELD_FLAG)) !== 0) return;
+    const res = this.#res;
+    if (res.headersSent || res.writableEnded || res.destroyed) return;
+    this.open();
   }
 
   /**
@@ -316,7 +377,10 @@ export class SseStream<M extends object = EventMap> {
 
   #write(frame: string): boolean {
     if ((this.#state & CLOSED_FLAG) !== 0) return false;
-    if ((this.#state & OPENED_FLAG) === 0) this.open();
+    if ((this.#state & OPENED_FLAG) === 0) {
+      this.open();
+      if ((this.#state & CLOSED_FLAG) !== 0) return false; // refused by a connection limit
+    }
     this.#state |= WROTE_SINCE_BEAT_FLAG;
     const socket = this.#socket;
     if (socket !== undefined) {
@@ -381,6 +445,7 @@ export class SseStream<M extends object = EventMap> {
     if ((this.#state & CLOSED_FLAG) !== 0) return;
     this.#state |= CLOSED_FLAG;
     if (this.#settings.heartbeat !== false) leaveHeartbeat(this, this.#settings.heartbeat);
+    if ((this.#state & ADMITTED_FLAG) !== 0) this.#settings.limiter.release(this);
     // Internal hooks first (channels drop the subscriber), so code listening on `signal` already
     // sees the channel without this connection.
     const hooks = this.#closeHooks;
