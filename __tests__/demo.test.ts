@@ -117,6 +117,32 @@ describe('the demo server', () => {
     });
   });
 
+  describe('the /generateEvent rate limit (express-rate-limit)', () => {
+    it('answers 429 with a JSON error and Retry-After beyond the limit, broadcasting nothing', async () => {
+      const limited = createDemoApp({ clockIntervalMs: 60_000, generateEventLimit: { windowMs: 60_000, limit: 3 } });
+      try {
+        const ok = [
+          await request(limited.app).post('/generateEvent').send({ data: 'one' }),
+          await request(limited.app).post('/generateEvent').send({ data: 'two' }),
+          // GET counts against the same limit.
+          await request(limited.app).get('/generateEvent'),
+        ];
+        expect(ok.map((r) => r.status)).toEqual([200, 200, 200]);
+        expect(ok[0]!.headers.ratelimit).toMatch(/limit=3, remaining=2/);
+        const eventsBefore = limited.registry.stats().events;
+        const refused = await request(limited.app).post('/generateEvent').send({ data: 'three' });
+        expect(refused.status).toBe(429);
+        expect(refused.type).toBe('application/json');
+        expect((refused.body as { error: string }).error).toMatch(/too many events/);
+        expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+        expect(limited.registry.stats().events).toBe(eventsBefore);
+        expect((await request(limited.app).get('/generateEvent')).status).toBe(429);
+      } finally {
+        await limited.close();
+      }
+    });
+  });
+
   describe('GET /generateEvent', () => {
     it('broadcasts a random cat fact', async () => {
       const client = await openStream(`${server.url}/subscribe`);

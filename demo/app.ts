@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import { ChannelRegistry, sse } from 'express-sse-hub';
 import { randomCatFact, randomEvent, tokenStream } from './feeds';
 
@@ -26,6 +27,11 @@ export interface DemoOptions {
   readonly tokenPaceMs?: number;
   /** Milliseconds between random events on average, unless `?pace=` says otherwise. @default 700 */
   readonly randomPaceMs?: number;
+  /**
+   * Rate limit of /generateEvent (GET and POST together) per client IP.
+   * @default { windowMs: 60000, limit: 60 }
+   */
+  readonly generateEventLimit?: { readonly windowMs: number; readonly limit: number };
 }
 
 /** Live counters of the demo, for tests and curiosity. */
@@ -96,7 +102,9 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
   app.use(express.static(PUBLIC_DIR));
 
   // The first seed's stream, on the channel registry: `connected`, then the channels asked for.
-  app.get('/subscribe', channelList, sse({ retry: 2000 }), (_req, res) => {
+  // Connection limits: a client (IP) that opens more than 50 streams gets 429, a server with
+  // 10 000 open gets 503; both before any stream byte.
+  app.get('/subscribe', channelList, sse({ retry: 2000, maxConnections: 10_000, maxConnectionsPerKey: 50 }), (_req, res) => {
     const names = res.locals.channels as string[];
     // The id says "up to date as of here": a reconnecting client keeps its own position.
     res.sse.send('You are now subscribed!', { event: 'connected', id: res.sse.lastEventId ?? registry.lastEventId });
@@ -108,7 +116,17 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
   });
 
   // Broadcast from anyone to a channel's subscribers (the last seed's second demo).
-  app.post('/generateEvent', express.json({ limit: BODY_LIMIT }), async (req, res) => {
+  // Anyone may broadcast here, so anyone could flood every subscriber: a per-IP rate limit
+  // (express-rate-limit; 429 with RateLimit and Retry-After headers beyond it).
+  const { windowMs, limit } = options.generateEventLimit ?? { windowMs: 60_000, limit: 60 };
+  const generateLimit = rateLimit({
+    windowMs,
+    limit,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    message: { error: `too many events: at most ${limit} per ${Math.round(windowMs / 1000)} s per client; retry later` },
+  });
+  app.post('/generateEvent', generateLimit, express.json({ limit: BODY_LIMIT }), async (req, res) => {
     if (!req.is('application/json')) {
       badRequest(res, 415, 'send a JSON body with Content-Type: application/json');
       return;
@@ -132,7 +150,7 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     res.json({ delivered, id: target.lastEventId ?? null });
   });
 
-  app.get('/generateEvent', async (_req, res) => {
+  app.get('/generateEvent', generateLimit, async (_req, res) => {
     const target = registry.channel(DEFAULT_CHANNEL);
     const delivered = await target.broadcast(randomCatFact(), { event: 'catFact' });
     res.json({ delivered, id: target.lastEventId ?? null });
