@@ -5,22 +5,14 @@ import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
 import { ChannelRegistry, sse, type Authorize, type SseError } from 'express-sse-hub';
-import { openStream, queryString, startServer, waitUntil, type TestServer, type TestStream } from './helpers/server';
+import { queryString, startServer, trackStreams, waitUntil, type TestServer, type TestStream } from './helpers/server';
 
 let server: TestServer | undefined;
-let streams: TestStream[] = [];
+const open = trackStreams();
 afterEach(async () => {
-  for (const s of streams) s.destroy();
-  streams = [];
   await server?.close();
   server = undefined;
 });
-
-async function open(url: string, headers?: Record<string, string>): Promise<TestStream> {
-  const s = await openStream(url, { headers });
-  streams.push(s);
-  return s;
-}
 
 /** A token check as any app writes it: 401 with a JSON body when the token is missing or wrong. */
 function requireUser(req: Request, res: Response, next: NextFunction): void {

@@ -2,22 +2,14 @@
 // Retry-After and before any stream byte; streams already open are untouched.
 import express from 'express';
 import { ChannelRegistry, sse } from 'express-sse-hub';
-import { openStream, startServer, waitUntil, type TestServer, type TestStream } from './helpers/server';
+import { startServer, trackStreams, waitUntil, type TestServer } from './helpers/server';
 
 let server: TestServer | undefined;
-let streams: TestStream[] = [];
+const open = trackStreams();
 afterEach(async () => {
-  for (const s of streams) s.destroy();
-  streams = [];
   await server?.close();
   server = undefined;
 });
-
-async function open(url: string, headers?: Record<string, string>): Promise<TestStream> {
-  const s = await openStream(url, { headers });
-  streams.push(s);
-  return s;
-}
 
 function limitedApp(options: Parameters<typeof sse>[0]): { app: express.Express; registry: ChannelRegistry; middleware: ReturnType<typeof sse> } {
   const registry = new ChannelRegistry();
@@ -69,11 +61,9 @@ describe('maxConnections (global)', () => {
   it('refuses a lazily opened stream the same way; its send() returns false and the route sees closed', async () => {
     const { app, middleware } = limitedApp({ maxConnections: 1 });
     server = await startServer(app);
-    const first = await openStream(`${server.url}/lazy`, { headers: { accept: '*/*' } });
-    streams.push(first);
+    const first = await open(`${server.url}/lazy`, { accept: '*/*' });
     await first.waitForEvents(1);
-    const second = await openStream(`${server.url}/lazy`, { headers: { accept: '*/*' } });
-    streams.push(second);
+    const second = await open(`${server.url}/lazy`, { accept: '*/*' });
     await second.ended;
     expect(second.response.statusCode).toBe(503);
     expect(middleware.stats().connections).toBe(1);

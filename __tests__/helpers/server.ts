@@ -156,3 +156,20 @@ export async function waitUntil(check: () => boolean, what: string, timeoutMs = 
 export function queryString(value: unknown, fallback = ''): string {
   return typeof value === 'string' ? value : fallback;
 }
+
+/**
+ * For one test file: a function that opens streams (like `openStream`) and remembers them, all
+ * destroyed after each test.
+ */
+export function trackStreams(): (url: string, headers?: Record<string, string>) => Promise<TestStream> {
+  let open: TestStream[] = [];
+  afterEach(() => {
+    for (const s of open) s.destroy();
+    open = [];
+  });
+  return async (url, headers) => {
+    const s = await openStream(url, { headers });
+    open.push(s);
+    return s;
+  };
+}
