@@ -57,8 +57,9 @@ export class ConnectionLimiter {
   }
 
   /**
-   * Counts `stream` in, or says why it may not open. A key function that throws refuses nothing:
-   * its error reaches the caller (the route's send() or open(), or the middleware's next()).
+   * Counts `stream` in, or says why it may not open. A key function that throws counts nothing
+   * in: its error is thrown to whoever opened the stream (the route's send(), open() or subscribe;
+   * for the middleware's own deferred open, a process warning and a plain 500).
    */
   admit(stream: object, req: LimitedRequest): Refusal | undefined {
     const { max, perKey, retryAfter } = this.#settings;
