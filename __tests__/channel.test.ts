@@ -259,6 +259,38 @@ describe('channel.broadcast()', () => {
     });
   });
 
+  describe('when writing to one connection throws', () => {
+    it('drops that connection and still writes to every other one', async () => {
+      const registry = new ChannelRegistry();
+      const app = express();
+      // A broken wrapper around res.write on one response (the first to subscribe, so it is
+      // first in every flush).
+      app.get('/subscribe', (req, res, next) => {
+        if (req.query.broken === '1') {
+          res.write = () => {
+            throw new Error('broken write wrapper');
+          };
+        }
+        next();
+      });
+      app.get('/subscribe', sse({ heartbeat: false }), (_req, res) => {
+        registry.subscribe(res, 'main');
+      });
+      server = await startServer(app);
+      const channel = registry.channel('main');
+      const broken = await openStream(`${server.url}/subscribe?broken=1`);
+      await waitUntil(() => channel.size === 1, 'the broken one subscribed');
+      const healthy = await Promise.all([openStream(`${server.url}/subscribe`), openStream(`${server.url}/subscribe`)]);
+      await waitUntil(() => channel.size === 3, 'all subscribed');
+      await channel.broadcast('one');
+      await Promise.all(healthy.map((c) => c.waitForEvents(1)));
+      await waitUntil(() => channel.size === 2, 'the broken connection is gone');
+      await channel.broadcast('two');
+      for (const c of healthy) expect((await c.waitForEvents(2)).map((e) => e.data)).toEqual(['one', 'two']);
+      broken.destroy();
+    });
+  });
+
   describe('when the event name or id is invalid', () => {
     it('rejects with a TypeError and sends nothing', async () => {
       const setup = await channelServer();

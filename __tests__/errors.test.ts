@@ -98,6 +98,11 @@ it('survives every failure, tells each caller, and keeps a healthy client whole'
     ['caught', 'upstream failed'],
   ]);
 
+  // A route that answered while an async authorize hook was pending: the route's answer stands.
+  const answered = await fetch(`${base}/answered-first`, { headers: { accept: 'text/event-stream' } });
+  expect(answered.status).toBe(200);
+  expect(await answered.text()).toBe('answered by the route');
+
   // 300 clients vanish mid-write, half with a FIN and half with an RST.
   await Promise.all(Array.from({ length: 300 }, (_, i) => vanish(64 * 1024, i % 2 === 0)));
 
@@ -107,7 +112,7 @@ it('survives every failure, tells each caller, and keeps a healthy client whole'
   expect(healthy.events.map((e) => e.data)).toEqual(['first', 'last']);
   const after = await health();
   expect(after.up).toBe(true);
-  expect(after.registryErrors).toEqual(['ERR_SSE_FILTER_FAILED', 'ERR_SSE_FILTER_FAILED']);
+  expect(after.registryErrors).toEqual(['ERR_SSE_FILTER_FAILED', 'ERR_SSE_HEADERS_SENT', 'ERR_SSE_FILTER_FAILED']);
   expect(exited).toBeUndefined();
   expect(stderr).toBe('');
 });

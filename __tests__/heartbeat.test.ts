@@ -31,6 +31,27 @@ describe('sse({ heartbeat })', () => {
     });
   });
 
+  describe('when a stream writes just after a tick and then goes quiet', () => {
+    it('is never silent for more than 1.25 times the interval', async () => {
+      const interval = 200;
+      const app = express();
+      app.get('/events', sse({ heartbeat: interval }), (_req, res) => {
+        // The worst moment for a timer that skips streams which wrote since its last tick.
+        setTimeout(() => res.sse.send('once'), interval + 10);
+      });
+      server = await startServer(app);
+      const client = await openStream(`${server.url}/events`);
+      const arrivals: number[] = [performance.now()];
+      client.response.on('data', () => arrivals.push(performance.now()));
+      await new Promise((r) => setTimeout(r, interval * 7));
+      client.destroy();
+      const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!);
+      expect(client.events.map((e) => e.data)).toEqual(['once']);
+      expect(client.comments.length).toBeGreaterThanOrEqual(5);
+      expect(Math.max(...gaps)).toBeLessThanOrEqual(interval * 1.25);
+    });
+  });
+
   describe('when the stream is busy', () => {
     it('sends no keep-alive, since events already keep it alive', async () => {
       const client = await openStream(await serveIdle(60, true));
@@ -51,7 +72,7 @@ describe('sse({ heartbeat })', () => {
   });
 
   describe('when many streams are open', () => {
-    it('drives them all from one timer', async () => {
+    it('drives them all from one timer per sse() handler', async () => {
       const url = await serveIdle(30);
       const clients = await Promise.all(Array.from({ length: 20 }, () => openStream(url)));
       await Promise.all(clients.map((c) => c.waitForComments(2, 2000)));

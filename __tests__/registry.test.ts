@@ -76,6 +76,16 @@ describe('registry.stats()', () => {
     two.destroy();
     await waitUntil(() => registry.stats().connections === 0, 'connections drop to 0');
   });
+
+  it.each(['__proto__', 'constructor', 'hasOwnProperty'])('reports a channel named %s like any other', async (name) => {
+    const registry = new ChannelRegistry();
+    const channel = registry.channel(name);
+    await channel.broadcast('x');
+    const { channels } = registry.stats();
+    expect(Object.keys(channels)).toEqual([name]);
+    expect(Object.getOwnPropertyDescriptor(channels, name)?.value).toEqual(channel.stats());
+    expect(channel.stats().events).toBe(1);
+  });
 });
 
 describe('registry.close()', () => {

@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { Readable } from 'node:stream';
 import type { Express, Response } from 'express';
 import { sse, type SseStream } from 'express-sse-hub';
@@ -388,85 +387,6 @@ describe.each(EXPRESS_VERSIONS)('res.sse on %s', (_version, express) => {
         '{"prompt":"hi","n":2}',
         '{"prompt":"hi","n":3}',
       ]);
-    });
-  });
-});
-
-describe('res.sse on the wire', () => {
-  let server: TestServer | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-  });
-
-  async function serveEvents(): Promise<string> {
-    const express = EXPRESS_VERSIONS[0][1];
-    const app = express();
-    app.get('/events', sse({ heartbeat: false }), (_req, res) => {
-      res.sse.send('one\ntwo', { event: 'e', id: 1 });
-      res.sse.comment('c');
-      res.sse.send('é'.repeat(3));
-      res.sse.close();
-    });
-    app.get('/after', (_req, res) => {
-      res.json({ ok: true });
-    });
-    server = await startServer(app);
-    return server.url;
-  }
-
-  /** Sends raw requests on one TCP connection and returns everything the server sent back. */
-  function rawExchange(url: string, request: string, until: (text: string) => boolean): Promise<string> {
-    const { port } = new URL(url);
-    return new Promise((resolve, reject) => {
-      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(request));
-      let text = '';
-      socket.setEncoding('latin1');
-      socket.on('data', (chunk: string) => {
-        text += chunk;
-        if (until(text)) {
-          socket.destroy();
-          resolve(text);
-        }
-      });
-      socket.on('end', () => resolve(text));
-      socket.on('error', reject);
-    });
-  }
-
-  describe('when an HTTP/1.1 connection is kept alive after the stream ends', () => {
-    it('frames every chunk exactly, so the next response on the same socket parses', async () => {
-      const url = await serveEvents();
-      const request = 'GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n';
-      const text = await rawExchange(url, request, (t) => t.includes('{"ok":true}'));
-      const head = text.slice(0, text.indexOf('\r\n\r\n'));
-      const body = text.slice(text.indexOf('\r\n\r\n') + 4);
-      expect(head).toMatch(/transfer-encoding: chunked/i);
-      const payload = 'event: e\nid: 1\ndata: one\ndata: two\n\n';
-      const utf8 = Buffer.from('data: ééé\n\n').toString('latin1');
-      expect(body.startsWith(`${payload.length.toString(16)}\r\n${payload}\r\n5\r\n: c\n\n\r\n${Buffer.byteLength('data: ééé\n\n').toString(16)}\r\n${utf8}\r\n0\r\n\r\nHTTP/1.1 200 OK`)).toBe(true);
-    });
-  });
-
-  describe('when the client speaks HTTP/1.0', () => {
-    it('sends an unchunked body that ends with the connection', async () => {
-      const url = await serveEvents();
-      const text = await rawExchange(url, 'GET /events HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n', () => false);
-      const body = text.split('\r\n\r\n').slice(1).join('\r\n\r\n');
-      expect(text).not.toMatch(/transfer-encoding/i);
-      expect(body).toBe(`event: e\nid: 1\ndata: one\ndata: two\n\n: c\n\n${Buffer.from('data: ééé\n\n').toString('latin1')}`);
-    });
-  });
-
-  describe('when the request is HEAD', () => {
-    it('answers with the stream headers and no body', async () => {
-      const url = await serveEvents();
-      const text = await rawExchange(url, 'HEAD /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n', () => false);
-      expect(text).toMatch(/^HTTP\/1\.1 200 OK/);
-      expect(text).toMatch(/content-type: text\/event-stream/i);
-      expect(text.endsWith('\r\n\r\n')).toBe(true);
-      // The client asked to close: no keep-alive promised.
-      expect(text).not.toMatch(/connection: keep-alive/i);
     });
   });
 });

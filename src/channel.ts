@@ -3,8 +3,9 @@ import { SseError, fieldError, warn } from './errors';
 import { dataOf, wireIdOf, type Adapter, type AdapterEvent, type DataKind, type ResetReason } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
 import { checkOptionNames, checkOptionsObject } from './options';
-import { NO_LIMIT, Outbox, outboxOf } from './outbox';
 import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from './serializer';
+import type { Connection } from './connection';
+import { debug } from './debug';
 import { SseStream } from './stream';
 
 /** Options of a channel. Read once when the channel is created. */
@@ -76,7 +77,7 @@ export const RESET_EVENT = 'reset';
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 
-/** @internal What a registry gives its channels. */
+/** What a registry gives its channels. */
 export interface ChannelHooks {
   readonly adapter: Adapter;
   onError(error: Error): void;
@@ -98,27 +99,26 @@ function isThenable(value: unknown): boolean {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-// What a channel keeps per connection. A plain subscriber is just the connection's Outbox (which
-// exists anyway): no object of its own. One with a filter, or one whose history replay is still
+// What a channel keeps per connection. A plain subscriber is just the connection itself: no object of its own. One with a filter, or one whose history replay is still
 // running, gets this wrapper. The channel itself is the close hook of its streams, so there is no
 // closure per subscriber either: idle connections are mostly their per-connection objects.
 class Subscriber {
-  readonly outbox: Outbox;
+  readonly stream: SseStream;
   readonly filter: ((event: ChannelEvent) => boolean) | undefined;
   /** Live events that arrived while history was being read; undefined once live. */
   held: AdapterEvent[] | undefined;
 
-  constructor(outbox: Outbox, filter: Subscriber['filter'], held: AdapterEvent[] | undefined) {
-    this.outbox = outbox;
+  constructor(stream: SseStream, filter: Subscriber['filter'], held: AdapterEvent[] | undefined) {
+    this.stream = stream;
     this.filter = filter;
     this.held = held;
   }
 }
 
-type Entry = Outbox | Subscriber;
+type Entry = SseStream | Subscriber;
 
-function outboxOfEntry(entry: Entry): Outbox {
-  return entry instanceof Outbox ? entry : entry.outbox;
+function streamOfEntry(entry: Entry): SseStream {
+  return entry instanceof Subscriber ? entry.stream : entry;
 }
 
 interface ChannelSettings {
@@ -267,8 +267,8 @@ export class Channel {
     let view: ChannelEvent | undefined;
     const frame = frameOf(event);
     for (const entry of this.#subscribers.values()) {
-      let outbox: Outbox;
-      if (entry instanceof Outbox) outbox = entry;
+      let stream: SseStream;
+      if (!(entry instanceof Subscriber)) stream = entry;
       else {
         if (entry.held !== undefined) {
           entry.held.push(event);
@@ -279,9 +279,9 @@ export class Channel {
           view ??= this.#view(event);
           if (!this.#passes(entry, view)) continue;
         }
-        outbox = entry.outbox;
+        stream = entry.stream;
       }
-      if (outbox.enqueue(frame.text, frame.bytes)) {
+      if (stream.enqueue(frame.text, frame.bytes)) {
         count += 1;
         this.#bytes += frame.bytes;
       }
@@ -334,9 +334,10 @@ export class Channel {
     return Channel.#authorizeThenJoin(authorize, channels, stream, filter, replay);
   }
 
-  // Asks the registry's authorize hook about every channel. Synchronous answers decide at once;
-  // a promise holds the stream unopened until it settles. Refused (false, anything but true, or
-  // a hook that throws): 403 before any stream byte, and no channel is joined.
+  // Asks the registry's authorize hook about every channel, before any header goes out.
+  // Synchronous answers decide at once; a promise claims the stream (nobody opens it) until it
+  // settles. Refused (false, anything but true): 403; a hook that throws or rejects: 500; the
+  // registry closed meanwhile: 503. No channel is joined then, and no stream byte is sent.
   static #authorizeThenJoin(
     authorize: Authorize,
     channels: readonly Channel[],
@@ -351,8 +352,24 @@ export class Channel {
       stream.refuse(500, 'express-sse-hub: the subscription could not be authorized\n');
     };
     const decide = (verdicts: readonly unknown[]): (() => void) => {
+      if (stream.closed) return noop;
+      if (channels.some((channel) => channel.#closed)) {
+        stream.refuse(503, 'express-sse-hub: the server is shutting down; retry later\n', stream.retryAfter);
+        return noop;
+      }
       const refused = channels.find((_, i) => verdicts[i] !== true);
       if (refused === undefined) return Channel.#join(channels, stream, filter, replay);
+      debug('refused a subscription to "%s" (authorize)', refused.name);
+      if (stream.opened) {
+        // The stream went out before the hook answered (a route-mounted sse() and a route that
+        // awaited before subscribing): the client cannot be told 403 any more.
+        hooks.onError(
+          new SseError(
+            'ERR_SSE_AUTHORIZE_FAILED',
+            `subscription to "${refused.name}" refused after the stream was opened, so the client got 200, not 403; subscribe before awaiting, or mount sse() app-wide`,
+          ),
+        );
+      }
       stream.refuse(403, `express-sse-hub: not allowed to subscribe to channel "${refused.name}"\n`);
       return noop;
     };
@@ -364,17 +381,23 @@ export class Channel {
       return noop;
     }
     if (!verdicts.some(isThenable)) return decide(verdicts);
-    stream.hold();
+    stream.claim();
     let unsubscribe: (() => void) | undefined;
     let cancelled = false;
-    Promise.all(verdicts).then(
-      (settled) => {
-        if (!cancelled && !stream.closed) unsubscribe = decide(settled);
-      },
-      (cause: unknown) => {
-        if (!cancelled) fail(cause);
-      },
-    );
+    Promise.all(verdicts)
+      .then(
+        (settled) => {
+          if (!cancelled) unsubscribe = decide(settled);
+        },
+        (cause: unknown) => {
+          if (!cancelled) fail(cause);
+        },
+      )
+      .catch((error: unknown) => {
+        // open() itself threw (a connectionKey function, a route that answered meanwhile).
+        hooks.onError(error instanceof Error ? error : new Error(String(error)));
+        stream.refuse(500, 'express-sse-hub: the event stream could not be opened\n');
+      });
     return () => {
       cancelled = true;
       unsubscribe?.();
@@ -384,16 +407,15 @@ export class Channel {
   static #join(channels: readonly Channel[], stream: SseStream, filter: Subscriber['filter'], replay: boolean): () => void {
     stream.open();
     if (stream.closed) return noop; // refused by a connection limit
-    const outbox = outboxOf(stream);
     const lastEventId = replay ? stream.lastEventId : undefined;
     const joined: Channel[] = [];
     for (const channel of channels) {
       if (channel.#subscribers.has(stream)) continue;
-      outbox.limit = Math.min(outbox.limit, channel.#settings.maxBufferedBytes, NO_LIMIT);
+      stream.limitBacklog(channel.#settings.maxBufferedBytes);
       const held = lastEventId !== undefined && channel.hasHistory ? [] : undefined;
       stream.onClose(channel);
       if (channel.#subscribers.size === 0) channel.#adapter.subscribe(channel.name, channel.#deliver);
-      channel.#subscribers.set(stream, filter === undefined && held === undefined ? outbox : new Subscriber(outbox, filter, held));
+      channel.#subscribers.set(stream, filter === undefined && held === undefined ? stream : new Subscriber(stream, filter, held));
       joined.push(channel);
       channel.#hooks.onJoin(channel, stream);
     }
@@ -438,18 +460,17 @@ export class Channel {
         // Held live events the read already returned are skipped: no duplicate.
         for (const event of subscriber.held ?? []) if (event.seq > newest) pending.push({ event, channel, subscriber });
         subscriber.held = undefined;
-        // Live from now on: without a filter, the outbox alone is enough.
-        if (subscriber.filter === undefined) channel.#subscribers.set(stream, subscriber.outbox);
+        // Live from now on: without a filter, the stream alone is enough.
+        if (subscriber.filter === undefined) channel.#subscribers.set(stream, subscriber.stream);
       });
       // One connection may be in several channels: merge their events in id order, so the
       // client's Last-Event-ID ends on the newest and a later reconnect misses nothing.
       if (channels.length > 1) pending.sort((a, b) => a.event.seq - b.event.seq);
-      const outbox = outboxOf(stream);
-      for (const frame of resets) outbox.enqueue(frame, Buffer.byteLength(frame));
+      for (const frame of resets) stream.enqueue(frame);
       for (const { event, channel, subscriber } of pending) {
         if (subscriber.filter !== undefined && !channel.#passes(subscriber, channel.#view(event))) continue;
         const frame = frameOf(event);
-        if (outbox.enqueue(frame.text, frame.bytes)) channel.#bytes += frame.bytes;
+        if (stream.enqueue(frame.text, frame.bytes)) channel.#bytes += frame.bytes;
       }
     } catch (cause) {
       const error = new SseError('ERR_SSE_REPLAY_FAILED', 'replaying history failed; the connection was closed so the client retries', { cause });
@@ -462,8 +483,8 @@ export class Channel {
    * The channel is the close hook of every stream subscribed to it: told which one closed.
    * @internal
    */
-  streamClosed(stream: SseStream): void {
-    this.#remove(stream);
+  connectionClosed(connection: Connection): void {
+    this.#remove(connection as SseStream);
   }
 
   #resetFrame(lastEventId: string, reason: ResetReason): string {
@@ -476,7 +497,7 @@ export class Channel {
     this.#subscribers.delete(stream);
     stream.offClose(this);
     if (this.#subscribers.size === 0) this.#adapter.unsubscribe(this.name);
-    const dropped = outboxOfEntry(entry).dropped !== undefined;
+    const dropped = streamOfEntry(entry).dropped;
     if (dropped) this.#dropped += 1;
     this.#hooks.onLeave(this, stream, dropped);
   }
@@ -491,11 +512,6 @@ export class Channel {
       replays: this.#replays,
       resets: this.#resets,
     };
-  }
-
-  /** @internal The outboxes of every subscriber, for a registry's shutdown. */
-  outboxes(): IterableIterator<Outbox> {
-    return Array.from(this.#subscribers.values(), outboxOfEntry).values();
   }
 
   /** @internal The streams subscribed here. */

@@ -1,48 +1,55 @@
-// One shared timer per interval drives every open stream's keep-alive, rather than a timer per
-// connection: thousands of streams cost one timer. The timer is unref'd so it never keeps the
-// process alive and is cleared as soon as its last stream closes.
+// Keep-alive comments, so proxies and load balancers do not close idle streams. One unref'd timer
+// per sse() handler drives all its open streams (thousands of streams cost one timer), and it
+// runs only while the handler has a stream open.
+//
+// No stream stays silent longer than the interval: the timer ticks four times per interval and a
+// stream counts the ticks since it last wrote. At the fourth quiet tick it sends `:`, so the
+// longest silence is between 3/4 of the interval and the interval itself. (A single tick per
+// interval that skips streams which wrote "recently" allows almost twice the interval: a write
+// just after one tick makes the next one skip the stream.)
 
 /** What the heartbeat needs from a stream. */
 export interface Beating {
-  /** Called on every tick; the stream decides whether it needs a ping. */
-  beat(): void;
+  /** Called on every tick (four per interval); the stream decides whether it needs a ping. */
+  tick(): void;
 }
 
-interface Group {
-  readonly timer: NodeJS.Timeout;
-  readonly members: Set<Beating>;
-}
+/** Ticks per interval. */
+export const TICKS_PER_INTERVAL = 4;
 
-const groups = new Map<number, Group>();
+let activeTimers = 0;
 
-/** Adds `member` to the heartbeat of period `ms`; `leaveHeartbeat(member, ms)` removes it. */
-export function joinHeartbeat(member: Beating, ms: number): void {
-  let group = groups.get(ms);
-  if (group === undefined) {
-    const members = new Set<Beating>();
-    const timer = setInterval(() => {
-      for (const m of members) m.beat();
-    }, ms);
-    timer.unref();
-    group = { timer, members };
-    groups.set(ms, group);
+export class Heartbeat {
+  readonly #members: ReadonlySet<Beating>;
+  readonly #tickMs: number;
+  #timer: NodeJS.Timeout | undefined;
+
+  /** Drives `members` (a set its owner keeps) every `intervalMs`. */
+  constructor(members: ReadonlySet<Beating>, intervalMs: number) {
+    this.#members = members;
+    this.#tickMs = Math.max(1, Math.floor(intervalMs / TICKS_PER_INTERVAL));
   }
-  group.members.add(member);
-}
 
-// A function (the caller knows its period) rather than a closure returned by joinHeartbeat: that
-// closure would be one more object per open stream.
-/** Removes `member` from the heartbeat of period `ms`; the timer stops with its last member. */
-export function leaveHeartbeat(member: Beating, ms: number): void {
-  const group = groups.get(ms);
-  if (group === undefined || !group.members.delete(member)) return;
-  if (group.members.size === 0) {
-    clearInterval(group.timer);
-    groups.delete(ms);
+  /** Starts the timer if it is not running. */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    activeTimers += 1;
+    this.#timer = setInterval(() => {
+      for (const member of this.#members) member.tick();
+    }, this.#tickMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the timer; call it when the last member leaves. */
+  stop(): void {
+    if (this.#timer === undefined) return;
+    activeTimers -= 1;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 }
 
-/** Number of live heartbeat timers; tests use it to prove none is left behind. */
+/** Number of heartbeat timers running in this process; tests use it to prove none is left behind. */
 export function activeHeartbeatTimers(): number {
-  return groups.size;
+  return activeTimers;
 }

@@ -11,7 +11,8 @@ export { Channel, RESET_EVENT } from './channel';
 export type { Authorize, BroadcastOptions, ChannelEvent, ChannelOptions, ChannelStats, SubscribeOptions } from './channel';
 /** Get-or-create channels sharing one id sequence; stats; graceful close. */
 export { ChannelRegistry } from './registry';
-export type { CloseOptions, RegistryEvents, RegistryOptions, RegistryStats } from './registry';
+export type { RegistryEvents, RegistryOptions, RegistryStats } from './registry';
+export type { CloseOptions } from './shutdown';
 /** The transport interface a registry uses, and its in-process default. */
 export { MemoryAdapter } from './adapters/memory';
 export type { Adapter, AdapterEvent, DataKind, DeliverFunction, PublishResult, PublishedEvent, ReplayResult, ResetReason } from './adapters/adapter';

@@ -1,8 +1,9 @@
 import type { NextFunction, Request, Response } from 'express';
-import { warn } from './errors';
 import type { ConnectionStats } from './limits';
 import { resolveSseOptions, type SseOptions } from './options';
+import type { CloseOptions } from './shutdown';
 import { SseStream, type EventMap } from './stream';
+import { StreamSet } from './stream-set';
 
 /** `res` as seen by a route that knows its stream's event map: `(req, res: SseResponse<Events>)`. */
 export type SseResponse<M extends object = EventMap> = Omit<Response, 'sse'> & { sse: SseStream<M> };
@@ -12,52 +13,50 @@ export interface SseHandler {
   (req: Request, res: Response, next: NextFunction): void;
   /** Connection counters of this middleware (open streams, refusals by the connection limits). */
   stats(): ConnectionStats;
-}
-
-function openIfUnanswered<M extends object>(stream: SseStream<M>): void {
-  try {
-    stream.openIfUnanswered();
-  } catch (error) {
-    // Only a connectionKey function that throws gets here; there is no caller left to tell.
-    warn(error instanceof Error ? error : new Error(String(error)));
-    stream.refuse(500, 'express-sse-hub: the event stream could not be opened\n');
-  }
-}
-
-function acceptsEventStream(header: string | undefined): boolean {
-  if (header === undefined) return false;
-  const accept = header.toLowerCase();
-  if (!accept.includes('text/event-stream')) return false;
-  for (const part of accept.split(',')) {
-    const semi = part.indexOf(';');
-    const type = (semi === -1 ? part : part.slice(0, semi)).trim();
-    if (type === 'text/event-stream') return true;
-  }
-  return false;
+  /**
+   * Ends every stream this middleware opened, however it was opened (direct sends, pipes,
+   * channels): sends the optional last event, aborts every `res.sse.signal` (so pipes and
+   * upstream work stop), and resolves once all have closed, resetting those still open after
+   * `timeout` ms. Streams asked for afterwards get a 503. Then `server.close()` can finish.
+   */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /**
- * Express middleware that gives every response a `res.sse` event stream. A request that accepts
- * `text/event-stream` (as EventSource requests do) is opened on the next event-loop turn unless
- * the route answered it first (a 401, a 403, a JSON body); any other is opened by its first
- * `send()` or `comment()`, so routes that never touch `res.sse` are unaffected.
+ * Express middleware that gives every response a `res.sse` event stream.
+ *
+ * - Mounted on a route (`app.get('/events', sse(), handler)`), it opens the stream at once, as
+ *   soon as the route's synchronous code has run (headers flushed before the first event), unless
+ *   that code answered otherwise or handed the stream to an async `authorize` hook.
+ * - Mounted app-wide (`app.use(sse())`), it never touches a response until the route uses
+ *   `res.sse` (`open()`, `send()`, `comment()`, `pipe()`, a channel `subscribe()`), however long the
+ *   route awaits before answering something else.
  *
  * Options are validated here: a wrong one throws a `TypeError` naming it.
  */
 export function sse<M extends object = EventMap>(options?: SseOptions): SseHandler {
-  const settings = resolveSseOptions(options);
+  const set = new StreamSet<SseStream>(resolveSseOptions(options));
   const handler = function sseMiddleware(req: Request, res: Response, next: NextFunction): void {
     // Mounted twice (app-wide and on a route): the first stream stays.
     if (res.sse !== undefined) {
       next();
       return;
     }
-    const stream = new SseStream<M>(req, res, settings);
+    const stream = new SseStream<M>(req, res, set);
     res.sse = stream;
-    // Synchronous route code (and whatever it awaits that is already settled) runs first.
-    if (acceptsEventStream(req.headers.accept)) setImmediate(openIfUnanswered, stream);
+    // Express sets req.route only while a route's own handlers run: app.get(path, sse(), …).
+    if (req.route === undefined) {
+      next();
+      return;
+    }
+    // Express calls the route's next handler synchronously from next(): when it returns, the
+    // route's synchronous code (a guard answering 401, a subscribe that claims the stream for an
+    // async authorize) has run.
     next();
+    stream.openUnlessAnswered();
   };
-  const { limiter } = settings;
-  return Object.assign(handler, { stats: (): ConnectionStats => limiter.stats() });
+  return Object.assign(handler, {
+    stats: (): ConnectionStats => set.limiter.stats(),
+    close: (closeOptions?: CloseOptions): Promise<void> => set.close(closeOptions),
+  });
 }

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { fieldError } from './errors';
-import { ConnectionLimiter, clientIp } from './limits';
+import { clientIp, type LimitSettings } from './limits';
 import { validateRetry, type Serializer } from './serializer';
 
 /** Options of `sse()`. Read once when the middleware is created. */
@@ -49,8 +49,7 @@ export interface SseSettings {
   readonly heartbeat: number | false;
   readonly retry: number | undefined;
   readonly serialize: Serializer;
-  /** Counts the middleware's open streams and enforces its connection limits. */
-  readonly limiter: ConnectionLimiter;
+  readonly limits: LimitSettings;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 15_000;
@@ -107,11 +106,11 @@ export function resolveSseOptions(options: SseOptions = {}): SseSettings {
   if (!(Number.isSafeInteger(retryAfter) && retryAfter >= 0)) {
     throw fieldError('ERR_SSE_INVALID_OPTION', 'retryAfter', 'a non-negative integer (seconds)', retryAfter);
   }
-  const limiter = new ConnectionLimiter({
+  const limits: LimitSettings = {
     max: maxConnections,
     perKey: maxConnectionsPerKey,
     key: (connectionKey as ((req: unknown) => string) | undefined) ?? clientIp,
     retryAfter,
-  });
-  return { heartbeat, retry, serialize: serialize as Serializer, limiter };
+  };
+  return { heartbeat, retry, serialize: serialize as Serializer, limits };
 }

@@ -15,8 +15,7 @@ import type { Adapter } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
 import { SseError, fieldError, warn } from './errors';
 import { checkOptionsObject } from './options';
-import { flushOutboxesNow, type Outbox } from './outbox';
-import { formatEvent, serializeData, validateEvent } from './serializer';
+import { endAll, resolveCloseOptions, type CloseOptions } from './shutdown';
 import type { SseStream } from './stream';
 
 /** Options of `new ChannelRegistry()`: the transport, and defaults for every channel it creates. */
@@ -34,16 +33,6 @@ export interface RegistryOptions extends ChannelOptions {
    * that throws or rejects answers `500` and emits `error`. Unset: every subscription is allowed.
    */
   readonly authorize?: Authorize;
-}
-
-/** Options of `registry.close()`. */
-export interface CloseOptions {
-  /** Name of a last event sent to every connection before it is ended. */
-  readonly event?: string;
-  /** Data of that last event; without `event` a plain message. Nothing is sent when both are omitted. */
-  readonly data?: unknown;
-  /** Milliseconds to wait for connections to finish before destroying them. @default 1000 */
-  readonly timeout?: number;
 }
 
 /** Counters of a registry, for metrics. */
@@ -163,42 +152,21 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
    * so `server.close()` can complete.
    */
   async close(options: CloseOptions = {}): Promise<void> {
-    checkOptionsObject(options, 'close()');
-    const { event, data, timeout = 1000 } = options;
-    let frame: string | undefined;
-    if (event !== undefined || data !== undefined) {
-      if (event !== undefined) validateEvent(event);
-      frame = formatEvent(serializeData(data ?? '', this.#defaults.serialize ?? JSON.stringify), { event });
-    }
+    const { frame, timeout } = resolveCloseOptions(options, this.#defaults.serialize ?? JSON.stringify);
     this.#closed = true;
-    const outboxes = new Set<Outbox>();
+    const streams = new Set<SseStream>();
     for (const channel of this.#live()) {
       channel.markClosed();
-      for (const outbox of channel.outboxes()) outboxes.add(outbox);
+      for (const stream of channel.streams()) streams.add(stream);
     }
-    if (frame !== undefined) {
-      const bytes = Buffer.byteLength(frame);
-      for (const outbox of outboxes) outbox.enqueue(frame, bytes);
-    }
-    flushOutboxesNow();
-    const closing: Promise<void>[] = [];
-    for (const { stream } of outboxes) {
-      closing.push(new Promise<void>((resolve) => stream.onClose(resolve)));
-      stream.close();
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), timeout);
-    });
-    const expiredFirst = await Promise.race([Promise.all(closing).then(() => false), expired]);
-    clearTimeout(timer);
-    if (expiredFirst) for (const { stream } of outboxes) stream.destroy();
+    await endAll(streams, (stream) => stream.terminate(frame), timeout);
     await this.#adapter.close();
   }
 
   /** Counters for metrics. */
   stats(): RegistryStats {
-    const channels: Record<string, ChannelStats> = {};
+    // No prototype: a channel may be called "__proto__" or "constructor".
+    const channels = Object.create(null) as Record<string, ChannelStats>;
     let events = 0;
     let bytes = 0;
     let dropped = 0;

@@ -1,0 +1,305 @@
+// The per-connection queue: the one owner of every byte a connection writes. Direct sends,
+// comments, heartbeats, channel frames, replays and the last event all go through enqueue(), in
+// the order they were given; the flusher (flusher.ts) writes what is queued in one call, through
+// the transport (transport.ts). Before each write the connection is judged: one whose socket still
+// holds more than `maxBacklog` bytes from earlier writes does not read, and is dropped. end()
+// writes what is queued, then ends the response.
+import { debug } from './debug';
+import { scheduleFlush, type Flushable } from './flusher';
+import { TICKS_PER_INTERVAL, type Beating } from './heartbeat';
+import type { ResponseLike, Transport } from './transport';
+
+/** Why a connection was dropped. */
+export type DropReason = 'slow-client' | 'write-failed';
+
+/**
+ * "Never drop": 2^30 - 1 bytes (1 GiB). Kept as a small integer so the field never holds a
+ * boxed double (16 bytes more per connection).
+ */
+export const NO_LIMIT = 0x3fffffff;
+
+/** Backlog (queued plus unsent bytes) above which a write reports `false`: the socket's own default. */
+export const HIGH_WATER_MARK = 16 * 1024;
+
+/**
+ * Told once when a connection closes: a function, or an object told which connection (a channel
+ * is the hook of all its connections, so it needs no closure per connection).
+ */
+export type CloseHook = (() => void) | { connectionClosed(connection: Connection): void };
+
+// Connection#flags bits. One small integer rather than a field per flag: idle connections are
+// mostly their per-connection objects, and there may be tens of thousands.
+export const OPENED = 1;
+export const CLOSED = 2;
+/** The shared close listener is on the response. */
+const WATCHING = 4;
+/** In the flusher's batch. */
+const QUEUED = 8;
+const DROPPED = 16;
+/** The response emitted 'close': its socket is done with it (or gone). */
+const RELEASED = 32;
+/** Quiet heartbeat ticks since the last write, in bits 8-10. */
+const QUIET_SHIFT = 8;
+const QUIET_MASK = 7 << QUIET_SHIFT;
+/** First bit free for subclasses. */
+export const FIRST_FREE_FLAG = 1 << 11;
+
+// One listener function shared by every response, instead of a closure (and a once() wrapper)
+// per connection. It finds the connection as `res.sse`, which the sse() middleware sets.
+function onResponseClose(this: { sse?: unknown }): void {
+  const connection = this.sse;
+  if (connection instanceof Connection) connection.released();
+}
+
+export class Connection implements Flushable, Beating {
+  /** @internal */
+  readonly res: ResponseLike;
+  #transport: Transport | undefined;
+  #queued = '';
+  #queuedBytes = 0;
+  #maxBacklog = NO_LIMIT;
+  // One hook (the common case: one channel) is kept as is; an array only for more.
+  #closeHooks: CloseHook | CloseHook[] | undefined;
+  /** @internal The bits above, and FIRST_FREE_FLAG and up for subclasses. */
+  protected flags = 0;
+
+  /** @internal */
+  constructor(res: ResponseLike) {
+    this.res = res;
+  }
+
+  /** True once the stream ended: the client left, `close()` was called or the response ended. */
+  get closed(): boolean {
+    return (this.flags & CLOSED) !== 0;
+  }
+
+  /** True once the event-stream headers went out. */
+  get opened(): boolean {
+    return (this.flags & OPENED) !== 0;
+  }
+
+  /** Bytes accepted but not yet taken by the socket: what is queued plus the socket's backlog. */
+  get bufferedBytes(): number {
+    if ((this.flags & CLOSED) !== 0) return 0;
+    return this.#queuedBytes + (this.#transport?.backlog ?? 0);
+  }
+
+  /** @internal Why the connection was dropped, if it was. */
+  get dropped(): boolean {
+    return (this.flags & DROPPED) !== 0;
+  }
+
+  /**
+   * @internal Lowers the backlog past which this connection is dropped (channels apply their
+   * `maxBufferedBytes`; the lowest wins).
+   */
+  limitBacklog(bytes: number): void {
+    if (bytes < this.#maxBacklog) this.#maxBacklog = Math.min(bytes, NO_LIMIT);
+  }
+
+  /** @internal Starts writing through `transport` (the headers are out). */
+  protected attach(transport: Transport): void {
+    this.#transport = transport;
+    this.flags |= OPENED;
+    this.watch();
+  }
+
+  /**
+   * @internal Queues a frame of `bytes` UTF-8 bytes (computed when omitted). Returns false when
+   * the connection is closed or not open.
+   */
+  enqueue(frame: string, bytes = Buffer.byteLength(frame)): boolean {
+    const flags = this.flags;
+    if ((flags & (OPENED | CLOSED)) !== OPENED) return false;
+    this.#queued += frame;
+    this.#queuedBytes += bytes;
+    this.flags = flags & ~QUIET_MASK;
+    if ((flags & QUEUED) === 0) {
+      this.flags |= QUEUED;
+      scheduleFlush(this);
+    }
+    return true;
+  }
+
+  /**
+   * @internal Writes everything queued now, in one call; or drops the connection if its socket
+   * still holds more than the backlog limit from earlier writes. The check comes before the
+   * write: one large coalesced write in flight is by design; a client that has not taken the
+   * previous ones by the next flush is the one that does not read. Memory per connection stays
+   * below the limit plus what one flush adds.
+   */
+  flush(): void {
+    this.flags &= ~QUEUED;
+    if (this.#queuedBytes === 0) return;
+    const transport = this.#transport!;
+    if (transport.gone) {
+      // The socket is gone but its 'close' event has not run yet.
+      this.#clearQueue();
+      this.finish();
+      return;
+    }
+    if (transport.backlog > this.#maxBacklog) {
+      this.drop('slow-client');
+      return;
+    }
+    const text = this.#queued;
+    this.#clearQueue();
+    transport.write(text);
+  }
+
+  /** @internal The flusher's report that flush() threw. */
+  fail(error: unknown): void {
+    debug('write failed: %s', (error as Error)?.message ?? String(error));
+    this.drop('write-failed');
+  }
+
+  /**
+   * @internal True (and the connection finished) when its socket is gone but the response's
+   * 'close' event has not run yet: a write now would be lost.
+   */
+  isGone(): boolean {
+    if ((this.flags & CLOSED) !== 0) return true;
+    if (this.#transport?.gone !== true) return false;
+    this.finish();
+    return true;
+  }
+
+  /** @internal A heartbeat tick: after TICKS_PER_INTERVAL quiet ticks, a keep-alive comment. */
+  tick(): void {
+    const flags = this.flags;
+    if ((flags & (OPENED | CLOSED)) !== OPENED) return;
+    const quiet = ((flags & QUIET_MASK) >> QUIET_SHIFT) + 1;
+    if (quiet >= TICKS_PER_INTERVAL) this.enqueue(':\n\n', 3);
+    else this.flags = (flags & ~QUIET_MASK) | (quiet << QUIET_SHIFT);
+  }
+
+  /**
+   * @internal Resolves when what was written has left (queue flushed, socket below its
+   * high-water mark) or the connection closed.
+   */
+  async drained(): Promise<void> {
+    while ((this.flags & (OPENED | CLOSED)) === OPENED && this.bufferedBytes >= HIGH_WATER_MARK) {
+      if (this.#queuedBytes > 0) {
+        this.flush();
+        continue;
+      }
+      const emitter = this.#transport!.drainEmitter;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          emitter.off('drain', done);
+          this.offClose(done);
+          resolve();
+        };
+        this.onClose(done);
+        emitter.on('drain', done);
+      });
+    }
+  }
+
+  /**
+   * @internal Writes what is queued, then ends the response: the client gets every byte it was
+   * sent. A client too slow for that (past the backlog limit) is dropped instead.
+   */
+  end(): void {
+    if ((this.flags & CLOSED) !== 0) return;
+    if ((this.flags & OPENED) !== 0) {
+      this.flush();
+      if ((this.flags & CLOSED) !== 0) return; // dropped or gone
+    }
+    this.res.end();
+    this.finish();
+  }
+
+  /** @internal Drops the connection at once: a reset, its queue and socket buffers discarded. */
+  drop(reason: DropReason): void {
+    if ((this.flags & CLOSED) !== 0) return;
+    this.flags |= DROPPED;
+    debug('dropped a connection (%s) with %d bytes unsent', reason, this.bufferedBytes);
+    this.#clearQueue();
+    // A reset rather than an end: ending would wait behind the backlog this client cannot read,
+    // and keep its memory (kernel buffers included) for as long as the peer lives. The browser
+    // reconnects and replays from history.
+    if (this.#transport !== undefined) this.#transport.reset();
+    else this.res.destroy();
+    this.finish();
+  }
+
+  /** @internal Runs `hook` once when the connection closes (at once if it has); `offClose()` cancels it. */
+  onClose(hook: CloseHook): void {
+    if ((this.flags & CLOSED) !== 0) {
+      runHook(hook, this);
+      return;
+    }
+    const hooks = this.#closeHooks;
+    if (hooks === undefined) this.#closeHooks = hook;
+    else if (Array.isArray(hooks)) hooks.push(hook);
+    else this.#closeHooks = [hooks, hook];
+    this.watch();
+  }
+
+  /** @internal Cancels a hook given to `onClose()`. */
+  offClose(hook: CloseHook): void {
+    const hooks = this.#closeHooks;
+    if (hooks === hook) this.#closeHooks = undefined;
+    else if (Array.isArray(hooks)) {
+      const at = hooks.indexOf(hook);
+      if (at !== -1) hooks.splice(at, 1);
+    }
+  }
+
+  /** @internal Listens for the response's end, once. */
+  protected watch(): void {
+    if ((this.flags & WATCHING) !== 0) return;
+    this.flags |= WATCHING;
+    // The response's 'close' is the reliable signal: the request's fires early once a body
+    // parser has read a POST body, which would end POST streams before they start.
+    this.res.on('close', onResponseClose);
+  }
+
+  /** @internal True once the response emitted 'close': nothing of it is left on the socket. */
+  get isReleased(): boolean {
+    return (this.flags & RELEASED) !== 0;
+  }
+
+  /** @internal The response's 'close' (see onResponseClose). */
+  released(): void {
+    this.flags |= RELEASED;
+    this.finish();
+  }
+
+  /**
+   * @internal Resets the connection even after end(): for a peer that does not take the last
+   * bytes, so a shutdown is not held by it.
+   */
+  forceReset(): void {
+    if ((this.flags & RELEASED) !== 0) return;
+    if (this.#transport !== undefined) this.#transport.reset();
+    else this.res.destroy();
+    this.finish();
+  }
+
+  /** @internal Marks the connection closed and tells the hooks; idempotent. */
+  finish(): void {
+    if ((this.flags & CLOSED) !== 0) return;
+    this.flags |= CLOSED;
+    this.#clearQueue();
+    const hooks = this.#closeHooks;
+    this.#closeHooks = undefined;
+    if (Array.isArray(hooks)) for (const hook of hooks) runHook(hook, this);
+    else if (hooks !== undefined) runHook(hooks, this);
+    this.afterClose();
+  }
+
+  /** @internal Subclasses learn here that the connection closed, after its hooks ran. */
+  protected afterClose(): void {}
+
+  #clearQueue(): void {
+    this.#queued = '';
+    this.#queuedBytes = 0;
+  }
+}
+
+function runHook(hook: CloseHook, connection: Connection): void {
+  if (typeof hook === 'function') hook();
+  else hook.connectionClosed(connection);
+}

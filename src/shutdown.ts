@@ -1,0 +1,68 @@
+// Ending many connections at once, within a bound: what registry.close() and an sse() handler's
+// close() share. Each connection is ended (its queue, a last event included, is written first);
+// the call resolves when every response has let go of its socket, and resets whatever still holds
+// on when the timeout expires (a peer that stopped reading never takes the last bytes), so
+// server.close() can finish.
+import type { Connection } from './connection';
+import { debug } from './debug';
+import { fieldError } from './errors';
+import { checkOptionNames, checkOptionsObject } from './options';
+import { formatEvent, serializeData, type Serializer } from './serializer';
+
+/** Default milliseconds a shutdown waits for connections to finish before resetting them. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 1000;
+
+/** Ends each connection with `end(connection)` and waits, at most `timeoutMs`, until all let go. */
+export async function endAll<C extends Connection>(connections: Iterable<C>, end: (connection: C) => void, timeoutMs: number): Promise<void> {
+  const waiting: Promise<void>[] = [];
+  const ended: C[] = [];
+  for (const connection of connections) {
+    ended.push(connection);
+    if (!connection.isReleased) {
+      waiting.push(new Promise<void>((resolve) => connection.res.on('close', resolve)));
+    }
+    end(connection);
+  }
+  if (waiting.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<boolean>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs, true);
+  });
+  const timedOut = await Promise.race([Promise.all(waiting).then(() => false), expired]);
+  clearTimeout(timer);
+  if (!timedOut) return;
+  let reset = 0;
+  for (const connection of ended) {
+    if (connection.isReleased) continue;
+    reset += 1;
+    connection.forceReset();
+  }
+  debug('shutdown: reset %d connection(s) still open after %d ms', reset, timeoutMs);
+}
+
+/** Options of a graceful close: `registry.close()` and an `sse()` handler's `close()`. */
+export interface CloseOptions {
+  /** Name of a last event sent to every connection before it is ended. */
+  readonly event?: string;
+  /** Data of that last event; without `event` a plain message. Nothing is sent when both are omitted. */
+  readonly data?: unknown;
+  /**
+   * Milliseconds to wait for connections to finish before resetting them.
+   * @default 1000
+   */
+  readonly timeout?: number;
+}
+
+const KNOWN_CLOSE_OPTIONS = new Set(['event', 'data', 'timeout']);
+
+/** Validates close options; returns the last frame (if any) and the timeout. */
+export function resolveCloseOptions(options: CloseOptions, serialize: Serializer): { frame: string | undefined; timeout: number } {
+  checkOptionsObject(options, 'close()');
+  checkOptionNames(options, KNOWN_CLOSE_OPTIONS, 'close()');
+  const { event, data, timeout = DEFAULT_SHUTDOWN_TIMEOUT_MS } = options;
+  if (!(Number.isSafeInteger(timeout) && timeout >= 0)) {
+    throw fieldError('ERR_SSE_INVALID_OPTION', 'timeout', 'a non-negative integer (ms)', timeout);
+  }
+  if (event === undefined && data === undefined) return { frame: undefined, timeout };
+  return { frame: formatEvent(serializeData(data ?? '', serialize), { event }), timeout };
+}

@@ -1,0 +1,184 @@
+// How a connection's bytes reach the socket. The only module that knows Node's HTTP internals.
+//
+// - SocketTransport, the HTTP/1.1 fast path: frames each chunk of the chunked body itself
+//   (`<size hex>\r\n<data>\r\n`) and writes it to the socket in one call. `res.write` would make
+//   four buffered writes, a cork and a nextTick uncork of them; on a busy server that is most of
+//   the cost of fan-out. It relies on these internals of Node's OutgoingMessage, checked once per
+//   process (see probe()) and again per response:
+//     `res.chunkedEncoding`  true when Node frames the body as chunks (it will end it with 0\r\n\r\n)
+//     `res.outputData`       Node's queue of unsent writes; must be empty (headers already on the socket)
+//     `res.write`            must be Node's own: compression() and the like wrap it, and need it called
+// - ResponseTransport, the fallback that works everywhere: `res.write` (HTTP/1.0, HEAD, HTTP/2's
+//   compatibility API, compression(), anything wrapped), then `res.flush()` where something
+//   buffers (compression()).
+//
+// res.end() always goes through Node, which sends the last chunk after whatever was written.
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
+import { debug } from './debug';
+
+// The members used of http1's ServerResponse and http2's compatibility response alike; their
+// own typings have incompatible overloads, so one narrow shape serves both.
+export interface ResponseLike {
+  statusCode: number;
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  readonly writableLength: number;
+  readonly socket?: Socket | null;
+  readonly chunkedEncoding?: boolean;
+  setHeader(name: string, value: string): unknown;
+  writeHead(status: number): unknown;
+  flushHeaders?: () => void;
+  /** Added by compression(): pushes buffered output out. */
+  flush?: () => void;
+  setTimeout(ms: number): unknown;
+  write(chunk: string): boolean;
+  end(): unknown;
+  end(chunk: string): unknown;
+  destroy(): unknown;
+  on(event: 'close' | 'drain', listener: () => void): unknown;
+  off(event: 'close' | 'drain', listener: () => void): unknown;
+}
+
+/** What a connection needs to get its bytes out. */
+export interface Transport {
+  /** Writes `text` now. Returns false when the socket's buffer is past its high-water mark. */
+  write(text: string): boolean;
+  /** Bytes written that the socket has not handed to the kernel yet. */
+  readonly backlog: number;
+  /** True once the connection is gone (destroyed), even before its 'close' event ran. */
+  readonly gone: boolean;
+  /** Where 'drain' is emitted when the backlog clears. */
+  readonly drainEmitter: { on(event: 'drain', listener: () => void): unknown; off(event: 'drain', listener: () => void): unknown };
+  /** Drops the connection at once, discarding the backlog: a TCP reset where possible. */
+  reset(): void;
+}
+
+// A stalled peer keeps a destroyed-but-unflushed socket in FIN-WAIT-1, with its send buffer,
+// for as long as it lives. A reset frees it at once. resetAndDestroy() exists since Node 16.17
+// and works on plain TCP handles only (a TLS socket throws), hence the fallback.
+function resetSocket(socket: Socket | null | undefined, fallback: () => void): void {
+  if (socket !== null && socket !== undefined && typeof socket.resetAndDestroy === 'function') {
+    try {
+      socket.resetAndDestroy();
+      return;
+    } catch (error) {
+      debug('reset not possible (%s); destroying the socket instead', (error as Error).message);
+    }
+  }
+  fallback();
+}
+
+class SocketTransport implements Transport {
+  readonly #socket: Socket;
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+  }
+
+  write(text: string): boolean {
+    return this.#socket.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
+  }
+
+  get backlog(): number {
+    return this.#socket.writableLength;
+  }
+
+  get gone(): boolean {
+    return this.#socket.destroyed;
+  }
+
+  get drainEmitter(): Socket {
+    return this.#socket;
+  }
+
+  reset(): void {
+    resetSocket(this.#socket, () => this.#socket.destroy());
+  }
+}
+
+class ResponseTransport implements Transport {
+  readonly #res: ResponseLike;
+  readonly #flushes: boolean;
+
+  constructor(res: ResponseLike) {
+    this.#res = res;
+    this.#flushes = typeof res.flush === 'function';
+  }
+
+  write(text: string): boolean {
+    const res = this.#res;
+    const ok = res.write(text);
+    // compression() holds output back until flushed; events must not wait.
+    if (this.#flushes) res.flush!();
+    return ok;
+  }
+
+  get backlog(): number {
+    return this.#res.writableLength;
+  }
+
+  get gone(): boolean {
+    const res = this.#res;
+    return res.destroyed || res.writableEnded || res.socket?.destroyed === true;
+  }
+
+  get drainEmitter(): ResponseLike {
+    return this.#res;
+  }
+
+  reset(): void {
+    const res = this.#res;
+    // http2's compatibility response has no net.Socket of its own: destroying it resets the stream.
+    resetSocket(res.socket instanceof Socket ? res.socket : undefined, () => res.destroy());
+  }
+}
+
+let probed: boolean | undefined;
+
+/**
+ * Whether this Node still has the OutgoingMessage fields the fast path reads. Checked once, on a
+ * response that is never sent; a Node that changed them gets the fallback, logged once.
+ */
+function probe(): boolean {
+  if (probed !== undefined) return probed;
+  try {
+    const res = new ServerResponse(new IncomingMessage(new Socket())) as unknown as Record<string, unknown>;
+    probed = typeof res.chunkedEncoding === 'boolean' && Array.isArray(res.outputData) && typeof ServerResponse.prototype.write === 'function';
+  } catch {
+    probed = false;
+  }
+  if (!probed) debug('fast path disabled: this Node (%s) lacks the ServerResponse internals it relies on', process.version);
+  return probed;
+}
+
+interface RequestLike {
+  readonly httpVersionMajor: number;
+  readonly method?: string | undefined;
+}
+
+/**
+ * The transport for a response whose headers were just flushed: the direct one where it writes
+ * exactly what `res.write` would (HTTP/1.1, chunked body, headers already on the socket,
+ * `write` not wrapped, not a HEAD), the generic one otherwise.
+ */
+export function createTransport(req: RequestLike, res: ResponseLike): Transport {
+  const reason = fastPathRefusal(req, res);
+  if (reason === undefined) return new SocketTransport(res.socket!);
+  debug('fast path not taken: %s', reason);
+  return new ResponseTransport(res);
+}
+
+function fastPathRefusal(req: RequestLike, res: ResponseLike): string | undefined {
+  if (req.httpVersionMajor !== 1) return `HTTP/${req.httpVersionMajor}`;
+  if (req.method === 'HEAD') return 'a HEAD request';
+  if (!probe()) return 'Node internals missing';
+  const socket = res.socket;
+  if (socket === null || socket === undefined || socket.destroyed) return 'no socket';
+  if (res.chunkedEncoding !== true) return 'the body is not chunked (HTTP/1.0 or a Content-Length)';
+  if (res.write !== ServerResponse.prototype.write) return 'res.write is wrapped (compression() or similar)';
+  const pending = (res as unknown as { outputData?: unknown[] }).outputData;
+  if (!Array.isArray(pending) || pending.length !== 0) return 'the headers are still queued in Node';
+  return undefined;
+}
