@@ -28,7 +28,7 @@ describe('channel.subscribe()', () => {
       await waitUntil(() => channel.size === 100, 'all 100 are subscribed');
       for (const client of clients.slice(0, 30)) client.destroy();
       await waitUntil(() => channel.size === 70, 'size drops to 70');
-      await expect(channel.broadcast('after')).resolves.toBe(70);
+      await expect(channel.broadcast('after')).resolves.toMatchObject({ delivered: 70 });
       await Promise.all(clients.slice(30).map((c) => c.waitForEvents(1)));
       expect(clients.slice(30).every((c) => c.events.length === 1 && c.events[0]?.data === 'after')).toBe(true);
       expect(setup.registry.stats().connections).toBe(70);
@@ -44,7 +44,7 @@ describe('channel.subscribe()', () => {
       const b = setup.registry.channel('b');
       await waitUntil(() => a.size === 1 && b.size === 1, 'both channels have the client');
       // Subscribing the same connection again is harmless.
-      await expect(a.broadcast('a1')).resolves.toBe(1);
+      await expect(a.broadcast('a1')).resolves.toMatchObject({ delivered: 1 });
       await b.broadcast('b1');
       await a.broadcast('a2');
       await client.waitForEvents(3);
@@ -67,7 +67,7 @@ describe('channel.subscribe()', () => {
       const bob = await openStream(`${server.url}/subscribe?user=bob`);
       const dm = registry.channel('dm');
       await waitUntil(() => dm.size === 2, 'both subscribed');
-      await expect(dm.broadcast({ to: 'ann', text: 'hi ann' })).resolves.toBe(1);
+      await expect(dm.broadcast({ to: 'ann', text: 'hi ann' })).resolves.toMatchObject({ delivered: 1 });
       await dm.broadcast({ to: 'bob', text: 'hi bob' });
       await ann.waitForEvents(1);
       await bob.waitForEvents(1);
@@ -93,7 +93,7 @@ describe('channel.subscribe()', () => {
       const good = await openStream(`${server.url}/subscribe`);
       const bad = await openStream(`${server.url}/subscribe?broken=1`);
       await waitUntil(() => registry.channel('c').size === 2, 'both subscribed');
-      await expect(registry.channel('c').broadcast('x')).resolves.toBe(1);
+      await expect(registry.channel('c').broadcast('x')).resolves.toMatchObject({ delivered: 1 });
       await good.waitForEvents(1);
       expect(bad.events).toEqual([]);
       expect(errors).toHaveLength(1);

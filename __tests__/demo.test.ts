@@ -28,10 +28,12 @@ describe('the demo server', () => {
   });
 
   describe('GET /subscribe', () => {
-    it('sends a connected event with an id, then the clock and presence', async () => {
+    it('sends a connected event, tells the client where it is, then the clock and presence', async () => {
       const client = await openStream(`${server.url}/subscribe`);
       await client.waitForEvents(3);
-      expect(client.events[0]).toEqual({ event: 'connected', id: '0', data: 'You are now subscribed!' });
+      expect(client.events[0]).toEqual({ event: 'connected', id: undefined, data: 'You are now subscribed!' });
+      // Its place in the news channel's log, in an id-only frame.
+      expect(client.lastEventId()).toMatch(/^0\.[0-9a-z]{8}$/);
       expect(client.events.slice(1).map((e) => e.event)).toEqual(expect.arrayContaining(['presence']));
       await waitUntil(() => client.events.some((e) => e.event === 'current-date'), 'a clock tick');
       const tick = client.events.find((e) => e.event === 'current-date');
@@ -39,11 +41,16 @@ describe('the demo server', () => {
       client.destroy();
     });
 
-    it('keeps a reconnecting client at its own position', async () => {
-      const client = await openStream(`${server.url}/subscribe`, { headers: { 'last-event-id': '0' } });
-      await client.waitForEvents(1);
-      expect(client.events[0]).toMatchObject({ event: 'connected', id: '0' });
-      client.destroy();
+    it('replays to a reconnecting client what it missed, from its own position', async () => {
+      const first = await openStream(`${server.url}/subscribe?channels=news`);
+      await waitUntil(() => first.lastEventId() !== undefined, 'the client knows where it is');
+      const position = first.lastEventId()!;
+      first.destroy();
+      await request(demo.app).post('/generateEvent').send({ data: 'while away' });
+      const again = await openStream(`${server.url}/subscribe?channels=news`, { headers: { 'last-event-id': position } });
+      await waitUntil(() => again.events.some((e) => e.data === 'while away'), 'the missed event');
+      expect(again.events.filter((e) => e.event !== 'presence').map((e) => e.data)).toEqual(['You are now subscribed!', 'while away']);
+      again.destroy();
     });
 
     it('announces presence as clients join and leave', async () => {
@@ -70,9 +77,10 @@ describe('the demo server', () => {
       await client.waitForEvents(1);
       const response = await request(demo.app).post('/generateEvent').send({ data: { text: 'hi' } });
       expect(response.status).toBe(200);
-      expect(response.body).toEqual({ delivered: 1, id: '1' });
+      const { id } = response.body as { id: string };
+      expect(response.body).toEqual({ delivered: 1, id: expect.stringMatching(/^1\.[0-9a-z]{8}$/) as string });
       await waitUntil(() => client.events.some((e) => e.event === undefined), 'the broadcast');
-      expect(client.events.find((e) => e.event === undefined)).toEqual({ event: undefined, id: '1', data: '{"text":"hi"}' });
+      expect(client.events.find((e) => e.event === undefined)).toEqual({ event: undefined, id, data: '{"text":"hi"}' });
       client.destroy();
     });
 

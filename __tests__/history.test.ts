@@ -1,70 +1,119 @@
 import express, { type Response } from 'express';
 import { EventSource } from 'eventsource';
 import { ChannelRegistry, RESET_EVENT, sse } from 'express-sse-hub';
-import type { AdapterEvent } from '../src/adapters/adapter';
-import { History } from '../src/history';
+import { MemoryLog, type PublishedEvent } from '../src/log';
+import { parseLastEventId } from '../src/position';
 import { openStream, queryString, startServer, waitUntil, type TestServer } from './helpers/server';
 
-function entry(seq: number, id?: string): AdapterEvent {
-  return { seq, id, event: undefined, text: String(seq), kind: 'text' };
+function published(text: string): PublishedEvent {
+  return { event: undefined, text, kind: 'text', id: undefined, origin: undefined };
 }
 
-describe('History', () => {
-  describe('readAfter()', () => {
-    it('returns the newer entries in order', () => {
-      const history = new History(10);
-      for (const seq of [1, 2, 3, 4]) history.append(entry(seq));
-      expect(history.readAfter('2', 4)).toEqual({ events: [entry(3), entry(4)], reset: undefined });
-      expect(history.readAfter('4', 4).events).toEqual([]);
+function fill(log: MemoryLog, count: number): void {
+  for (let i = 1; i <= count; i += 1) log.append(published(`e${i}`));
+}
+
+const texts = (result: { events: readonly { text: string }[] }): string[] => result.events.map((e) => e.text);
+
+describe('MemoryLog', () => {
+  describe('append()', () => {
+    it('numbers events 1, 2, 3 in one epoch', () => {
+      const log = new MemoryLog(10);
+      const entries = [log.append(published('a')), log.append(published('b'))];
+      expect(entries.map((e) => [e.offset, e.epoch])).toEqual([
+        [1, log.epoch],
+        [2, log.epoch],
+      ]);
+      expect(log.head).toEqual({ epoch: log.epoch, offset: 2 });
     });
 
-    it('finds the position between gaps left by other channels', () => {
-      const history = new History(10);
-      for (const seq of [2, 5, 9, 14]) history.append(entry(seq));
-      expect(history.readAfter('6', 20).events.map((e) => e.seq)).toEqual([9, 14]);
-      expect(history.readAfter('1', 20).events.map((e) => e.seq)).toEqual([2, 5, 9, 14]);
+    it('gives every log its own epoch', () => {
+      expect(new MemoryLog(1).epoch).not.toBe(new MemoryLog(1).epoch);
+    });
+  });
+
+  describe('read()', () => {
+    it('returns the events after the position, in order', () => {
+      const log = new MemoryLog(10);
+      fill(log, 4);
+      const result = log.read([{ epoch: log.epoch, offset: 2 }]);
+      expect(result).toMatchObject({ matched: 0, evicted: false, head: { offset: 4 } });
+      expect(texts(result)).toEqual(['e3', 'e4']);
+      expect(log.read([{ epoch: log.epoch, offset: 4 }]).events).toEqual([]);
     });
 
-    it('looks up ids the caller chose', () => {
-      const history = new History(10);
-      history.append(entry(1, 'order-a'));
-      history.append(entry(2, 'order-b'));
-      history.append(entry(3));
-      expect(history.readAfter('order-a', 3).events.map((e) => e.seq)).toEqual([2, 3]);
+    it('finds its own position among those of other channels', () => {
+      const log = new MemoryLog(10);
+      fill(log, 3);
+      const result = log.read([
+        { epoch: 'otherlog', offset: 9 },
+        { epoch: log.epoch, offset: 1 },
+      ]);
+      expect(result.matched).toBe(1);
+      expect(texts(result)).toEqual(['e2', 'e3']);
     });
 
-    describe('when the id was evicted', () => {
-      it('returns what remains with reset "evicted"', () => {
-        const history = new History(3);
-        for (let seq = 1; seq <= 6; seq += 1) history.append(entry(seq));
-        expect(history.size).toBe(3);
-        const result = history.readAfter('1', 6);
-        expect(result.reset).toBe('evicted');
-        expect(result.events.map((e) => e.seq)).toEqual([4, 5, 6]);
-        // The newest evicted id itself is still exact: nothing after it is lost.
-        expect(history.readAfter('3', 6)).toEqual({ events: [entry(4), entry(5), entry(6)], reset: undefined });
+    it('returns only the head when read without positions', () => {
+      const log = new MemoryLog(10);
+      fill(log, 3);
+      expect(log.read(undefined)).toEqual({ head: { epoch: log.epoch, offset: 3 }, matched: -1, evicted: false, events: [] });
+    });
+
+    describe('when the position was evicted', () => {
+      it('returns everything it holds, marked evicted', () => {
+        const log = new MemoryLog(3);
+        fill(log, 6);
+        expect(log.size).toBe(3);
+        const result = log.read([{ epoch: log.epoch, offset: 1 }]);
+        expect(result.evicted).toBe(true);
+        expect(texts(result)).toEqual(['e4', 'e5', 'e6']);
+        // The newest evicted position itself is still exact: nothing after it is lost.
+        const exact = log.read([{ epoch: log.epoch, offset: 3 }]);
+        expect(exact.evicted).toBe(false);
+        expect(texts(exact)).toEqual(['e4', 'e5', 'e6']);
       });
-
-      it('forgets evicted custom ids', () => {
-        const history = new History(1);
-        history.append(entry(1, 'x'));
-        history.append(entry(2));
-        expect(history.readAfter('x', 2).reset).toBe('unknown-id');
-      });
     });
 
-    describe('when the id is unknown', () => {
+    describe('when no position belongs to it', () => {
       it.each([
-        ['not a number', 'abc'],
-        ['from before a restart (beyond the sequence)', '99'],
-        ['absurdly long', '9'.repeat(5000)],
-      ])('returns everything with reset "unknown-id" when it is %s', (_what, id) => {
-        const history = new History(5);
-        history.append(entry(1));
-        history.append(entry(2));
-        expect(history.readAfter(id, 2)).toEqual({ events: [entry(1), entry(2)], reset: 'unknown-id' });
+        ['another epoch (a restart, another channel)', [{ epoch: 'abcdefgh', offset: 1 }]],
+        ['an offset beyond its head', [{ epoch: 'SAME', offset: 99 }]],
+        ['no position at all', []],
+      ])('returns everything it holds, unmatched, for %s', (_what, after) => {
+        const log = new MemoryLog(5);
+        fill(log, 2);
+        const result = log.read(after.map((p) => ({ ...p, epoch: p.epoch === 'SAME' ? log.epoch : p.epoch })));
+        expect(result.matched).toBe(-1);
+        expect(texts(result)).toEqual(['e1', 'e2']);
       });
     });
+  });
+});
+
+describe('parseLastEventId()', () => {
+  it.each([
+    ['one position', '42.k3f9a2b1', { valid: true, positions: [{ offset: 42, epoch: 'k3f9a2b1' }] }],
+    [
+      'several',
+      '1.aaaa,0.bbbb',
+      {
+        valid: true,
+        positions: [
+          { offset: 1, epoch: 'aaaa' },
+          { offset: 0, epoch: 'bbbb' },
+        ],
+      },
+    ],
+    ['a plain number', '17', { valid: false, positions: [] }],
+    ['garbage', 'x'.repeat(5000), { valid: false, positions: [] }],
+    ['too many entries', Array.from({ length: 65 }, () => '1.a').join(','), { valid: false, positions: [] }],
+  ])('reads %s', (_what, id, expected) => {
+    expect(parseLastEventId(id)).toEqual(expected);
+  });
+
+  it('says "first connection" for no id', () => {
+    expect(parseLastEventId(undefined)).toBeUndefined();
+    expect(parseLastEventId('')).toBeUndefined();
   });
 });
 
@@ -121,7 +170,9 @@ describe('Last-Event-ID replay', () => {
     it('sends history first, then the live events, with no gap and no duplicate', async () => {
       const registry = new ChannelRegistry({ history: 100 });
       const feed = registry.channel('feed');
-      for (let i = 1; i <= 5; i += 1) await feed.broadcast(`old${i}`);
+      const ids: string[] = [];
+      for (let i = 1; i <= 5; i += 1) ids.push((await feed.broadcast(`old${i}`)).id!);
+      const epoch = ids[0]!.split('.')[1]!;
       const app = express();
       app.get('/subscribe', sse({ heartbeat: false }), (_req, res) => {
         feed.subscribe(res);
@@ -130,11 +181,13 @@ describe('Last-Event-ID replay', () => {
         void feed.broadcast('live2');
       });
       server = await startServer(app);
-      const client = await openStream(`${server.url}/subscribe`, { headers: { 'last-event-id': '2' } });
+      const client = await openStream(`${server.url}/subscribe`, { headers: { 'last-event-id': ids[1]! } });
       await client.waitForEvents(5);
       await feed.broadcast('live3');
       await client.waitForEvents(6);
-      expect(client.events.map((e) => `${e.id}:${e.data}`)).toEqual(['3:old3', '4:old4', '5:old5', '6:live1', '7:live2', '8:live3']);
+      expect(client.events.map((e) => `${e.id}:${e.data}`)).toEqual(
+        ['3:old3', '4:old4', '5:old5', '6:live1', '7:live2', '8:live3'].map((t) => t.replace(':', `.${epoch}:`)),
+      );
     });
   });
 
@@ -142,40 +195,91 @@ describe('Last-Event-ID replay', () => {
     it('sends a reset event, then what history remains', async () => {
       const { url, registry } = await historyServer(3);
       const feed = registry.channel('feed');
-      for (let i = 1; i <= 6; i += 1) await feed.broadcast(`e${i}`);
-      const client = await openStream(url, { headers: { 'last-event-id': '1' } });
+      const first = await feed.broadcast('e1');
+      for (let i = 2; i <= 6; i += 1) await feed.broadcast(`e${i}`);
+      const client = await openStream(url, { headers: { 'last-event-id': first.id! } });
       await client.waitForEvents(4);
-      expect(client.events[0]).toEqual({ event: RESET_EVENT, id: undefined, data: JSON.stringify({ channel: 'feed', lastEventId: '1', reason: 'evicted' }) });
+      expect(client.events[0]).toEqual({ event: RESET_EVENT, id: undefined, data: JSON.stringify({ channel: 'feed', lastEventId: first.id, reason: 'evicted' }) });
       expect(client.events.slice(1).map((e) => e.data)).toEqual(['e4', 'e5', 'e6']);
       expect(registry.stats().resets).toBe(1);
     });
   });
 
   describe('when the client id comes from before a server restart', () => {
-    it('sends a reset with reason unknown-id', async () => {
+    it('sends a reset with reason unknown-id, although the offset exists again', async () => {
+      // The previous process life handed out ids 1 to 4; the new one has two events so far.
+      const { id: oldId } = await new ChannelRegistry({ history: 10 }).channel('feed').broadcast('old');
       const { url, registry } = await historyServer(10);
-      await registry.channel('feed').broadcast('fresh');
-      const client = await openStream(url, { headers: { 'last-event-id': '4711' } });
-      await client.waitForEvents(2);
+      await registry.channel('feed').broadcast('fresh 1');
+      await registry.channel('feed').broadcast('fresh 2');
+      const client = await openStream(url, { headers: { 'last-event-id': oldId! } });
+      await client.waitForEvents(3);
       expect(client.events[0]?.event).toBe(RESET_EVENT);
       expect(JSON.parse(client.events[0]!.data)).toMatchObject({ reason: 'unknown-id' });
-      expect(client.events[1]?.data).toBe('fresh');
+      expect(client.events.slice(1).map((e) => e.data)).toEqual(['fresh 1', 'fresh 2']);
     });
   });
 
-  describe('when one connection replays several channels', () => {
-    it('merges their histories in id order', async () => {
+  describe('when one connection is in several channels', () => {
+    it('carries its place in each in every id, and replays exactly what it missed in each', async () => {
       const { url, registry } = await historyServer(10);
       const a = registry.channel('a');
       const b = registry.channel('b');
-      await a.broadcast('a1'); // id 1
-      await b.broadcast('b2'); // id 2
-      await a.broadcast('a3'); // id 3
-      await b.broadcast('b4'); // id 4
-      await a.broadcast('a5'); // id 5
-      const client = await openStream(`${url}?channels=a,b`, { headers: { 'last-event-id': '1' } });
-      await client.waitForEvents(4);
-      expect(client.events.map((e) => `${e.id}:${e.data}`)).toEqual(['2:b2', '3:a3', '4:b4', '5:a5']);
+      await a.broadcast('a1');
+      await b.broadcast('b1');
+      const first = await openStream(`${url}?channels=a,b`);
+      await waitUntil(() => first.lastEventId() !== undefined, 'the client was told where it is');
+      await a.broadcast('a2');
+      await b.broadcast('b2');
+      await first.waitForEvents(2);
+      const resumeFrom = first.lastEventId()!;
+      expect(resumeFrom.split(',')).toHaveLength(2);
+      first.destroy();
+      await a.broadcast('a3');
+      await b.broadcast('b3');
+      await a.broadcast('a4');
+      const again = await openStream(`${url}?channels=a,b`, { headers: { 'last-event-id': resumeFrom } });
+      await again.waitForEvents(3);
+      await a.broadcast('a5');
+      await again.waitForEvents(4);
+      expect(first.events.map((e) => e.data)).toEqual(['a2', 'b2']);
+      // Channel by channel: each in its own order, nothing twice, nothing missing.
+      expect(again.events.map((e) => e.data)).toEqual(['a3', 'a4', 'b3', 'a5']);
+      expect(registry.stats().resets).toBe(0);
+    });
+
+    it('resets only the channel whose log lost the client position', async () => {
+      const { url, registry } = await historyServer(10);
+      await registry.channel('a').broadcast('a1');
+      const client = await openStream(`${url}?channels=a,b`);
+      await waitUntil(() => client.lastEventId() !== undefined, 'the client was told where it is');
+      const [positionA] = client.lastEventId()!.split(',');
+      client.destroy();
+      await registry.channel('a').broadcast('a2');
+      await registry.channel('b').broadcast('b1');
+      // Channel b's position is replaced by one from a log that no longer exists.
+      const again = await openStream(`${url}?channels=a,b`, { headers: { 'last-event-id': `${positionA},5.gonegone` } });
+      await again.waitForEvents(3);
+      expect(again.events.map((e) => (e.event === RESET_EVENT ? `reset ${(JSON.parse(e.data) as { channel: string }).channel}` : e.data))).toEqual([
+        'a2',
+        'reset b',
+        'b1',
+      ]);
+    });
+  });
+
+  describe('when a first connection drops before any event', () => {
+    it('knows its place anyway (an id-only frame), and gets what was sent meanwhile', async () => {
+      const { url, registry } = await historyServer(10);
+      await registry.channel('feed').broadcast('before');
+      const client = await openStream(url);
+      await waitUntil(() => client.lastEventId() !== undefined, 'the client was told where it is');
+      expect(client.events).toEqual([]);
+      client.destroy();
+      await registry.channel('feed').broadcast('meanwhile');
+      const again = await openStream(url, { headers: { 'last-event-id': client.lastEventId()! } });
+      await again.waitForEvents(1);
+      expect(again.events.map((e) => e.data)).toEqual(['meanwhile']);
     });
   });
 
@@ -183,9 +287,9 @@ describe('Last-Event-ID replay', () => {
     it('replays as with the header', async () => {
       const { url, registry } = await historyServer(10);
       const feed = registry.channel('feed');
-      await feed.broadcast('one');
+      const { id } = await feed.broadcast('one');
       await feed.broadcast('two');
-      const client = await openStream(`${url}?lastEventId=1`);
+      const client = await openStream(`${url}?lastEventId=${id}`);
       await client.waitForEvents(1);
       expect(client.events.map((e) => e.data)).toEqual(['two']);
     });

@@ -30,8 +30,8 @@ const HAS_REDIS = HAS_REDIS_SERVER || process.env.REDIS_URL !== undefined || pro
 if (!HAS_REDIS) console.warn('Redis tests skipped: no redis-server on PATH and no REDIS_URL (apt-get install -y redis-server)');
 const describeRedis = HAS_REDIS ? describe : describe.skip;
 
-async function startInstance(prefix: string, history = 1000, publishTimeout = 5000): Promise<Instance> {
-  const adapter = await RedisAdapter.connect({ url: redis!.url, prefix, publishTimeout });
+async function startInstance(prefix: string, history = 1000): Promise<Instance> {
+  const adapter = await RedisAdapter.connect({ url: redis!.url, prefix });
   const registry = new ChannelRegistry({ adapter, history });
   const errors: Error[] = [];
   registry.on('error', (error) => errors.push(error));
@@ -76,9 +76,9 @@ describeRedis('RedisAdapter', () => {
       for (let i = 0; i < perInstance; i += 1) clients.push(await openStream(`${instance.server.url}/subscribe?channels=${channels}`));
       await waitUntil(() => instance.registry.stats().connections === perInstance, 'subscribed');
     }
-    // SUBSCRIBE reaches Redis asynchronously: wait until a probe broadcast from the first instance reaches everyone.
-    await list[0]!.registry.channel(channels.split(',')[0]!).broadcast('probe');
-    await Promise.all(clients.map((c) => c.waitForEvents(1)));
+    // A client is told its position once its subscription is confirmed by Redis: from then on it
+    // gets every event.
+    await Promise.all(clients.map((c) => waitUntil(() => c.lastEventId() !== undefined, 'the client knows its position')));
     return clients;
   }
 
@@ -90,22 +90,23 @@ describeRedis('RedisAdapter', () => {
       for (let i = 0; i < 30; i += 1) await list[i % 3]!.registry.channel('feed').broadcast(`seq-${i}`);
       // …and concurrent ones from all three at once: Redis decides the order, the same for all.
       await Promise.all(Array.from({ length: 60 }, (_, i) => list[i % 3]!.registry.channel('feed').broadcast(`conc-${i}`)));
-      await Promise.all(clients.map((c) => c.waitForEvents(91)));
+      await Promise.all(clients.map((c) => c.waitForEvents(90)));
       await new Promise((r) => setTimeout(r, 100));
       const reference = dataOf(clients[0]!);
-      expect(reference.slice(1, 31)).toEqual(Array.from({ length: 30 }, (_, i) => `seq-${i}`));
-      expect(new Set(reference).size).toBe(91);
+      expect(reference.slice(0, 30)).toEqual(Array.from({ length: 30 }, (_, i) => `seq-${i}`));
+      expect(new Set(reference).size).toBe(90);
       for (const client of clients) expect(dataOf(client)).toEqual(reference);
-      const ids = clients[0]!.events.map((e) => Number(e.id));
-      expect(ids).toEqual([...ids].sort((a, b) => a - b));
+      const offsets = clients[0]!.events.map((e) => Number(e.id!.split('.')[0]));
+      expect(offsets).toEqual(Array.from({ length: 90 }, (_, i) => i + 1));
       expect(list.flatMap((i) => i.errors)).toEqual([]);
     });
 
     it('resolves broadcast() with the local subscribers reached', async () => {
       const list = await cluster(2);
       await subscribeAll(list, 3);
-      await expect(list[0]!.registry.channel('feed').broadcast('x')).resolves.toBe(3);
-      expect(list[0]!.registry.channel('feed').lastEventId).toMatch(/^\d{16}$/);
+      const result = await list[0]!.registry.channel('feed').broadcast('x');
+      expect(result).toEqual({ delivered: 3, id: expect.stringMatching(/^1\.[0-9a-z]{8}$/) as string });
+      expect(list[0]!.registry.channel('feed').lastEventId).toBe(result.id);
     });
   });
 
@@ -114,8 +115,8 @@ describeRedis('RedisAdapter', () => {
       const [a, b, c] = await cluster(3);
       const first = (await subscribeAll([a!], 1))[0]!;
       for (let i = 1; i <= 10; i += 1) await c!.registry.channel('feed').broadcast(`e${i}`);
-      await first.waitForEvents(11);
-      const lastId = first.events.at(-1)!.id!;
+      await first.waitForEvents(10);
+      const lastId = first.lastEventId()!;
       first.destroy();
       for (let i = 11; i <= 15; i += 1) await c!.registry.channel('feed').broadcast(`e${i}`);
       const again = await openStream(`${b!.server.url}/subscribe`, { headers: { 'last-event-id': lastId } });
@@ -125,19 +126,20 @@ describeRedis('RedisAdapter', () => {
       expect(dataOf(again)).toEqual(['e11', 'e12', 'e13', 'e14', 'e15', 'e16']);
     });
 
-    it('merges several channels by id', async () => {
+    it('replays exactly what it missed in each of several channels', async () => {
       const [a, b] = await cluster(2);
       const client = (await subscribeAll([a!], 1, 'x,y'))[0]!;
       await a!.registry.channel('x').broadcast('x1');
-      await client.waitForEvents(2);
-      const lastId = client.events.at(-1)!.id!;
+      await client.waitForEvents(1);
+      const lastId = client.lastEventId()!;
+      expect(lastId.split(',')).toHaveLength(2);
       client.destroy();
       await a!.registry.channel('y').broadcast('y2');
       await a!.registry.channel('x').broadcast('x3');
       await a!.registry.channel('y').broadcast('y4');
       const again = await openStream(`${b!.server.url}/subscribe?channels=x,y`, { headers: { 'last-event-id': lastId } });
       await again.waitForEvents(3);
-      expect(dataOf(again)).toEqual(['y2', 'x3', 'y4']);
+      expect(dataOf(again)).toEqual(['x3', 'y2', 'y4']);
     });
   });
 
@@ -146,8 +148,8 @@ describeRedis('RedisAdapter', () => {
       const [a] = await cluster(1);
       const client = (await subscribeAll([a!], 1))[0]!;
       await a!.registry.channel('feed').broadcast('before');
-      await client.waitForEvents(2);
-      const lastId = client.events.at(-1)!.id!;
+      await client.waitForEvents(1);
+      const lastId = client.lastEventId()!;
       client.destroy();
       await a!.registry.channel('feed').broadcast('missed 1');
       await a!.registry.channel('feed').broadcast('missed 2');
@@ -166,19 +168,18 @@ describeRedis('RedisAdapter', () => {
       const registry = new ChannelRegistry({ adapter, history: 10 });
       instances.push({ registry, errors: [], server: { close: () => Promise.resolve() } as TestServer, close: () => registry.close() });
       const channel = registry.channel('feed');
-      let early = '';
-      for (let i = 0; i < 400; i += 1) {
-        await channel.broadcast(`e${i}`);
-        if (i === 1) early = channel.lastEventId!;
-      }
-      // An id older than anything this Redis ever stored is unknown, not evicted.
-      expect((await adapter.readAfter('feed', '1', 10)).reset).toBe('unknown-id');
-      const result = await adapter.readAfter('feed', early, 10);
-      expect(result.reset).toBe('evicted');
+      let epoch = '';
+      for (let i = 0; i < 400; i += 1) epoch = (await channel.broadcast(`e${i}`)).id!.split('.')[1]!;
+      const options = { history: 10, ttl: 0 };
+      // A position from another log (another epoch) is unknown, not evicted.
+      expect((await adapter.read('feed', [{ epoch: 'zzzzzzzz', offset: 2 }], options)).matched).toBe(-1);
+      const result = await adapter.read('feed', [{ epoch, offset: 2 }], options);
+      expect(result).toMatchObject({ matched: 0, evicted: true, head: { epoch, offset: 400 } });
       expect(result.events.map((e) => e.text)).toEqual(Array.from({ length: 10 }, (_, i) => `e${390 + i}`));
-      // An id still held replays exactly, with no reset.
-      const trimmedUpTo = (await adapter.readAfter('feed', result.events[0]!.seq.toString(), 10)).reset;
-      expect(trimmedUpTo).toBeUndefined();
+      // The newest trimmed position is still exact: nothing after it is lost.
+      const exact = await adapter.read('feed', [{ epoch, offset: 390 }], options);
+      expect(exact).toMatchObject({ matched: 0, evicted: false });
+      expect(exact.events).toHaveLength(10);
     });
   });
 
@@ -195,10 +196,10 @@ describeRedis('RedisAdapter', () => {
       const [a, b] = await cluster(2);
       const clients = await subscribeAll([a!, b!], 2);
       await a!.registry.channel('feed').broadcast('before');
-      await Promise.all(clients.map((c) => c.waitForEvents(2)));
+      await Promise.all(clients.map((c) => c.waitForEvents(1)));
 
       await redis!.stop();
-      await waitUntil(() => a!.errors.some((e) => /lost the connection/.test(e.message)), 'the outage is reported');
+      await waitUntil(() => a!.errors.some((e) => /lost the Pub\/Sub connection/.test(e.message)), 'the outage is reported');
       await expect(a!.registry.channel('feed').broadcast('during')).rejects.toMatchObject({ code: 'ERR_SSE_ADAPTER_UNAVAILABLE' });
       // Local streams are untouched.
       expect(clients.every((c) => !c.response.destroyed)).toBe(true);
@@ -217,13 +218,20 @@ describeRedis('RedisAdapter', () => {
         }
       }
       await Promise.all(clients.map((c) => waitUntil(() => dataOf(c).includes('after'), 'the event after the restart', 15_000)));
-      for (const client of clients) expect(dataOf(client).filter((d) => d !== 'probe')).toEqual(['before', 'after']);
+      // Redis lost its data: the log starts a new epoch, so every client is told it may have missed events.
+      for (const client of clients) {
+        expect(client.events.map((e) => (e.event === RESET_EVENT ? `reset:${(JSON.parse(e.data) as { reason: string }).reason}` : e.data))).toEqual([
+          'before',
+          'reset:lost',
+          'after',
+        ]);
+      }
     }, 40_000);
   });
 
   describe('when the Pub/Sub connections drop while events are published', () => {
     it('catches every instance up from the streams after it reconnects', async () => {
-      const list = await Promise.all([startInstance(prefix, 1000, 300), startInstance(prefix, 1000, 300)]);
+      const list = await Promise.all([startInstance(prefix), startInstance(prefix)]);
       instances.push(...list);
       const [a, b] = list;
       const clients = await subscribeAll([a, b], 1);
@@ -235,7 +243,7 @@ describeRedis('RedisAdapter', () => {
         await b.registry.channel('feed').broadcast('live again');
         await Promise.all(clients.map((c) => waitUntil(() => dataOf(c).includes('live again'), 'events after the reconnect', 10_000)));
         for (const client of clients) {
-          expect(dataOf(client).slice(1)).toEqual(['gap 1', 'gap 2', 'gap 3', 'gap 4', 'gap 5', 'live again']);
+          expect(dataOf(client)).toEqual(['gap 1', 'gap 2', 'gap 3', 'gap 4', 'gap 5', 'live again']);
         }
       } finally {
         admin.disconnect();
@@ -249,7 +257,7 @@ describeRedis('RedisAdapter', () => {
     it('RedisAdapter.connect() rejects with a clear error that hides the password', async () => {
       const attempt = RedisAdapter.connect({ url: deadUrl, connectTimeout: 1000 });
       await expect(attempt).rejects.toMatchObject({ code: 'ERR_SSE_ADAPTER_UNAVAILABLE' });
-      await expect(attempt).rejects.toThrow(/could not connect to Redis at redis:\/\/\*\*\*@127\.0\.0\.1:1/);
+      await expect(attempt).rejects.toThrow(/could not connect to redis:\/\/\*\*\*@127\.0\.0\.1:1/);
       await expect(attempt).rejects.not.toThrow(/secret/);
     });
 

@@ -26,14 +26,24 @@ describe('registry.channel()', () => {
     expect(() => new ChannelRegistry({ maxBufferedBytes: -1 })).toThrow(/maxBufferedBytes must be/);
   });
 
-  it('shares one id sequence between its channels', async () => {
+  it('numbers each channel in its own log, whose epoch is in every id', async () => {
     const registry = new ChannelRegistry({ history: 5 });
-    expect(registry.lastEventId).toBe('0');
-    await registry.channel('a').broadcast('x');
-    await registry.channel('b').broadcast('y');
-    await registry.channel('a').broadcast('z');
-    expect([registry.lastEventId, registry.channel('a').lastEventId, registry.channel('b').lastEventId]).toEqual(['3', '3', '2']);
+    const a1 = await registry.channel('a').broadcast('x');
+    const b1 = await registry.channel('b').broadcast('y');
+    const a2 = await registry.channel('a').broadcast('z');
+    const [epochA, epochB] = [a1.id!.split('.')[1], b1.id!.split('.')[1]];
+    expect([a1.id, b1.id, a2.id]).toEqual([`1.${epochA}`, `1.${epochB}`, `2.${epochA}`]);
+    expect(epochA).toMatch(/^[0-9a-z]{8}$/);
+    expect(epochB).not.toBe(epochA);
+    await expect(registry.head(['a', 'b'])).resolves.toBe(`2.${epochA},1.${epochB}`);
     expect(registry.stats().channels).toMatchObject({ a: { events: 2 }, b: { events: 1 } });
+  });
+
+  it('starts new epochs in a new process life, so old ids are unknown', async () => {
+    const before = await new ChannelRegistry({ history: 5 }).channel('a').broadcast('x');
+    const after = await new ChannelRegistry({ history: 5 }).channel('a').broadcast('x');
+    expect(after.id).not.toBe(before.id);
+    expect(after.id!.startsWith('1.')).toBe(true);
   });
 });
 
@@ -51,25 +61,34 @@ describe('registry.stats()', () => {
       registry.subscribe(res, queryString(req.query.channels).split(','));
     });
     server = await startServer(app);
-    await registry.channel('a').broadcast('before');
+    const before = await registry.channel('a').broadcast('before');
+    const epochA = before.id!.split('.')[1]!;
     const one = await openStream(`${server.url}/subscribe?channels=a,b`);
-    const two = await openStream(`${server.url}/subscribe?channels=a`, { headers: { 'last-event-id': '0' } });
-    await waitUntil(() => registry.channel('a').size === 2, 'both in a');
-    await registry.channel('a').broadcast('hello'); // "id: 2\ndata: hello\n\n": 19 bytes, to 2
-    await registry.channel('b').broadcast('b'); // "id: 3\ndata: b\n\n": 15 bytes, to 1
+    // Before "before": replays it.
+    const two = await openStream(`${server.url}/subscribe?channels=a`, { headers: { 'last-event-id': `0.${epochA}` } });
+    await waitUntil(() => registry.channel('a').size === 2 && registry.channel('b').size === 1, 'both in a, one in b');
+    await one.waitForEvents(0);
+    await waitUntil(() => one.lastEventId() !== undefined, 'one knows where it is');
+    const bStart = one.lastEventId()!.split(',')[1]!;
+    const hello = await registry.channel('a').broadcast('hello');
+    const b = await registry.channel('b').broadcast('b');
     await one.waitForEvents(2);
     await two.waitForEvents(2);
+    // "one" is in two channels with history: each of its events carries its place in both.
+    const bytes = (text: string): number => Buffer.byteLength(text);
+    const toTwo = bytes(`data: before\nid: ${before.id}\n\n`) + bytes(`data: hello\nid: ${hello.id}\n\n`);
+    const toOne = bytes(`data: hello\nid: ${hello.id},${bStart}\n\n`);
+    const bToOne = bytes(`data: b\nid: ${hello.id},${b.id}\n\n`);
     expect(registry.stats()).toEqual({
       connections: 2,
       events: 3,
-      // a: replay of "id: 1\ndata: before\n\n" (20 bytes) to two, then "hello" to both; b: one frame
-      bytes: 20 + 19 * 2 + 15,
+      bytes: toTwo + toOne + bToOne,
       dropped: 0,
       replays: 1,
       resets: 0,
       channels: {
-        a: { subscribers: 2, events: 2, bytes: 20 + 38, dropped: 0, replays: 1, resets: 0 },
-        b: { subscribers: 1, events: 1, bytes: 15, dropped: 0, replays: 0, resets: 0 },
+        a: { subscribers: 2, events: 2, bytes: toTwo + toOne, dropped: 0, replays: 1, resets: 0 },
+        b: { subscribers: 1, events: 1, bytes: bToOne, dropped: 0, replays: 0, resets: 0 },
       },
     });
     one.destroy();
@@ -111,7 +130,7 @@ describe('registry.close()', () => {
       expect(elapsed).toBeLessThan(1000);
       expect(clients.every((c) => c.events.length === 1 && c.events[0]?.event === 'shutdown')).toBe(true);
       expect(registry.closed).toBe(true);
-      await expect(registry.channel('a').broadcast('late')).resolves.toBe(0);
+      await expect(registry.channel('a').broadcast('late')).resolves.toEqual({ id: undefined, delivered: 0 });
       expect(() => registry.channel('new')).toThrow(expect.objectContaining({ code: 'ERR_SSE_REGISTRY_CLOSED' }) as Error);
     }, 30_000);
   });

@@ -106,8 +106,9 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
   // 10 000 open gets 503; both before any stream byte.
   app.get('/subscribe', channelList, sse({ retry: 2000, maxConnections: 10_000, maxConnectionsPerKey: 50 }), (_req, res) => {
     const names = res.locals.channels as string[];
-    // The id says "up to date as of here": a reconnecting client keeps its own position.
-    res.sse.send('You are now subscribed!', { event: 'connected', id: res.sse.lastEventId ?? registry.lastEventId });
+    // No id here: the subscription below tells the client its position in the channels itself
+    // (an id-only frame), and a reconnecting client keeps its own.
+    res.sse.send('You are now subscribed!', { event: 'connected' });
     const shared = names.filter((n) => n !== CLOCK_CHANNEL);
     if (shared.length > 0) registry.subscribe(res, shared);
     local.subscribe(res, names.includes(CLOCK_CHANNEL) ? [CLOCK_CHANNEL, PRESENCE_CHANNEL] : [PRESENCE_CHANNEL]);
@@ -145,15 +146,13 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
       badRequest(res, 400, `event must be a name of letters, digits, "-" or "_" (at most 32); got ${JSON.stringify(event)}`);
       return;
     }
-    const target = registry.channel(channel);
-    const delivered = await target.broadcast(data, event === undefined ? {} : { event });
-    res.json({ delivered, id: target.lastEventId ?? null });
+    const { id, delivered } = await registry.channel(channel).broadcast(data, event === undefined ? {} : { event });
+    res.json({ delivered, id: id ?? null });
   });
 
   app.get('/generateEvent', generateLimit, async (_req, res) => {
-    const target = registry.channel(DEFAULT_CHANNEL);
-    const delivered = await target.broadcast(randomCatFact(), { event: 'catFact' });
-    res.json({ delivered, id: target.lastEventId ?? null });
+    const { id, delivered } = await registry.channel(DEFAULT_CHANNEL).broadcast(randomCatFact(), { event: 'catFact' });
+    res.json({ delivered, id: id ?? null });
   });
 
   // The four-event-type demo: random pace, ends after 30 events with an agreed end event

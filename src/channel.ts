@@ -1,21 +1,46 @@
-import type { Request, Response } from 'express';
-import { SseError, fieldError, warn } from './errors';
-import { dataOf, wireIdOf, type Adapter, type AdapterEvent, type DataKind, type ResetReason } from './adapters/adapter';
+// A channel: fan-out. It serializes a broadcast once, hands it to the adapter, and when entries
+// come back (from its own broadcasts or anyone else's, on any process) it queues the same frame
+// for every connection that is live here. With history it keeps one position: the newest entry
+// it fanned out. An entry is fanned out only if it is the next one after that position; an older
+// one is a duplicate, a newer one means entries were missed (a Pub/Sub message lost, a reconnect),
+// and the channel reads them from the log first. Connections still catching up have their own
+// cursor (see subscription.ts).
+import type { Response } from 'express';
+import { dataOf, type Adapter, type LogOptions } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
-import { checkOptionNames, checkOptionsObject } from './options';
-import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from './serializer';
 import type { Connection } from './connection';
 import { debug } from './debug';
+import { SseError, fieldError, warn } from './errors';
+import { frameOf, frameWithId, type Frame } from './frame';
+import type { DataKind, LogEntry, ReadResult } from './log';
+import { checkOptionNames, checkOptionsObject } from './options';
+import { formatPosition, type Position } from './position';
+import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from './serializer';
 import { SseStream } from './stream';
+import {
+  subscribe,
+  Subscription,
+  type Authorize,
+  type ChannelEvent,
+  type Feed,
+  type ResetReason,
+  type SubscribeOptions,
+} from './subscription';
 
 /** Options of a channel. Read once when the channel is created. */
 export interface ChannelOptions {
   /**
-   * How many past events to keep for `Last-Event-ID` replay. Every event then gets an id.
-   * `false` or `0` keeps none.
+   * How many past events to keep for `Last-Event-ID` replay. Every event then gets an id that is
+   * its position in the channel's log. `false` or `0` keeps none.
    * @default false
    */
   readonly history?: number | false;
+  /**
+   * Milliseconds a channel's history is kept after its last event while nobody is subscribed
+   * (then it is freed, in memory and in Redis). `false` keeps it as long as the adapter lives.
+   * @default 86400000 (24 hours)
+   */
+  readonly historyTtl?: number | false;
   /**
    * Largest number of bytes a connection's socket may still hold from earlier writes when the
    * next write is due. A client past it is disconnected at once (its buffers freed); it
@@ -30,37 +55,29 @@ export interface ChannelOptions {
   readonly serialize?: Serializer;
 }
 
-/** What a subscriber's filter sees of an event. */
-export interface ChannelEvent {
-  readonly channel: string;
-  readonly data: unknown;
-  readonly event: string | undefined;
-  readonly id: string | undefined;
-}
-
-/** Options of `channel.subscribe()`. */
-export interface SubscribeOptions {
-  /** Delivers only the events for which it returns true. A filter that throws delivers nothing. */
-  readonly filter?: (event: ChannelEvent) => boolean;
-  /**
-   * Replays history after the client's `Last-Event-ID` (or `lastEventId` query parameter).
-   * @default true
-   */
-  readonly replay?: boolean;
-}
-
 /** Per-call fields of `channel.broadcast()`. */
 export interface BroadcastOptions {
   /** Event name; omitted: `message`. */
   readonly event?: string;
-  /** Event id; with history on, one is assigned when omitted. */
+  /**
+   * Your own event id, only on a channel without history (with history, the id is the event's
+   * position in the log, and an id given here throws a `TypeError`).
+   */
   readonly id?: string | number;
+}
+
+/** What `channel.broadcast()` resolves with. */
+export interface BroadcastResult {
+  /** The event's id on the wire: its position with history, your `id` without; else undefined. */
+  readonly id: string | undefined;
+  /** Connections of this process it was queued for. */
+  readonly delivered: number;
 }
 
 /** Counters of one channel, for metrics. */
 export interface ChannelStats {
   readonly subscribers: number;
-  /** Events broadcast. */
+  /** Events broadcast from this process. */
   readonly events: number;
   /** Bytes handed to connections (frame size × recipients), replays included. */
   readonly bytes: number;
@@ -68,92 +85,55 @@ export interface ChannelStats {
   readonly dropped: number;
   /** Subscriptions that replayed history. */
   readonly replays: number;
-  /** Replays that started with a `reset` event. */
+  /** `reset` events sent. */
   readonly resets: number;
 }
 
-/** The reconnecting client's id was unknown or too old: it gets this event, then what history remains. */
+/** The event a connection gets when it may have missed events; then what history remains. */
 export const RESET_EVENT = 'reset';
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
+export const DEFAULT_HISTORY_TTL_MS = 24 * 60 * 60 * 1000;
+// setTimeout silently clamps anything above 2^31-1 ms to 1 ms.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What a registry gives its channels. */
 export interface ChannelHooks {
   readonly adapter: Adapter;
+  readonly authorize: Authorize | undefined;
+  readonly authorizeTimeout: number;
   onError(error: Error): void;
+  /** A unique name for the next broadcast from this process. */
+  nextOrigin(): string;
   /** A connection joined the channel. */
-  onJoin(channel: Channel, stream: SseStream): void;
+  onJoin(channel: Channel): void;
   /** A connection left; `dropped` when the slow-client policy disconnected it. */
   onLeave(channel: Channel, stream: SseStream, dropped: boolean): void;
-  /** The registry's authorize option. */
-  readonly authorize?: Authorize;
-}
-
-/**
- * Decides whether the request may subscribe to a channel: `true` allows; `false`, any other value,
- * a rejected promise or a throw refuses. May return a promise (a database lookup).
- */
-export type Authorize = (req: Request, channel: string) => boolean | Promise<boolean>;
-
-function isThenable(value: unknown): boolean {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
-
-// What a channel keeps per connection. A plain subscriber is just the connection itself: no object of its own. One with a filter, or one whose history replay is still
-// running, gets this wrapper. The channel itself is the close hook of its streams, so there is no
-// closure per subscriber either: idle connections are mostly their per-connection objects.
-class Subscriber {
-  readonly stream: SseStream;
-  readonly filter: ((event: ChannelEvent) => boolean) | undefined;
-  /** Live events that arrived while history was being read; undefined once live. */
-  held: AdapterEvent[] | undefined;
-
-  constructor(stream: SseStream, filter: Subscriber['filter'], held: AdapterEvent[] | undefined) {
-    this.stream = stream;
-    this.filter = filter;
-    this.held = held;
-  }
-}
-
-type Entry = SseStream | Subscriber;
-
-function streamOfEntry(entry: Entry): SseStream {
-  return entry instanceof Subscriber ? entry.stream : entry;
 }
 
 interface ChannelSettings {
   readonly history: number;
+  readonly historyTtl: number;
   readonly maxBufferedBytes: number;
   readonly serialize: Serializer;
 }
 
-interface Frame {
-  readonly text: string;
-  readonly bytes: number;
-}
-
-// One frame per event and process, whoever receives it: stored events keep theirs for replays.
-const frames = new WeakMap<AdapterEvent, Frame>();
-
-function frameOf(event: AdapterEvent): Frame {
-  let frame = frames.get(event);
-  if (frame === undefined) {
-    const text = formatEvent(event.text, { event: event.event, id: wireIdOf(event) });
-    frame = { text, bytes: Buffer.byteLength(text) };
-    frames.set(event, frame);
-  }
-  return frame;
-}
-
-const KNOWN_OPTIONS = new Set(['history', 'maxBufferedBytes', 'serialize']);
-const KNOWN_SUBSCRIBE_OPTIONS = new Set(['filter', 'replay']);
+const KNOWN_OPTIONS = new Set(['history', 'historyTtl', 'maxBufferedBytes', 'serialize']);
 
 export function resolveChannelOptions(options: ChannelOptions = {}, what = 'channel'): ChannelSettings {
   checkOptionsObject(options, what);
   checkOptionNames(options, KNOWN_OPTIONS, what);
-  const { history = false, maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES, serialize = JSON.stringify } = options;
+  const {
+    history = false,
+    historyTtl = DEFAULT_HISTORY_TTL_MS,
+    maxBufferedBytes = DEFAULT_MAX_BUFFERED_BYTES,
+    serialize = JSON.stringify,
+  } = options;
   if (history !== false && !(Number.isSafeInteger(history) && history >= 0)) {
     throw fieldError('ERR_SSE_INVALID_OPTION', 'history', 'false or a non-negative integer (events)', history);
+  }
+  if (historyTtl !== false && !(Number.isSafeInteger(historyTtl) && historyTtl > 0 && historyTtl <= MAX_TIMER_MS)) {
+    throw fieldError('ERR_SSE_INVALID_OPTION', 'historyTtl', `false or an integer from 1 to ${MAX_TIMER_MS} (ms)`, historyTtl);
   }
   if (maxBufferedBytes !== false && !(Number.isSafeInteger(maxBufferedBytes) && maxBufferedBytes > 0)) {
     throw fieldError('ERR_SSE_INVALID_OPTION', 'maxBufferedBytes', 'false or a positive integer (bytes)', maxBufferedBytes);
@@ -161,6 +141,7 @@ export function resolveChannelOptions(options: ChannelOptions = {}, what = 'chan
   if (typeof serialize !== 'function') throw fieldError('ERR_SSE_INVALID_OPTION', 'serialize', 'a function', serialize);
   return {
     history: history === false ? 0 : history,
+    historyTtl: historyTtl === false ? 0 : historyTtl,
     maxBufferedBytes: maxBufferedBytes === false ? Number.POSITIVE_INFINITY : maxBufferedBytes,
     serialize,
   };
@@ -181,31 +162,49 @@ export function streamOf(target: Response | SseStream): SseStream {
   throw new SseError('ERR_SSE_NO_STREAM', 'subscribe() needs a response that went through the sse() middleware (res.sse is missing)');
 }
 
-function noop(): void {}
+let standaloneOrigins = 0;
 
 function standaloneHooks(): ChannelHooks {
   return {
     adapter: new MemoryAdapter(),
+    authorize: undefined,
+    authorizeTimeout: 0,
     onError: warn,
+    nextOrigin: () => `standalone:${(standaloneOrigins += 1)}`,
     onJoin: () => undefined,
     onLeave: () => undefined,
   };
 }
+
+/** Milliseconds a broadcast waits for its own event to be fanned out here. */
+const DELIVERY_TIMEOUT_MS = 5000;
+/** How long a channel keeps trying to catch up from its log before it gives its connections up. */
+const SYNC_ATTEMPTS = 5;
+const SYNC_RETRY_MS = 200;
 
 /**
  * A named group of subscribers. `broadcast()` serializes an event once and queues the same
  * frame for every subscriber; frames broadcast in one event-loop turn reach each connection in
  * one write. Create channels with `registry.channel(name)`, or `new Channel(name)` standalone.
  */
-export class Channel {
+export class Channel implements Feed {
   readonly name: string;
   readonly #settings: ChannelSettings;
+  readonly #log: LogOptions;
   readonly #hooks: ChannelHooks;
   readonly #adapter: Adapter;
-  readonly #subscribers = new Map<SseStream, Entry>();
-  readonly #deliver = (event: AdapterEvent): number => this.#deliverEvent(event);
+  /** A connection live here without a filter is kept as itself; any other as its Subscription. */
+  readonly #subscribers = new Map<SseStream, SseStream | Subscription>();
+  readonly #onEntry = (entry: LogEntry): void => this.#receive(entry);
+  /** Broadcasts from here waiting for their own entry to be fanned out: origin → resolve(count). */
+  readonly #waiting = new Map<string, (delivered: number) => void>();
+  /** The adapter's subscription, while there are subscribers. */
+  #delivery: Promise<void> | undefined;
+  #position: Position | undefined;
+  #token: string | undefined;
+  /** Entries that arrived while the channel reads its log; undefined when not reading. */
+  #backlog: LogEntry[] | undefined;
   #closed = false;
-  #lastEventId: string | undefined;
   #events = 0;
   #bytes = 0;
   #dropped = 0;
@@ -215,6 +214,7 @@ export class Channel {
   constructor(name: string, options?: ChannelOptions, hooks?: ChannelHooks) {
     this.name = validateChannelName(name);
     this.#settings = resolveChannelOptions(options);
+    this.#log = { history: this.#settings.history, ttl: this.#settings.historyTtl };
     this.#hooks = hooks ?? standaloneHooks();
     this.#adapter = this.#hooks.adapter;
   }
@@ -234,68 +234,375 @@ export class Channel {
     return this.#closed;
   }
 
-  /** The id of the newest event broadcast here (`undefined` before the first, or without ids). */
+  /**
+   * The id of the newest event this process delivered here (with history, where the channel's
+   * subscribers are); `undefined` before any or while nobody is subscribed. For the newest event
+   * on any process, `await channel.head()`.
+   */
   get lastEventId(): string | undefined {
-    return this.#lastEventId;
+    return this.#token;
+  }
+
+  /** @internal */
+  get position(): Position | undefined {
+    return this.#position;
+  }
+
+  /** @internal */
+  get maxBufferedBytes(): number {
+    return this.#settings.maxBufferedBytes;
+  }
+
+  /** @internal */
+  get authorize(): Authorize | undefined {
+    return this.#hooks.authorize;
+  }
+
+  /** @internal */
+  get authorizeTimeout(): number {
+    return this.#hooks.authorizeTimeout;
+  }
+
+  /**
+   * The id a client that has every event of this channel would send: the newest position in its
+   * log, read from the adapter (so the same on every process). `undefined` without history.
+   */
+  async head(): Promise<string | undefined> {
+    if (!this.hasHistory) return undefined;
+    return formatPosition((await this.#adapter.read(this.name, undefined, this.#log)).head);
   }
 
   /**
    * Sends an event to every subscriber (on every process, with a shared adapter). The data is
-   * serialized and the frame built once, then shared. Resolves with the number of local
-   * subscribers it was queued for (0 once the channel is closed). Rejects with a `TypeError` for
-   * an invalid event name, id or data, and then sends nothing; with an `SseError` when the
-   * adapter cannot publish.
+   * serialized and the frame built once, then shared. Resolves with the event's id and the
+   * number of connections of this process it was queued for (`{ id: undefined, delivered: 0 }`
+   * once the channel is closed). Rejects with a `TypeError` for an invalid event name, id or data
+   * (and sends nothing), with an `SseError` when the adapter cannot publish.
    */
-  async broadcast(data: unknown, options: BroadcastOptions = {}): Promise<number> {
+  async broadcast(data: unknown, options: BroadcastOptions = {}): Promise<BroadcastResult> {
     const { event, id } = options;
     const text = serializeData(data, this.#settings.serialize);
     if (event !== undefined) validateEvent(event);
-    const chosenId = id === undefined ? undefined : validateId(id);
-    // After close() there is nobody left to deliver to. Resolving 0 rather than rejecting keeps
-    // a fire-and-forget broadcast racing a shutdown from becoming an unhandled rejection.
-    if (this.#closed) return 0;
-    const kind: DataKind = typeof data === 'string' ? 'text' : this.#settings.serialize === JSON.stringify ? 'json' : 'other';
-    const result = await this.#adapter.publish(this.name, { event, text, kind, id: chosenId, data }, this.#settings.history);
-    this.#events += 1;
-    // The newest event's id, even when it has none: a stale one would misstate where the channel is.
-    this.#lastEventId = result.id;
-    return result.delivered;
-  }
-
-  #deliverEvent(event: AdapterEvent): number {
-    let count = 0;
-    let view: ChannelEvent | undefined;
-    const frame = frameOf(event);
-    for (const entry of this.#subscribers.values()) {
-      let stream: SseStream;
-      if (!(entry instanceof Subscriber)) stream = entry;
-      else {
-        if (entry.held !== undefined) {
-          entry.held.push(event);
-          count += 1;
-          continue;
-        }
-        if (entry.filter !== undefined) {
-          view ??= this.#view(event);
-          if (!this.#passes(entry, view)) continue;
-        }
-        stream = entry.stream;
-      }
-      if (stream.enqueue(frame.text, frame.bytes)) {
-        count += 1;
-        this.#bytes += frame.bytes;
+    let customId: string | undefined;
+    if (id !== undefined) {
+      customId = validateId(id);
+      if (this.hasHistory) {
+        throw fieldError('ERR_SSE_INVALID_ID', 'id', 'omitted on a channel with history (the id is the position in its log)', id);
       }
     }
-    return count;
-  }
-
-  #view(event: AdapterEvent): ChannelEvent {
-    return { channel: this.name, data: dataOf(event), event: event.event, id: wireIdOf(event) };
-  }
-
-  #passes(subscriber: Subscriber, view: ChannelEvent): boolean {
+    // After close() there is nobody left to deliver to. Resolving rather than rejecting keeps a
+    // fire-and-forget broadcast racing a shutdown from becoming an unhandled rejection.
+    if (this.#closed) return { id: undefined, delivered: 0 };
+    const kind: DataKind = typeof data === 'string' ? 'text' : this.#settings.serialize === JSON.stringify ? 'json' : 'other';
+    // Only a channel with subscribers here will see its entry come back.
+    const origin = this.#subscribers.size > 0 ? this.#hooks.nextOrigin() : undefined;
+    let delivered: Promise<number> | number = 0;
+    if (origin !== undefined) delivered = new Promise<number>((resolve) => this.#waiting.set(origin, resolve));
+    let position: Position | undefined;
     try {
-      return subscriber.filter!(view) === true;
+      position = await this.#adapter.publish(this.name, { event, text, kind, id: customId, data, origin }, this.#log);
+    } catch (error) {
+      if (origin !== undefined) this.#waiting.delete(origin);
+      throw error;
+    }
+    this.#events += 1;
+    if (origin !== undefined && this.#waiting.has(origin)) delivered = this.#awaitDelivery(origin, delivered as Promise<number>);
+    return { id: position === undefined ? customId : formatPosition(position), delivered: await delivered };
+  }
+
+  // The in-memory adapter delivers within publish(); a remote one a little later. Bounded: a
+  // subscriber may leave meanwhile, and the entry may arrive through a catch-up read instead.
+  #awaitDelivery(origin: string, delivered: Promise<number>): Promise<number> {
+    const timer = setTimeout(() => {
+      const resolve = this.#waiting.get(origin);
+      if (resolve === undefined) return;
+      this.#waiting.delete(origin);
+      debug('broadcast on "%s" not delivered here within %d ms', this.name, DELIVERY_TIMEOUT_MS);
+      resolve(0);
+    }, DELIVERY_TIMEOUT_MS);
+    timer.unref();
+    return delivered.finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Adds a connection (an Express response that went through `sse()`, or its `res.sse`). It is
+   * removed automatically when it closes. With history, a client that sent `Last-Event-ID` first
+   * gets what it missed, then live events, with no gap and no duplicate. Subscribing a connection
+   * twice is harmless. Returns a function that unsubscribes.
+   */
+  subscribe(target: Response | SseStream, options: SubscribeOptions = {}): () => void {
+    const stream = streamOf(target);
+    return subscribe([this], stream, options, (feed) => (feed as Channel).#remove(stream));
+  }
+
+  /** @internal Subscribes through the registry (several channels on one connection). */
+  static subscribeAll(channels: readonly Channel[], stream: SseStream, options: SubscribeOptions = {}): () => void {
+    return subscribe(channels, stream, options, (feed) => (feed as Channel).#remove(stream));
+  }
+
+  // ——— Feed (what subscriptions use) ———
+
+  /** @internal */
+  report(error: Error): void {
+    this.#hooks.onError(error);
+  }
+
+  /** @internal */
+  has(stream: SseStream): boolean {
+    return this.#subscribers.has(stream);
+  }
+
+  /** @internal */
+  holds(subscription: Subscription): boolean {
+    return this.#subscribers.get(subscription.stream) === subscription;
+  }
+
+  /** @internal */
+  add(stream: SseStream, subscription: Subscription | undefined): void {
+    stream.onClose(this);
+    if (this.hasHistory) stream.addPositionSource(this);
+    this.#subscribers.set(stream, subscription ?? stream);
+    if (this.#delivery === undefined) this.#startDelivery();
+    this.#hooks.onJoin(this);
+  }
+
+  /** @internal */
+  settle(subscription: Subscription): void {
+    if (subscription.filter === undefined && this.holds(subscription)) this.#subscribers.set(subscription.stream, subscription.stream);
+  }
+
+  /** @internal */
+  async read(after: readonly Position[] | undefined): Promise<ReadResult> {
+    await this.#delivery;
+    return this.#adapter.read(this.name, after, this.#log);
+  }
+
+  /** @internal */
+  deliver(subscription: Subscription, entry: LogEntry): void {
+    if (subscription.filter !== undefined && !this.#passes(subscription, entry)) return;
+    this.#enqueue(subscription.stream, entry, frameOf(entry));
+  }
+
+  /** @internal */
+  reset(stream: SseStream, reason: ResetReason): void {
+    this.#resets += 1;
+    const frame = formatEvent(JSON.stringify({ channel: this.name, lastEventId: stream.lastEventId ?? null, reason }), { event: RESET_EVENT });
+    stream.enqueue(frame);
+  }
+
+  /** @internal */
+  countReplay(): void {
+    this.#replays += 1;
+  }
+
+  /** @internal Where `stream` is in this channel, on the wire. */
+  tokenFor(connection: Connection): string | undefined {
+    const stream = connection as SseStream;
+    const value = this.#subscribers.get(stream);
+    if (value === undefined) return undefined;
+    if (value === stream || (value as Subscription).live) return this.#token;
+    return (value as Subscription).token;
+  }
+
+  // ——— delivery ———
+
+  // The first subscriber here: subscribe with the adapter (confirmed before any log is read),
+  // then learn the log's head, which is where first connections start.
+  #startDelivery(): void {
+    const delivery = this.#adapter.subscribe(this.name, this.#onEntry);
+    this.#delivery = delivery;
+    this.#backlog = [];
+    delivery.then(
+      () => {
+        if (this.#delivery === delivery) this.#catchUp(delivery);
+      },
+      (cause: unknown) => {
+        if (this.#delivery !== delivery) return;
+        this.#hooks.onError(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not subscribe to "${this.name}"; its connections were closed so they retry`, { cause }));
+        this.#giveUp();
+      },
+    );
+  }
+
+  #stopDelivery(): void {
+    this.#delivery = undefined;
+    this.#position = undefined;
+    this.#token = undefined;
+    this.#backlog = undefined;
+    this.#adapter.unsubscribe(this.name);
+    // Broadcasts in flight will not come back here: nobody is left to deliver them to.
+    this.#settleWaiters();
+  }
+
+  #settleWaiters(): void {
+    for (const resolve of this.#waiting.values()) resolve(0);
+    this.#waiting.clear();
+  }
+
+  /** @internal The adapter lost messages and is back: read what was missed. */
+  resync(): void {
+    if (this.#delivery === undefined) return;
+    if (!this.hasHistory) {
+      // No log to recover from: tell every connection it may have missed events.
+      for (const value of this.#subscribers.values()) this.reset(value instanceof Subscription ? value.stream : value, 'lost');
+      return;
+    }
+    if (this.#backlog === undefined) {
+      this.#backlog = [];
+      this.#catchUp(this.#delivery);
+    }
+  }
+
+  #receive(entry: LogEntry): void {
+    if (this.#delivery === undefined) {
+      // Arrived after the last subscriber left (a message in flight from a remote adapter).
+      this.#resolveWaiter(entry, 0);
+      return;
+    }
+    if (entry.offset === 0) {
+      this.#fanOut(entry);
+      return;
+    }
+    if (this.#backlog !== undefined) {
+      this.#backlog.push(entry);
+      return;
+    }
+    const position = this.#position!;
+    if (entry.epoch === position.epoch) {
+      if (entry.offset <= position.offset) {
+        this.#resolveWaiter(entry, 0);
+        return;
+      }
+      if (entry.offset === position.offset + 1) {
+        this.#fanOut(entry);
+        return;
+      }
+    }
+    // A gap (or a new epoch): read what is missing first.
+    debug('channel "%s" missed entries before %d.%s; reading its log', this.name, entry.offset, entry.epoch);
+    this.#backlog = [entry];
+    this.#catchUp(this.#delivery);
+  }
+
+  // Reads the log after the channel's position and fans out what is missing, then what arrived
+  // meanwhile; again while something is still missing. Retries a failing read a few times, then
+  // closes every connection here so that clients reconnect and replay from their own position.
+  #catchUp(delivery: Promise<void>, attempt = 1): void {
+    const after = this.#position === undefined ? undefined : [this.#position];
+    this.#adapter.read(this.name, after, this.#log).then(
+      (result) => {
+        if (this.#delivery !== delivery) return;
+        this.#apply(result);
+        const backlog = this.#backlog ?? [];
+        for (let i = 0; i < backlog.length; i += 1) {
+          const entry = backlog[i]!;
+          const position = this.#position!;
+          if (entry.epoch === position.epoch && entry.offset <= position.offset) {
+            this.#resolveWaiter(entry, 0);
+            continue;
+          }
+          if (entry.epoch === position.epoch && entry.offset === position.offset + 1) {
+            this.#fanOut(entry);
+            continue;
+          }
+          this.#backlog = backlog.slice(i);
+          this.#catchUp(delivery);
+          return;
+        }
+        this.#backlog = undefined;
+      },
+      (cause: unknown) => {
+        if (this.#delivery !== delivery) return;
+        if (attempt < SYNC_ATTEMPTS) {
+          setTimeout(() => {
+            if (this.#delivery === delivery) this.#catchUp(delivery, attempt + 1);
+          }, SYNC_RETRY_MS * attempt).unref();
+          return;
+        }
+        this.#hooks.onError(
+          new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not read the log of "${this.name}" to catch up; its connections were closed so they reconnect and replay`, { cause }),
+        );
+        this.#giveUp();
+      },
+    );
+  }
+
+  // A read of the log after the channel's position: fan out what it returned.
+  #apply(result: ReadResult): void {
+    if (this.#position === undefined) {
+      this.#setPosition(result.head);
+      return;
+    }
+    if (result.matched === -1 || result.evicted) {
+      // The log no longer continues from here (it was lost, or trimmed past us while we were away).
+      const reason: ResetReason = result.evicted ? 'evicted' : 'lost';
+      debug('channel "%s" lost its place in the log (%s); resetting its connections', this.name, reason);
+      for (const value of this.#subscribers.values()) {
+        if (value instanceof Subscription && !value.live) continue;
+        this.reset(value instanceof Subscription ? value.stream : value, reason);
+      }
+    }
+    for (const entry of result.events) this.#fanOut(entry);
+    if (result.events.length === 0) this.#setPosition(result.head);
+  }
+
+  #setPosition(position: Position): void {
+    this.#position = { epoch: position.epoch, offset: position.offset };
+    this.#token = formatPosition(position);
+  }
+
+  #fanOut(entry: LogEntry): void {
+    if (entry.offset > 0) {
+      this.#position = entry;
+      this.#token = formatPosition(entry);
+    }
+    const frame = frameOf(entry);
+    let count = 0;
+    for (const value of this.#subscribers.values()) {
+      if (!(value instanceof Subscription)) {
+        if (this.#enqueue(value, entry, frame)) count += 1;
+      } else if (value.live) {
+        if (value.filter === undefined || this.#passes(value, entry)) {
+          if (this.#enqueue(value.stream, entry, frame)) count += 1;
+        }
+      } else {
+        value.receive(this, entry);
+      }
+    }
+    this.#resolveWaiter(entry, count);
+  }
+
+  #enqueue(stream: SseStream, entry: LogEntry, frame: Frame): boolean {
+    // A connection in several channels with history carries its position in each of them.
+    if (entry.offset > 0 && stream.positionSources > 1) {
+      const text = frameWithId(frame, stream.positionId()!);
+      const bytes = Buffer.byteLength(text);
+      if (!stream.enqueue(text, bytes)) return false;
+      this.#bytes += bytes;
+      return true;
+    }
+    if (!stream.enqueue(frame.text, frame.bytes)) return false;
+    this.#bytes += frame.bytes;
+    return true;
+  }
+
+  #resolveWaiter(entry: LogEntry, count: number): void {
+    if (entry.origin === undefined || this.#waiting.size === 0) return;
+    const resolve = this.#waiting.get(entry.origin);
+    if (resolve === undefined) return;
+    this.#waiting.delete(entry.origin);
+    resolve(count);
+  }
+
+  #passes(subscription: Subscription, entry: LogEntry): boolean {
+    const view: ChannelEvent = {
+      channel: this.name,
+      data: dataOf(entry),
+      event: entry.event,
+      id: entry.offset > 0 ? formatPosition(entry) : entry.id,
+    };
+    try {
+      return subscription.filter!(view) === true;
     } catch (cause) {
       this.#hooks.onError(
         new SseError('ERR_SSE_FILTER_FAILED', `a subscriber filter on channel "${this.name}" threw; the event was not sent to it`, { cause }),
@@ -304,200 +611,28 @@ export class Channel {
     }
   }
 
-  /**
-   * Adds a connection (an Express response that went through `sse()`, or its `res.sse`). It is
-   * removed automatically when it closes. If the client sent `Last-Event-ID` and the channel
-   * keeps history, the newer events are replayed first, then live events follow with no gap and
-   * no duplicate. Subscribing a connection twice is harmless. Returns a function that unsubscribes.
-   */
-  subscribe(target: Response | SseStream, options: SubscribeOptions = {}): () => void {
-    return Channel.subscribeAll([this], streamOf(target), options);
+  // Delivery cannot be restored: close every connection so clients reconnect and replay.
+  #giveUp(): void {
+    const streams = [...this.#subscribers.keys()];
+    for (const stream of streams) stream.close();
   }
 
   /**
-   * Subscribes one stream to several channels, replaying their histories merged in id order.
-   * @internal
-   */
-  static subscribeAll(channels: readonly Channel[], stream: SseStream, options: SubscribeOptions = {}): () => void {
-    checkOptionsObject(options, 'subscribe()');
-    checkOptionNames(options, KNOWN_SUBSCRIBE_OPTIONS, 'subscribe()');
-    const { filter, replay = true } = options;
-    if (filter !== undefined && typeof filter !== 'function') {
-      throw fieldError('ERR_SSE_INVALID_OPTION', 'filter', 'a function', filter);
-    }
-    for (const channel of channels) {
-      if (channel.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', `channel "${channel.name}" is closed`);
-    }
-    if (stream.closed || channels.length === 0) return noop;
-    const authorize = channels[0]!.#hooks.authorize;
-    if (authorize === undefined) return Channel.#join(channels, stream, filter, replay);
-    return Channel.#authorizeThenJoin(authorize, channels, stream, filter, replay);
-  }
-
-  // Asks the registry's authorize hook about every channel, before any header goes out.
-  // Synchronous answers decide at once; a promise claims the stream (nobody opens it) until it
-  // settles. Refused (false, anything but true): 403; a hook that throws or rejects: 500; the
-  // registry closed meanwhile: 503. No channel is joined then, and no stream byte is sent.
-  static #authorizeThenJoin(
-    authorize: Authorize,
-    channels: readonly Channel[],
-    stream: SseStream,
-    filter: Subscriber['filter'],
-    replay: boolean,
-  ): () => void {
-    const req = stream.request as Request;
-    const hooks = channels[0]!.#hooks;
-    const fail = (cause: unknown): void => {
-      hooks.onError(new SseError('ERR_SSE_AUTHORIZE_FAILED', 'the authorize hook threw; the subscription was refused', { cause }));
-      stream.refuse(500, 'express-sse-hub: the subscription could not be authorized\n');
-    };
-    const decide = (verdicts: readonly unknown[]): (() => void) => {
-      if (stream.closed) return noop;
-      if (channels.some((channel) => channel.#closed)) {
-        stream.refuse(503, 'express-sse-hub: the server is shutting down; retry later\n', stream.retryAfter);
-        return noop;
-      }
-      const refused = channels.find((_, i) => verdicts[i] !== true);
-      if (refused === undefined) return Channel.#join(channels, stream, filter, replay);
-      debug('refused a subscription to "%s" (authorize)', refused.name);
-      if (stream.opened) {
-        // The stream went out before the hook answered (a route-mounted sse() and a route that
-        // awaited before subscribing): the client cannot be told 403 any more.
-        hooks.onError(
-          new SseError(
-            'ERR_SSE_AUTHORIZE_FAILED',
-            `subscription to "${refused.name}" refused after the stream was opened, so the client got 200, not 403; subscribe before awaiting, or mount sse() app-wide`,
-          ),
-        );
-      }
-      stream.refuse(403, `express-sse-hub: not allowed to subscribe to channel "${refused.name}"\n`);
-      return noop;
-    };
-    let verdicts: unknown[];
-    try {
-      verdicts = channels.map((channel) => authorize(req, channel.name));
-    } catch (cause) {
-      fail(cause);
-      return noop;
-    }
-    if (!verdicts.some(isThenable)) return decide(verdicts);
-    stream.claim();
-    let unsubscribe: (() => void) | undefined;
-    let cancelled = false;
-    Promise.all(verdicts)
-      .then(
-        (settled) => {
-          if (!cancelled) unsubscribe = decide(settled);
-        },
-        (cause: unknown) => {
-          if (!cancelled) fail(cause);
-        },
-      )
-      .catch((error: unknown) => {
-        // open() itself threw (a connectionKey function, a route that answered meanwhile).
-        hooks.onError(error instanceof Error ? error : new Error(String(error)));
-        stream.refuse(500, 'express-sse-hub: the event stream could not be opened\n');
-      });
-    return () => {
-      cancelled = true;
-      unsubscribe?.();
-    };
-  }
-
-  static #join(channels: readonly Channel[], stream: SseStream, filter: Subscriber['filter'], replay: boolean): () => void {
-    stream.open();
-    if (stream.closed) return noop; // refused by a connection limit
-    const lastEventId = replay ? stream.lastEventId : undefined;
-    const joined: Channel[] = [];
-    for (const channel of channels) {
-      if (channel.#subscribers.has(stream)) continue;
-      stream.limitBacklog(channel.#settings.maxBufferedBytes);
-      const held = lastEventId !== undefined && channel.hasHistory ? [] : undefined;
-      stream.onClose(channel);
-      if (channel.#subscribers.size === 0) channel.#adapter.subscribe(channel.name, channel.#deliver);
-      channel.#subscribers.set(stream, filter === undefined && held === undefined ? stream : new Subscriber(stream, filter, held));
-      joined.push(channel);
-      channel.#hooks.onJoin(channel, stream);
-    }
-    if (lastEventId !== undefined) {
-      const replaying = joined.filter((c) => c.#subscriberOf(stream)?.held !== undefined);
-      if (replaying.length > 0) void Channel.#replay(replaying, stream, lastEventId);
-    }
-    if (joined.length === 0) return noop;
-    // Only the caller holds this function: unused, it is garbage at once.
-    return () => {
-      for (const channel of joined) channel.#remove(stream);
-    };
-  }
-
-  /** The wrapper of a subscriber that has a filter or is replaying; undefined for a plain one. */
-  #subscriberOf(stream: SseStream): Subscriber | undefined {
-    const entry = this.#subscribers.get(stream);
-    return entry instanceof Subscriber ? entry : undefined;
-  }
-
-  // Registered first, live events held; then history is read, written, and the held events
-  // after it released: no gap, no duplicate, whatever arrives while the read is in flight.
-  static async #replay(channels: readonly Channel[], stream: SseStream, lastEventId: string): Promise<void> {
-    try {
-      const results = await Promise.all(channels.map((c) => c.#adapter.readAfter(c.name, lastEventId, c.#settings.history)));
-      const resets: string[] = [];
-      const pending: { event: AdapterEvent; channel: Channel; subscriber: Subscriber }[] = [];
-      channels.forEach((channel, i) => {
-        const result = results[i]!;
-        const subscriber = channel.#subscriberOf(stream);
-        if (subscriber === undefined) return; // unsubscribed meanwhile
-        channel.#replays += 1;
-        if (result.reset !== undefined) {
-          channel.#resets += 1;
-          resets.push(channel.#resetFrame(lastEventId, result.reset));
-        }
-        let newest = -1;
-        for (const event of result.events) {
-          pending.push({ event, channel, subscriber });
-          newest = Math.max(newest, event.seq);
-        }
-        // Held live events the read already returned are skipped: no duplicate.
-        for (const event of subscriber.held ?? []) if (event.seq > newest) pending.push({ event, channel, subscriber });
-        subscriber.held = undefined;
-        // Live from now on: without a filter, the stream alone is enough.
-        if (subscriber.filter === undefined) channel.#subscribers.set(stream, subscriber.stream);
-      });
-      // One connection may be in several channels: merge their events in id order, so the
-      // client's Last-Event-ID ends on the newest and a later reconnect misses nothing.
-      if (channels.length > 1) pending.sort((a, b) => a.event.seq - b.event.seq);
-      for (const frame of resets) stream.enqueue(frame);
-      for (const { event, channel, subscriber } of pending) {
-        if (subscriber.filter !== undefined && !channel.#passes(subscriber, channel.#view(event))) continue;
-        const frame = frameOf(event);
-        if (stream.enqueue(frame.text, frame.bytes)) channel.#bytes += frame.bytes;
-      }
-    } catch (cause) {
-      const error = new SseError('ERR_SSE_REPLAY_FAILED', 'replaying history failed; the connection was closed so the client retries', { cause });
-      channels[0]!.#hooks.onError(error);
-      stream.close();
-    }
-  }
-
-  /**
-   * The channel is the close hook of every stream subscribed to it: told which one closed.
+   * The channel is the close hook of every connection subscribed to it: told which one closed.
    * @internal
    */
   connectionClosed(connection: Connection): void {
     this.#remove(connection as SseStream);
   }
 
-  #resetFrame(lastEventId: string, reason: ResetReason): string {
-    return formatEvent(JSON.stringify({ channel: this.name, lastEventId, reason }), { event: RESET_EVENT });
-  }
-
   #remove(stream: SseStream): void {
-    const entry = this.#subscribers.get(stream);
-    if (entry === undefined) return;
+    const value = this.#subscribers.get(stream);
+    if (value === undefined) return;
     this.#subscribers.delete(stream);
     stream.offClose(this);
-    if (this.#subscribers.size === 0) this.#adapter.unsubscribe(this.name);
-    const dropped = streamOfEntry(entry).dropped;
+    if (this.hasHistory) stream.removePositionSource(this);
+    if (this.#subscribers.size === 0) this.#stopDelivery();
+    const dropped = stream.dropped;
     if (dropped) this.#dropped += 1;
     this.#hooks.onLeave(this, stream, dropped);
   }
@@ -514,7 +649,7 @@ export class Channel {
     };
   }
 
-  /** @internal The streams subscribed here. */
+  /** @internal The connections subscribed here. */
   streams(): IterableIterator<SseStream> {
     return this.#subscribers.keys();
   }
@@ -522,5 +657,6 @@ export class Channel {
   /** @internal Refuses further broadcasts and subscriptions. */
   markClosed(): void {
     this.#closed = true;
+    this.#settleWaiters();
   }
 }

@@ -8,14 +8,15 @@ export { SseStream } from './stream';
 export type { EventData, EventMap, PipeOptions, PipeSource, SendOptions } from './stream';
 /** A named group of subscribers with broadcast, history and replay. */
 export { Channel, RESET_EVENT } from './channel';
-export type { Authorize, BroadcastOptions, ChannelEvent, ChannelOptions, ChannelStats, SubscribeOptions } from './channel';
+export type { BroadcastOptions, BroadcastResult, ChannelOptions, ChannelStats } from './channel';
+export type { Authorize, ChannelEvent, Filter, ResetReason, SubscribeOptions } from './subscription';
 /** Get-or-create channels sharing one id sequence; stats; graceful close. */
 export { ChannelRegistry } from './registry';
 export type { RegistryEvents, RegistryOptions, RegistryStats } from './registry';
 export type { CloseOptions } from './shutdown';
 /** The transport interface a registry uses, and its in-process default. */
 export { MemoryAdapter } from './adapters/memory';
-export type { Adapter, AdapterEvent, DataKind, DeliverFunction, PublishResult, PublishedEvent, ReplayResult, ResetReason } from './adapters/adapter';
+export type { Adapter, DataKind, EntryListener, LogEntry, LogOptions, Position, PublishedEvent, ReadResult } from './adapters/adapter';
 /** Errors with stable `code`s. */
 export { SseError } from './errors';
 export type { SseErrorCode, SseTypeError } from './errors';

@@ -1,22 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Response } from 'express';
-import {
-  Channel,
-  resolveChannelOptions,
-  streamOf,
-  validateChannelName,
-  type Authorize,
-  type ChannelHooks,
-  type ChannelOptions,
-  type ChannelStats,
-  type SubscribeOptions,
-} from './channel';
+import { Channel, resolveChannelOptions, streamOf, validateChannelName, type ChannelHooks, type ChannelOptions, type ChannelStats } from './channel';
 import type { Adapter } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
 import { SseError, fieldError, warn } from './errors';
 import { checkOptionsObject } from './options';
 import { endAll, resolveCloseOptions, type CloseOptions } from './shutdown';
 import type { SseStream } from './stream';
+import type { Authorize, SubscribeOptions } from './subscription';
 
 /** Options of `new ChannelRegistry()`: the transport, and defaults for every channel it creates. */
 export interface RegistryOptions extends ChannelOptions {
@@ -33,7 +25,15 @@ export interface RegistryOptions extends ChannelOptions {
    * that throws or rejects answers `500` and emits `error`. Unset: every subscription is allowed.
    */
   readonly authorize?: Authorize;
+  /**
+   * Milliseconds an async `authorize` may take; past it the subscription is refused with `503`
+   * and `Retry-After`, and `error` is emitted.
+   * @default 10000
+   */
+  readonly authorizeTimeout?: number;
 }
+
+export const DEFAULT_AUTHORIZE_TIMEOUT_MS = 10_000;
 
 /** Counters of a registry, for metrics. */
 export interface RegistryStats {
@@ -56,8 +56,8 @@ export interface RegistryEvents {
 }
 
 /**
- * Named channels that share one id sequence, so `Last-Event-ID` means the same on all of them.
- * `channel(name)` gets or creates; `close()` ends every stream for a graceful shutdown.
+ * Named channels on one adapter. `channel(name)` gets or creates; `subscribe()` puts one
+ * connection in several channels; `close()` ends every stream for a graceful shutdown.
  */
 export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   readonly #defaults: RegistryOptions;
@@ -70,26 +70,35 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   });
   readonly #hooks: ChannelHooks;
   readonly #adapter: Adapter;
+  /** Names this process's broadcasts, so each can find its own event when it comes back. */
+  readonly #origin = randomUUID();
+  #broadcasts = 0;
   #closed = false;
 
   constructor(options: RegistryOptions = {}) {
     super();
     checkOptionsObject(options, 'ChannelRegistry');
-    const { adapter = new MemoryAdapter(), authorize, ...defaults } = options;
+    const { adapter = new MemoryAdapter(), authorize, authorizeTimeout = DEFAULT_AUTHORIZE_TIMEOUT_MS, ...defaults } = options;
     if (typeof adapter !== 'object' || adapter === null || typeof adapter.publish !== 'function') {
       throw fieldError('ERR_SSE_INVALID_OPTION', 'adapter', 'an Adapter (MemoryAdapter, RedisAdapter)', adapter);
     }
     if (authorize !== undefined && typeof authorize !== 'function') {
       throw fieldError('ERR_SSE_INVALID_OPTION', 'authorize', 'a function (req, channel) => boolean | Promise<boolean>', authorize);
     }
+    if (!(Number.isSafeInteger(authorizeTimeout) && authorizeTimeout > 0 && authorizeTimeout <= 2 ** 31 - 1)) {
+      throw fieldError('ERR_SSE_INVALID_OPTION', 'authorizeTimeout', 'a positive integer (ms)', authorizeTimeout);
+    }
     resolveChannelOptions(defaults, 'ChannelRegistry');
     this.#defaults = defaults;
     this.#adapter = adapter;
     adapter.onError = (error) => this.#reportError(error);
+    adapter.onResync = (names) => this.#resync(names);
     this.#hooks = {
       adapter,
       authorize,
+      authorizeTimeout,
       onError: (error) => this.#reportError(error),
+      nextOrigin: () => `${this.#origin}:${(this.#broadcasts += 1)}`,
       onJoin: (channel) => this.#holdStrongly(channel),
       onLeave: (channel, stream, dropped) => {
         if (channel.size === 0) this.#hold(channel);
@@ -104,11 +113,14 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * The newest id the registry's sequence handed out ('0' before the first event). Give it to a
-   * new subscriber (e.g. on a `connected` event) to say "you are up to date as of here".
+   * The id a client that has every event of these channels would send: their newest positions,
+   * read from the adapter, so the same on every process. `undefined` when none has history.
+   * (A subscription tells its client this by itself; see "Replay semantics" in the README.)
    */
-  get lastEventId(): string {
-    return this.#adapter.lastEventId;
+  async head(names: string | readonly string[]): Promise<string | undefined> {
+    const heads = await Promise.all(this.#channelsOf(names).map((channel) => channel.head()));
+    const id = heads.filter((head) => head !== undefined).join(',');
+    return id === '' ? undefined : id;
   }
 
   /** The adapter events travel through. */
@@ -135,15 +147,25 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Subscribes one connection to several channels (one EventSource, many feeds: browsers allow
-   * only about 6 HTTP/1.1 connections per origin). Replays their histories merged in id order.
+   * only about 6 HTTP/1.1 connections per origin). Each event's id then says where the client is
+   * in every one of them, so a reconnect replays exactly what it missed in each.
    */
   subscribe(target: Response | SseStream, names: string | readonly string[], options?: SubscribeOptions): () => void {
+    return Channel.subscribeAll(this.#channelsOf(names), streamOf(target), options);
+  }
+
+  #channelsOf(names: string | readonly string[]): Channel[] {
     const list: readonly string[] = typeof names === 'string' ? [names] : names;
     if (!Array.isArray(list) || list.length === 0) {
       throw fieldError('ERR_SSE_INVALID_ARGUMENT', 'channel names', 'a name or a non-empty array of names', names);
     }
-    const channels = Array.from(new Set<string>(list), (name) => this.channel(name));
-    return Channel.subscribeAll(channels, streamOf(target), options);
+    return Array.from(new Set<string>(list), (name) => this.channel(name));
+  }
+
+  // The adapter lost messages and is back: every channel with subscribers catches up.
+  #resync(names: readonly string[] | undefined): void {
+    if (names === undefined) for (const channel of this.#live()) channel.resync();
+    else for (const name of names) this.#lookup(name)?.resync();
   }
 
   /**

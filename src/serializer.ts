@@ -104,3 +104,12 @@ export function formatComment(text = ''): string {
 export function formatRetry(retry: number): string {
   return `retry: ${validateRetry(retry)}\n\n`;
 }
+
+/**
+ * The `event:` and `data:` lines of an event, without an id and the closing blank line: channels
+ * share this part between connections that each need their own id.
+ */
+export function formatEventFields(data: string, event?: string): string {
+  const head = event === undefined ? '' : `event: ${validateEvent(event)}\n`;
+  return `${head}${prefixLines('data: ', data)}`;
+}

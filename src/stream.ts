@@ -53,6 +53,11 @@ const MEMBER = FIRST_FREE_FLAG << 2;
 
 const CLOSED_BY_STREAM = Symbol('closed');
 
+/** A channel with history this stream is in: says where the stream is in its log. */
+export interface PositionSource {
+  tokenFor(stream: Connection): string | undefined;
+}
+
 /**
  * One event stream: what `res.sse` is. Writes whole frames, in order, through one queue; reports
  * a backed-up socket through return values and the client leaving through `closed` and `signal`;
@@ -62,6 +67,8 @@ export class SseStream<M extends object = EventMap> extends Connection implement
   readonly #req: SseRequest;
   readonly #set: StreamSet;
   #controller: AbortController | undefined;
+  // One source (the common case: one channel with history) is kept as is; an array for more.
+  #sources: PositionSource | PositionSource[] | undefined;
 
   /** @internal Created by the `sse()` middleware; use `res.sse`. */
   constructor(req: SseRequest, res: SseServerResponse, set: StreamSet) {
@@ -245,6 +252,47 @@ export class SseStream<M extends object = EventMap> extends Connection implement
     if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
     this.finish();
     res.end(message);
+  }
+
+  /** @internal How many channels with history this stream is in. */
+  get positionSources(): number {
+    const sources = this.#sources;
+    return sources === undefined ? 0 : Array.isArray(sources) ? sources.length : 1;
+  }
+
+  /** @internal */
+  addPositionSource(source: PositionSource): void {
+    const sources = this.#sources;
+    if (sources === undefined) this.#sources = source;
+    else if (Array.isArray(sources)) sources.push(source);
+    else this.#sources = [sources, source];
+  }
+
+  /** @internal */
+  removePositionSource(source: PositionSource): void {
+    const sources = this.#sources;
+    if (sources === source) this.#sources = undefined;
+    else if (Array.isArray(sources)) {
+      const at = sources.indexOf(source);
+      if (at !== -1) sources.splice(at, 1);
+      if (sources.length === 1) this.#sources = sources[0];
+    }
+  }
+
+  /**
+   * @internal The id that says where this stream is in every channel with history it is in
+   * (see position.ts); undefined when it is in none, or none knows yet.
+   */
+  positionId(): string | undefined {
+    const sources = this.#sources;
+    if (sources === undefined) return undefined;
+    if (!Array.isArray(sources)) return sources.tokenFor(this);
+    let id = '';
+    for (const source of sources) {
+      const token = source.tokenFor(this);
+      if (token !== undefined) id = id === '' ? token : `${id},${token}`;
+    }
+    return id === '' ? undefined : id;
   }
 
   /** @internal The request this stream answers. */

@@ -51,6 +51,12 @@ export interface TestStream {
   readonly lastEvent: () => EventSourceMessage | undefined;
   /** Every byte received, as text. */
   readonly raw: () => string;
+  /**
+   * The id a browser would send as Last-Event-ID now, by the HTML standard: set at each dispatch
+   * from the last `id:` field, even for a frame without data (which eventsource-parser does not
+   * report).
+   */
+  readonly lastEventId: () => string | undefined;
   /** Resolves once `count` events have arrived in total. */
   waitForEvents(count: number, timeoutMs?: number): Promise<EventSourceMessage[]>;
   /** Resolves once `count` comments have arrived in total. */
@@ -74,6 +80,7 @@ export function openStream(url: string, options: OpenStreamOptions = {}): Promis
       const comments: string[] = [];
       const retries: number[] = [];
       let raw = '';
+      const ids = new SpecIds();
       let count = 0;
       let lastEvent: EventSourceMessage | undefined;
       const retain = options.retain ?? true;
@@ -97,6 +104,7 @@ export function openStream(url: string, options: OpenStreamOptions = {}): Promis
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {
         if (retain) raw += chunk;
+        ids.feed(chunk);
         parser.feed(chunk);
       });
       const ended = new Promise<void>((done) => {
@@ -129,6 +137,7 @@ export function openStream(url: string, options: OpenStreamOptions = {}): Promis
         comments,
         retries,
         raw: () => raw,
+        lastEventId: () => ids.lastEventId,
         count: () => count,
         lastEvent: () => lastEvent,
         ended,
@@ -141,6 +150,43 @@ export function openStream(url: string, options: OpenStreamOptions = {}): Promis
     });
     req.end(options.body);
   });
+}
+
+/**
+ * The "last event ID string" of the HTML standard's EventSource: the id buffer is set by every
+ * `id` field without NUL and copied at every dispatch (a blank line), events without data
+ * included. https://html.spec.whatwg.org/multipage/server-sent-events.html#dispatchMessage
+ */
+export class SpecIds {
+  lastEventId: string | undefined;
+  #buffer: string | undefined;
+  /** An unfinished line (possibly ending in a CR whose LF may come in the next chunk). */
+  #rest = '';
+
+  feed(text: string): void {
+    const input = this.#rest + text;
+    const breaks = /\r\n|\r|\n/g;
+    let start = 0;
+    for (let match = breaks.exec(input); match !== null; match = breaks.exec(input)) {
+      if (match[0] === '\r' && match.index === input.length - 1) break;
+      this.#line(input.slice(start, match.index));
+      start = breaks.lastIndex;
+    }
+    this.#rest = input.slice(start);
+  }
+
+  #line(line: string): void {
+    if (line === '') {
+      if (this.#buffer !== undefined) this.lastEventId = this.#buffer;
+      return;
+    }
+    if (!line.startsWith('id')) return;
+    const colon = line.indexOf(':');
+    if ((colon === -1 ? line : line.slice(0, colon)) !== 'id') return;
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (!value.includes('\0')) this.#buffer = value;
+  }
 }
 
 /** Polls `check` until it returns true. */

@@ -1,46 +1,24 @@
-// What a ChannelRegistry needs from a transport: assign positions to events, store them for
-// replay, and deliver them, in one global order, to every process that has subscribers.
+// What a ChannelRegistry needs from where its channels live: a log per channel (append, read
+// after a position) and delivery of new entries to every process with subscribers. The adapter
+// publishes and notifies; it never calls into a channel. Whether a subscriber gets an entry is
+// the channel's decision (channel.ts): it delivers an entry only if it follows what its
+// subscribers already have, and reads the log for anything missing.
+import type { LogEntry, PublishedEvent, ReadResult } from '../log';
+import type { Position } from '../position';
 
-/** How an event's text was produced, so a receiving process can rebuild the value filters see. */
-export type DataKind = 'text' | 'json' | 'other';
+export type { DataKind, LogEntry, PublishedEvent, ReadResult } from '../log';
+export type { Position } from '../position';
 
-/** An event as the publishing process hands it to the adapter: already serialized. */
-export interface PublishedEvent {
-  readonly event: string | undefined;
-  /** The data as text (what goes after `data:`). */
-  readonly text: string;
-  readonly kind: DataKind;
-  /** An id chosen by the caller; otherwise the adapter's position is the id. */
-  readonly id: string | undefined;
-  /** The original value; only in-process adapters carry it along. */
-  readonly data?: unknown;
+/** How a channel's log is kept. */
+export interface LogOptions {
+  /** Events kept; 0: no log (entries are delivered, never stored, and carry no position). */
+  readonly history: number;
+  /** Milliseconds the log is kept after its last event while nobody is subscribed; 0: forever. */
+  readonly ttl: number;
 }
 
-/** An event with its position, as every process receives it. */
-export interface AdapterEvent extends PublishedEvent {
-  /** Position in the adapter's sequence: increasing across all channels. */
-  readonly seq: number;
-}
-
-/** Why a replay could not start exactly after the client's id. */
-export type ResetReason = 'unknown-id' | 'evicted';
-
-export interface ReplayResult {
-  readonly events: readonly AdapterEvent[];
-  /** Set when events may have been missed: `events` is then all the history that remains. */
-  readonly reset: ResetReason | undefined;
-}
-
-/** Receives a channel's events in order; returns how many local subscribers got the event. */
-export type DeliverFunction = (event: AdapterEvent) => number;
-
-/** What `publish()` resolves with. */
-export interface PublishResult {
-  /** The id written on the wire (undefined for an event without one). */
-  readonly id: string | undefined;
-  /** Local subscribers the event reached. */
-  readonly delivered: number;
-}
+/** Receives a channel's new entries, in log order per process. */
+export type EntryListener = (entry: LogEntry) => void;
 
 /**
  * The transport behind a registry. `MemoryAdapter` is the in-process default; `RedisAdapter`
@@ -48,40 +26,52 @@ export interface PublishResult {
  */
 export interface Adapter {
   /**
-   * Assigns the event its position, stores it in the channel's history when `history` > 0 and
-   * delivers it to every process subscribed to the channel. Resolves with its id and the number
-   * of local subscribers it reached, once it was delivered here. Rejects when the transport is
-   * down.
+   * Appends the event to the channel's log (when `history` > 0) and delivers it to every process
+   * subscribed to the channel. Resolves with its position (`undefined` without history) once
+   * it is stored and published. Rejects when that cannot be done; it may still have been
+   * published when the rejection is a timeout.
    */
-  publish(channel: string, event: PublishedEvent, history: number): Promise<PublishResult>;
-  /** Starts delivering the channel's events to `deliver`, in position order. */
-  subscribe(channel: string, deliver: DeliverFunction): void;
-  /** Stops delivering the channel's events here. */
+  publish(channel: string, event: PublishedEvent, options: LogOptions): Promise<Position | undefined>;
+  /**
+   * Starts delivering the channel's new entries to `listener`. Resolves once the subscription is
+   * in place: every entry published after that reaches the listener unless delivery breaks,
+   * which `onResync` then reports.
+   */
+  subscribe(channel: string, listener: EntryListener): Promise<void>;
+  /** Stops delivering the channel's entries here. */
   unsubscribe(channel: string): void;
-  /** The channel's stored events after `lastEventId`, oldest first. */
-  readAfter(channel: string, lastEventId: string, history: number): Promise<ReplayResult>;
-  /** The newest position this process knows of ('0' before any). */
-  readonly lastEventId: string;
-  /** Where the adapter reports trouble that has no caller to reject (set by the registry). */
+  /**
+   * Reads the channel's log after the first of `after` that belongs to it (see ReadResult);
+   * `undefined` reads only its head. Creates the log (empty, with a new epoch) if it does not
+   * exist, so its head can be handed out as a position.
+   */
+  read(channel: string, after: readonly Position[] | undefined, options: LogOptions): Promise<ReadResult>;
+  /**
+   * Set by the registry: called when delivery to this process was interrupted and is back (a
+   * Pub/Sub reconnect, a slot that moved). Every channel with subscribers then catches up from its
+   * log. Called with channel names when only those are affected.
+   */
+  onResync?: (channels?: readonly string[]) => void;
+  /** Set by the registry: where the adapter reports trouble that has no caller to reject. */
   onError?: (error: Error) => void;
-  /** Releases connections and timers. */
+  /** Releases connections and timers; resolves within a bounded time. */
   close(): Promise<void>;
 }
 
-/** The id an event carries on the wire: the caller's, else its position when it has one. */
-export function wireIdOf(event: AdapterEvent): string | undefined {
-  return event.id ?? (event.seq > 0 ? String(event.seq) : undefined);
+/** The id an entry carries on the wire when it has no position: the caller's own, if any. */
+export function customIdOf(entry: LogEntry): string | undefined {
+  return entry.offset === 0 ? entry.id : undefined;
 }
 
 /** Turns the text back into what a subscriber's filter should see. */
-export function dataOf(event: PublishedEvent): unknown {
-  if ('data' in event) return event.data;
-  if (event.kind === 'json') {
+export function dataOf(entry: PublishedEvent): unknown {
+  if ('data' in entry) return entry.data;
+  if (entry.kind === 'json') {
     try {
-      return JSON.parse(event.text) as unknown;
+      return JSON.parse(entry.text) as unknown;
     } catch {
-      return event.text;
+      return entry.text;
     }
   }
-  return event.text;
+  return entry.text;
 }

@@ -1,50 +1,90 @@
-import { wireIdOf, type Adapter, type AdapterEvent, type DeliverFunction, type PublishResult, type PublishedEvent, type ReplayResult } from './adapter';
-import { History } from '../history';
+import { MemoryLog, entryAt, type LogEntry, type PublishedEvent, type ReadResult } from '../log';
+import type { Position } from '../position';
+import type { Adapter, EntryListener, LogOptions } from './adapter';
+
+interface Kept {
+  readonly log: MemoryLog;
+  readonly ttl: number;
+  /** Runs out `ttl` ms after the last event while nobody is subscribed; undefined meanwhile. */
+  expiry: NodeJS.Timeout | undefined;
+}
 
 /**
- * The default, in-process adapter: positions from a counter, history in a ring per channel,
- * delivery synchronous within `publish()`. Everything is lost when the process exits.
+ * The default, in-process adapter: a log (a ring of the newest events) per channel, delivery
+ * synchronous within `publish()`. Logs start a new epoch with every process, so ids from before a
+ * restart are recognised as unknown. A log nobody is subscribed to is freed `ttl` ms after its
+ * last event.
  */
 export class MemoryAdapter implements Adapter {
-  #seq = 0;
-  readonly #histories = new Map<string, History>();
-  readonly #subscribers = new Map<string, DeliverFunction>();
+  readonly #logs = new Map<string, Kept>();
+  readonly #listeners = new Map<string, EntryListener>();
+  onResync?: (channels?: readonly string[]) => void;
   onError?: (error: Error) => void;
 
-  get lastEventId(): string {
-    return String(this.#seq);
+  /** Channels with a log in memory now. */
+  get size(): number {
+    return this.#logs.size;
   }
 
-  publish(channel: string, published: PublishedEvent, history: number): Promise<PublishResult> {
-    const event: AdapterEvent = { ...published, seq: history > 0 ? (this.#seq += 1) : 0 };
-    if (history > 0) this.#historyOf(channel, history).append(event);
-    const deliver = this.#subscribers.get(channel);
-    return Promise.resolve({ id: wireIdOf(event), delivered: deliver === undefined ? 0 : deliver(event) });
+  publish(channel: string, event: PublishedEvent, options: LogOptions): Promise<Position | undefined> {
+    let entry: LogEntry;
+    let position: Position | undefined;
+    if (options.history > 0) {
+      const kept = this.#keep(channel, options);
+      entry = kept.log.append(event);
+      position = { epoch: entry.epoch, offset: entry.offset };
+      kept.expiry?.refresh();
+    } else {
+      entry = entryAt(event, '', 0);
+    }
+    this.#listeners.get(channel)?.(entry);
+    return Promise.resolve(position);
   }
 
-  subscribe(channel: string, deliver: DeliverFunction): void {
-    this.#subscribers.set(channel, deliver);
-  }
-
-  unsubscribe(channel: string): void {
-    this.#subscribers.delete(channel);
-  }
-
-  readAfter(channel: string, lastEventId: string, history: number): Promise<ReplayResult> {
-    return Promise.resolve(this.#historyOf(channel, history).readAfter(lastEventId, this.#seq));
-  }
-
-  close(): Promise<void> {
-    this.#subscribers.clear();
+  subscribe(channel: string, listener: EntryListener): Promise<void> {
+    this.#listeners.set(channel, listener);
+    const kept = this.#logs.get(channel);
+    if (kept !== undefined) {
+      clearTimeout(kept.expiry);
+      kept.expiry = undefined;
+    }
     return Promise.resolve();
   }
 
-  #historyOf(channel: string, capacity: number): History {
-    let history = this.#histories.get(channel);
-    if (history === undefined) {
-      history = new History(Math.max(1, capacity));
-      this.#histories.set(channel, history);
+  unsubscribe(channel: string): void {
+    if (!this.#listeners.delete(channel)) return;
+    const kept = this.#logs.get(channel);
+    if (kept !== undefined) this.#expireLater(channel, kept);
+  }
+
+  read(channel: string, after: readonly Position[] | undefined, options: LogOptions): Promise<ReadResult> {
+    return Promise.resolve(this.#keep(channel, options).log.read(after));
+  }
+
+  close(): Promise<void> {
+    this.#listeners.clear();
+    for (const kept of this.#logs.values()) clearTimeout(kept.expiry);
+    this.#logs.clear();
+    return Promise.resolve();
+  }
+
+  #keep(channel: string, options: LogOptions): Kept {
+    let kept = this.#logs.get(channel);
+    if (kept === undefined) {
+      kept = { log: new MemoryLog(options.history), ttl: options.ttl, expiry: undefined };
+      this.#logs.set(channel, kept);
+      if (!this.#listeners.has(channel)) this.#expireLater(channel, kept);
     }
-    return history;
+    return kept;
+  }
+
+  // One timer per unsubscribed log, refreshed (not recreated) by each new event.
+  #expireLater(channel: string, kept: Kept): void {
+    if (kept.ttl === 0 || kept.expiry !== undefined) return;
+    kept.expiry = setTimeout(() => {
+      kept.expiry = undefined;
+      if (this.#logs.get(channel) === kept && !this.#listeners.has(channel)) this.#logs.delete(channel);
+    }, kept.ttl);
+    kept.expiry.unref();
   }
 }

@@ -2,35 +2,58 @@
 // dependency), published as `express-sse-hub/redis` so the core keeps no runtime dependency.
 //
 // Design, in short:
-// - One Lua script publishes an event atomically: it takes the next id from a global counter
-//   derived from Redis' clock (microseconds, never going backwards), appends the event to the
-//   channel's stream, trims it to N entries (remembering the newest id trimmed) and PUBLISHes it. Redis runs scripts one at a time, so
-//   the order of ids is the order of delivery on every process.
-// - Every process, the publisher included, delivers events only when they come back from
-//   Pub/Sub, so all processes show all events in the same order.
-// - Replay reads the stream after the client's id (XRANGE with an exclusive start, Redis 6.2+).
-//   Ids that predate the data (Redis restarted without persistence) or that trimming removed are
-//   reported as a reset.
-// - After the Pub/Sub connection comes back, each channel is caught up from its stream.
-// All keys share the hash tag {prefix}, so the scripts also run on Redis Cluster.
-import { randomUUID } from 'node:crypto';
-import Redis, { type RedisOptions } from 'ioredis';
+// - Every channel with history is a log in Redis: a Stream of its newest events (`…:log`, ids
+//   `<offset>-0`) and a hash (`…:meta`) with its epoch and its newest offset. One Lua script
+//   appends atomically (next offset, XADD with exact trimming, expiry) and publishes the entry;
+//   another reads after a client's position. A log that vanished (Redis lost its data, the keys
+//   expired) is recreated with a new epoch, so old positions are recognised as unknown.
+// - The unit of ordering is the channel. Its keys and its Pub/Sub channel share a hash tag made
+//   of the channel's name, so on Redis Cluster each channel lives on one master and the channels
+//   spread over all of them. Sharded Pub/Sub (SPUBLISH/SSUBSCRIBE, Redis 7) keeps each event on
+//   its shard instead of copying it to every node.
+// - Delivery is at most once per message: what a process misses (a dropped connection, a slot
+//   that moved), its channels notice as a gap and read from the log. After the Pub/Sub
+//   connection comes back, every subscribed channel catches up (onResync), quiet ones included;
+//   a periodic check of the logs' heads catches a message lost without any reconnect.
+// - Every wait is bounded: commands time out (`commandTimeout`), close() gives up after it too.
+import Redis, { Cluster, type RedisOptions } from 'ioredis';
+import { debug } from '../debug';
 import { SseError, fieldError } from '../errors';
-import type { Adapter, AdapterEvent, DataKind, DeliverFunction, PublishResult, PublishedEvent, ReplayResult, ResetReason } from './adapter';
+import type { DataKind, LogEntry, PublishedEvent, ReadResult } from '../log';
+import { isEpoch, newEpoch, type Position } from '../position';
+import type { Adapter, EntryListener, LogOptions } from './adapter';
 import { MemoryAdapter } from './memory';
 
 /** Options of `RedisAdapter.connect()`. */
 export interface RedisAdapterOptions {
-  /** Where Redis is, as a `redis://` or `rediss://` URL. @default "redis://127.0.0.1:6379" */
+  /**
+   * Your own ioredis client: a `Redis` or a `Cluster` (Sentinel, TLS and the rest come with it).
+   * The adapter duplicates it for Pub/Sub and never closes it; `url` and `redisOptions` are then
+   * ignored.
+   */
+  readonly client?: Redis | Cluster;
+  /** Where Redis is, as a `redis://` or `rediss://` URL, when no `client` is given. @default "redis://127.0.0.1:6379" */
   readonly url?: string;
-  /** Further ioredis options (TLS, password, …), applied to both connections. */
+  /** Further ioredis options (TLS, password, …) for the connections made from `url`. */
   readonly redisOptions?: RedisOptions;
   /** Prefix of every key and Pub/Sub channel; processes sharing channels use the same one. @default "sse" */
   readonly prefix?: string;
   /** Milliseconds `connect()` waits for Redis before giving up. @default 5000 */
   readonly connectTimeout?: number;
-  /** Milliseconds a broadcast waits for its own event to come back from Pub/Sub. @default 5000 */
-  readonly publishTimeout?: number;
+  /** Milliseconds any Redis command (publish, read, subscribe, close) may take before it fails. @default 5000 */
+  readonly commandTimeout?: number;
+  /**
+   * Sharded Pub/Sub (SPUBLISH/SSUBSCRIBE): `'auto'` uses it on Redis 7 and newer. Every process
+   * sharing channels must agree.
+   * @default 'auto'
+   */
+  readonly sharded?: boolean | 'auto';
+  /**
+   * Milliseconds between checks that each subscribed channel has seen its log's newest event (a
+   * safety net for a Pub/Sub message lost without a reconnect). `false` turns it off.
+   * @default 10000
+   */
+  readonly verifyInterval?: number | false;
 }
 
 /** Options of `createRedisAdapter()`. */
@@ -43,83 +66,106 @@ export interface CreateRedisAdapterOptions extends RedisAdapterOptions {
   readonly onUnavailable?: 'throw' | 'memory';
 }
 
-const PUBLISH_SCRIPT = `
-local maxlen = tonumber(ARGV[2])
-local msg = { n = ARGV[9], t = ARGV[7], k = ARGV[8] }
-if ARGV[3] == '1' then msg.e = ARGV[4] end
-if ARGV[5] == '1' then msg.c = ARGV[6] end
-local ids = ''
-if maxlen > 0 then
-  local t = redis.call('TIME')
-  local id = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if id <= last then id = last + 1 end
-  ids = string.format('%.0f', id)
-  redis.call('SET', KEYS[1], ids)
-  redis.call('SET', KEYS[2], ids, 'NX')
-  if ARGV[3] == '1' then
-    redis.call('XADD', KEYS[3], ids .. '-0', 't', ARGV[7], 'k', ARGV[8], 'e', ARGV[4])
-  else
-    redis.call('XADD', KEYS[3], ids .. '-0', 't', ARGV[7], 'k', ARGV[8])
-  end
-  -- Exact trimming that remembers the newest id it removed, so a replay can tell an evicted
-  -- position from one that is still complete (MAXLEN ~ records nothing).
-  local len = redis.call('XLEN', KEYS[3])
-  if len > maxlen then
-    local old = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', len - maxlen)
-    redis.call('SET', KEYS[4], string.match(old[#old][1], '^(%d+)'))
-    redis.call('XTRIM', KEYS[3], 'MAXLEN', maxlen)
-  end
-  msg.i = ids
+/** Version of the messages and log entries this adapter writes; readers skip other versions. */
+const FORMAT = '1';
+
+// KEYS: meta, log. ARGV: history, ttl ms (0: none), new epoch, Pub/Sub channel, sharded (1/0),
+// format, text, kind, event ('' for none), has event (1/0), origin ('' for none).
+const APPEND_SCRIPT = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'head', 0)
 end
-redis.call('PUBLISH', ARGV[1], cjson.encode(msg))
-return ids
+local offset = redis.call('HINCRBY', KEYS[1], 'head', 1)
+local fields = { 'v', ARGV[6], 't', ARGV[7], 'k', ARGV[8] }
+local message = { v = ARGV[6], e = epoch, o = tostring(offset), t = ARGV[7], k = ARGV[8] }
+if ARGV[10] == '1' then
+  table.insert(fields, 'n'); table.insert(fields, ARGV[9]); message.n = ARGV[9]
+end
+if ARGV[11] ~= '' then
+  table.insert(fields, 'r'); table.insert(fields, ARGV[11]); message.r = ARGV[11]
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], tostring(offset) .. '-0', unpack(fields))
+if tonumber(ARGV[2]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+if ARGV[5] == '1' then
+  redis.call('SPUBLISH', ARGV[4], cjson.encode(message))
+else
+  redis.call('PUBLISH', ARGV[4], cjson.encode(message))
+end
+return { epoch, offset }
 `;
 
+// KEYS: meta, log. ARGV: new epoch, ttl ms (0: none), mode ('head' | 'after'), then epoch and
+// offset pairs of the client's positions. Returns epoch, head, matched index (0-based, -1),
+// evicted (1/0), entries.
 const READ_SCRIPT = `
-local want = tonumber(ARGV[1])
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-local since = tonumber(redis.call('GET', KEYS[2]) or '0')
-local reset = ''
-if want > last or (want > 0 and want < since) then
-  reset = 'unknown-id'
-elseif want < tonumber(redis.call('GET', KEYS[4]) or '0') then
-  reset = 'evicted'
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'head', 0)
 end
-if reset == '' then
-  return { '', redis.call('XRANGE', KEYS[3], '(' .. ARGV[1] .. '-0', '+') }
+if tonumber(ARGV[2]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
-return { reset, redis.call('XRANGE', KEYS[3], '-', '+') }
+local head = tonumber(redis.call('HGET', KEYS[1], 'head'))
+if ARGV[3] == 'head' then
+  return { epoch, head, -1, 0, {} }
+end
+local matched = -1
+local offset = 0
+for i = 4, #ARGV - 1, 2 do
+  local o = tonumber(ARGV[i + 1])
+  if ARGV[i] == epoch and o <= head then
+    matched = (i - 4) / 2
+    offset = o
+    break
+  end
+end
+if matched == -1 then
+  return { epoch, head, -1, 0, redis.call('XRANGE', KEYS[2], '-', '+') }
+end
+local oldest = head - redis.call('XLEN', KEYS[2]) + 1
+if offset < oldest - 1 then
+  return { epoch, head, matched, 1, redis.call('XRANGE', KEYS[2], '-', '+') }
+end
+return { epoch, head, matched, 0, redis.call('XRANGE', KEYS[2], '(' .. tostring(offset) .. '-0', '+') }
 `;
 
 type StreamEntry = [id: string, fields: string[]];
+type ReadReply = [epoch: string, head: number, matched: number, evicted: number, entries: StreamEntry[]];
 
-interface RedisWithScripts extends Redis {
-  ssePublish(...args: (string | number)[]): Promise<string>;
-  sseRead(...args: (string | number)[]): Promise<[string, StreamEntry[]]>;
+interface Scripted {
+  sseAppend(...args: (string | number)[]): Promise<[string, number]>;
+  sseRead(...args: (string | number)[]): Promise<ReadReply>;
 }
+
+type Client = (Redis | Cluster) & Scripted;
 
 interface WireMessage {
-  /** position, when the event has one */
-  i?: string;
-  /** nonce of the publishing call */
-  n: string;
-  /** event name */
+  /** format version */
+  v?: string;
+  /** epoch ('' without history) */
   e?: string;
-  /** custom id */
-  c?: string;
+  /** offset, as text ('0' without history) */
+  o?: string;
+  /** event name */
+  n?: string;
   /** text */
-  t: string;
+  t?: string;
   /** kind */
-  k: DataKind;
+  k?: DataKind;
+  /** custom id (only without history) */
+  c?: string;
+  /** origin: the publishing call */
+  r?: string;
 }
-
-interface Waiter {
-  resolve(delivered: number): void;
-}
-
-// A position is the decimal text of a safe integer (what the scripts produce).
-const POSITION = /^(0|[1-9]\d{0,15})$/;
 
 function describeUrl(url: string): string {
   // Never print a password.
@@ -134,266 +180,403 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
-function eventOf(entry: StreamEntry): AdapterEvent {
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Says what a Redis error means for the user: a cluster redirection is not an outage. */
+function explain(error: unknown): string {
+  const message = messageOf(error);
+  if (/^(MOVED|ASK) /.test(message)) {
+    return `Redis answered "${message}": this is a Redis Cluster node; pass a Cluster client (RedisAdapter.connect({ client: new Cluster([...]) }))`;
+  }
+  if (/CROSSSLOT|CLUSTERDOWN/.test(message)) return `Redis Cluster refused the command (${message})`;
+  return message;
+}
+
+function entryOf(entry: StreamEntry, epoch: string): LogEntry | undefined {
   const [id, list] = entry;
   const fields: Record<string, string> = {};
   for (let i = 0; i + 1 < list.length; i += 2) fields[list[i]!] = list[i + 1]!;
+  if (fields.v !== FORMAT) return undefined;
   return {
-    seq: Number(id.slice(0, id.indexOf('-'))),
-    id: undefined,
-    event: fields.e,
+    epoch,
+    offset: Number(id.slice(0, id.indexOf('-'))),
+    event: fields.n,
     text: fields.t ?? '',
     kind: (fields.k as DataKind | undefined) ?? 'text',
+    id: undefined,
+    origin: fields.r,
   };
 }
 
+// Resolves once `connection` is ready: connects a lazy one, waits for one that is connecting.
+function ready(connection: Redis | Cluster): Promise<void> {
+  if (connection.status === 'ready') return Promise.resolve();
+  if (connection.status === 'wait') return connection.connect();
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      connection.off('ready', done);
+      connection.off('end', failed);
+      resolve();
+    };
+    const failed = (): void => {
+      connection.off('ready', done);
+      connection.off('end', failed);
+      reject(new Error('the connection ended'));
+    };
+    connection.on('ready', done);
+    connection.on('end', failed);
+  });
+}
+
+function isPositive(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 0;
+}
+
 /**
- * Shares channels, history and replay between processes and machines through Redis: Pub/Sub
- * for delivery, one Stream per channel for history. Create it with `RedisAdapter.connect()` and
- * pass it to `new ChannelRegistry({ adapter })`; `registry.close()` closes its connections.
+ * Shares channels, their logs and replay between processes and machines through Redis (a single
+ * server or a Cluster). Create it with `RedisAdapter.connect()` and pass it to
+ * `new ChannelRegistry({ adapter })`; `registry.close()` closes the connections it made.
  */
 export class RedisAdapter implements Adapter {
-  readonly #commands: RedisWithScripts;
-  readonly #subscriber: Redis;
+  readonly #commands: Client;
+  /** The Pub/Sub connection, made once it is known whether Pub/Sub is sharded. */
+  #subscriber: Redis | Cluster | undefined;
+  readonly #url: string;
+  readonly #redisOptions: RedisOptions;
+  /** Whether the commands connection is the user's (never closed here). */
+  readonly #ownsCommands: boolean;
   readonly #prefix: string;
-  readonly #publishTimeout: number;
-  readonly #instance = randomUUID();
-  readonly #channels = new Map<string, DeliverFunction>();
-  /** Newest position delivered per channel, for dedupe and catch-up after a reconnect. */
-  readonly #delivered = new Map<string, number>();
-  readonly #waiters = new Map<string, Waiter>();
-  #nonce = 0;
-  #newest = 0;
+  readonly #commandTimeout: number;
+  readonly #verifyInterval: number | false;
+  #sharded = false;
+  readonly #listeners = new Map<string, EntryListener>();
+  /** Newest position each subscribed channel with history received, for the periodic check. */
+  readonly #seen = new Map<string, Position>();
+  /** Log options of each subscribed channel, for the periodic check. */
+  readonly #options = new Map<string, LogOptions>();
+  #verifier: NodeJS.Timeout | undefined;
   #lost = false;
-  /** Live messages held while channels are caught up after a reconnect. */
-  #held: [string, WireMessage][] | undefined;
   #closed = false;
   /** The last connection error, to say why a connect failed (ioredis itself only says "closed"). */
   #lastError: Error | undefined;
+  #reportedFormat = false;
+  onResync?: (channels?: readonly string[]) => void;
   onError?: (error: Error) => void;
 
-  /** Connects to Redis (both connections) and resolves when it is ready, or rejects with `ERR_SSE_ADAPTER_UNAVAILABLE`. */
+  /**
+   * Connects (or, with your `client`, checks the connection), sets up Pub/Sub and resolves when
+   * both are ready; rejects with `ERR_SSE_ADAPTER_UNAVAILABLE` otherwise.
+   */
   static async connect(options: RedisAdapterOptions = {}): Promise<RedisAdapter> {
-    const { url = 'redis://127.0.0.1:6379', connectTimeout = 5000 } = options;
-    if (typeof url !== 'string') throw fieldError('ERR_SSE_INVALID_OPTION', 'url', 'a redis:// URL', url);
-    if (!(Number.isSafeInteger(connectTimeout) && connectTimeout > 0)) {
-      throw fieldError('ERR_SSE_INVALID_OPTION', 'connectTimeout', 'a positive integer (ms)', connectTimeout);
+    const { url = 'redis://127.0.0.1:6379', connectTimeout = 5000, client } = options;
+    if (client === undefined && typeof url !== 'string') throw fieldError('ERR_SSE_INVALID_OPTION', 'url', 'a redis:// URL', url);
+    if (client !== undefined && !(client instanceof Redis || client instanceof Cluster)) {
+      throw fieldError('ERR_SSE_INVALID_OPTION', 'client', 'an ioredis Redis or Cluster instance', client);
     }
+    if (!isPositive(connectTimeout)) throw fieldError('ERR_SSE_INVALID_OPTION', 'connectTimeout', 'a positive integer (ms)', connectTimeout);
     const adapter = new RedisAdapter(options);
+    const where = client === undefined ? describeUrl(url) : client instanceof Cluster ? 'the Redis Cluster' : 'the Redis client';
     try {
-      await withTimeout(Promise.all([adapter.#commands.connect(), adapter.#subscriber.connect()]), connectTimeout, 'connecting');
+      await withTimeout(adapter.#start(options.sharded ?? 'auto'), connectTimeout, 'connecting');
     } catch (cause) {
-      adapter.#commands.disconnect();
-      adapter.#subscriber.disconnect();
-      const reason = adapter.#lastError?.message ?? (cause instanceof Error ? cause.message : String(cause));
-      throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not connect to Redis at ${describeUrl(url)} (${reason})`, { cause });
+      adapter.#disconnect();
+      const reason = adapter.#lastError?.message ?? explain(cause);
+      throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not connect to ${where} (${reason})`, { cause });
     }
     return adapter;
   }
 
   private constructor(options: RedisAdapterOptions) {
-    const { url = 'redis://127.0.0.1:6379', redisOptions = {}, prefix = 'sse', publishTimeout = 5000 } = options;
+    const { url = 'redis://127.0.0.1:6379', redisOptions = {}, prefix = 'sse', commandTimeout = 5000, verifyInterval = 10_000, client } = options;
     if (typeof prefix !== 'string' || prefix === '' || /[{}]/.test(prefix)) {
       throw fieldError('ERR_SSE_INVALID_OPTION', 'prefix', 'a non-empty string without braces', prefix);
     }
-    if (!(Number.isSafeInteger(publishTimeout) && publishTimeout > 0)) {
-      throw fieldError('ERR_SSE_INVALID_OPTION', 'publishTimeout', 'a positive integer (ms)', publishTimeout);
+    if (!isPositive(commandTimeout)) throw fieldError('ERR_SSE_INVALID_OPTION', 'commandTimeout', 'a positive integer (ms)', commandTimeout);
+    if (verifyInterval !== false && !isPositive(verifyInterval)) {
+      throw fieldError('ERR_SSE_INVALID_OPTION', 'verifyInterval', 'false or a positive integer (ms)', verifyInterval);
     }
-    this.#prefix = `{${prefix}}`;
-    this.#publishTimeout = publishTimeout;
-    const common: RedisOptions = { lazyConnect: true, maxRetriesPerRequest: 1, ...redisOptions };
-    // Commands fail at once while Redis is away (a broadcast rejects with a clear error rather
-    // than queueing without bound); the subscriber queues its SUBSCRIBEs until it is back.
-    this.#commands = new Redis(url, { ...common, enableOfflineQueue: false }) as RedisWithScripts;
-    this.#subscriber = new Redis(url, { ...common, enableOfflineQueue: true });
-    this.#commands.defineCommand('ssePublish', { numberOfKeys: 4, lua: PUBLISH_SCRIPT });
-    this.#commands.defineCommand('sseRead', { numberOfKeys: 4, lua: READ_SCRIPT });
-    for (const client of [this.#commands, this.#subscriber]) {
-      // Connection errors are reported through the close/ready transitions below; a listener
-      // must exist or ioredis prints every failed reconnect attempt.
-      client.on('error', (error: Error) => {
-        this.#lastError = error;
-      });
+    const { sharded = 'auto' } = options;
+    if (sharded !== 'auto' && typeof sharded !== 'boolean') throw fieldError('ERR_SSE_INVALID_OPTION', 'sharded', "true, false or 'auto'", sharded);
+    this.#prefix = prefix;
+    this.#commandTimeout = commandTimeout;
+    this.#verifyInterval = verifyInterval;
+    this.#url = url;
+    this.#redisOptions = redisOptions;
+    if (client !== undefined) {
+      this.#commands = client as Client;
+      this.#ownsCommands = false;
+    } else {
+      // Commands fail at once while Redis is away (a broadcast rejects with a clear error rather
+      // than queueing without bound), and each within commandTimeout (a frozen Redis).
+      this.#commands = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, ...redisOptions, enableOfflineQueue: false, commandTimeout }) as Client;
+      this.#ownsCommands = true;
     }
-    this.#subscriber.on('close', () => {
+    this.#commands.defineCommand('sseAppend', { numberOfKeys: 2, lua: APPEND_SCRIPT });
+    this.#commands.defineCommand('sseRead', { numberOfKeys: 2, lua: READ_SCRIPT });
+    this.#listen(this.#commands);
+  }
+
+  // A listener must exist or ioredis prints every failed reconnect attempt; the last error says
+  // why a connect failed.
+  #listen(connection: Redis | Cluster): void {
+    connection.on('error', (error: Error) => {
+      this.#lastError = error;
+    });
+  }
+
+  // A connection of its own for Pub/Sub (a subscribed connection can run nothing else). It keeps
+  // its SUBSCRIBEs queued while Redis is away; our own timeout bounds each wait.
+  #createSubscriber(): Redis | Cluster {
+    const commands = this.#commands;
+    let subscriber: Redis | Cluster;
+    if (commands instanceof Cluster) subscriber = commands.duplicate(undefined, { lazyConnect: true, shardedSubscribers: this.#sharded });
+    else if (!this.#ownsCommands) subscriber = commands.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    else subscriber = new Redis(this.#url, { lazyConnect: true, ...this.#redisOptions, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    this.#listen(subscriber);
+    subscriber.on('close', () => {
       if (this.#closed || this.#lost) return;
       this.#lost = true;
-      this.onError?.(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', 'lost the connection to Redis; reconnecting (broadcasts fail until it is back)'));
+      this.onError?.(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', 'lost the Pub/Sub connection to Redis; reconnecting (broadcasts may fail until it is back)'));
     });
-    this.#subscriber.on('ready', () => {
+    subscriber.on('ready', () => {
       if (!this.#lost || this.#closed) return;
       this.#lost = false;
-      void this.#catchUp();
+      void this.#recover();
     });
-    this.#subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+    subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+    subscriber.on('smessage', (channel: string, message: string) => this.#onMessage(channel, message));
+    return subscriber;
   }
 
-  get lastEventId(): string {
-    return String(this.#newest);
+  /** True when events travel by sharded Pub/Sub (SPUBLISH/SSUBSCRIBE). */
+  get sharded(): boolean {
+    return this.#sharded;
   }
 
-  #key(kind: string, channel?: string): string {
-    return channel === undefined ? `${this.#prefix}:${kind}` : `${this.#prefix}:${kind}:${channel}`;
-  }
-
-  async publish(channel: string, event: PublishedEvent, history: number): Promise<PublishResult> {
-    if (history > 0 && event.id !== undefined) {
-      throw fieldError('ERR_SSE_INVALID_ID', 'id', 'omitted on a channel with history (Redis assigns ids that order every process)', event.id);
+  async #start(sharded: boolean | 'auto'): Promise<void> {
+    await ready(this.#commands);
+    if (sharded === 'auto') {
+      const info = String(await this.#anyNode().info('server'));
+      const major = Number(/redis_version:(\d+)/.exec(info)?.[1] ?? '0');
+      this.#sharded = major >= 7;
+    } else {
+      this.#sharded = sharded;
     }
-    const nonce = `${this.#instance}:${(this.#nonce += 1)}`;
-    const subscribed = this.#channels.has(channel);
-    let timer: NodeJS.Timeout | undefined;
-    const echo = subscribed
-      ? new Promise<number>((resolve) => {
-          this.#waiters.set(nonce, { resolve });
-          timer = setTimeout(() => {
-            if (!this.#waiters.delete(nonce)) return;
-            this.onError?.(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `event published on "${channel}" but not received back within ${this.#publishTimeout} ms; local subscribers get it after the reconnect`));
-            resolve(0);
-          }, this.#publishTimeout);
-        })
-      : Promise.resolve(0);
-    let id: string;
+    this.#subscriber = this.#createSubscriber();
+    await this.#subscriber.connect();
+    debug('Redis adapter connected (%s Pub/Sub)', this.#sharded ? 'sharded' : 'classic');
+    if (this.#verifyInterval !== false) {
+      this.#verifier = setInterval(() => void this.#verify(), this.#verifyInterval);
+      this.#verifier.unref();
+    }
+  }
+
+  #anyNode(): Redis {
+    const commands = this.#commands;
+    return commands instanceof Cluster ? commands.nodes('master')[0]! : commands;
+  }
+
+  // A channel's keys and its Pub/Sub channel share the hash tag {name}: one slot per channel.
+  #pubsubChannel(channel: string): string {
+    return `${this.#prefix}:{${channel}}`;
+  }
+
+  #keys(channel: string): [meta: string, log: string] {
+    const tagged = this.#pubsubChannel(channel);
+    return [`${tagged}:meta`, `${tagged}:log`];
+  }
+
+  async publish(channel: string, event: PublishedEvent, options: LogOptions): Promise<Position | undefined> {
     try {
-      id = await this.#commands.ssePublish(
-        this.#key('last'),
-        this.#key('since'),
-        this.#key('stream', channel),
-        this.#key('trimmed', channel),
-        this.#key('ch', channel),
-        history,
-        event.event === undefined ? '0' : '1',
-        event.event ?? '',
-        event.id === undefined ? '0' : '1',
-        event.id ?? '',
-        event.text,
-        event.kind,
-        nonce,
-      );
+      if (options.history > 0) {
+        const [epoch, offset] = await this.#commands.sseAppend(
+          ...this.#keys(channel),
+          options.history,
+          options.ttl,
+          newEpoch(),
+          this.#pubsubChannel(channel),
+          this.#sharded ? '1' : '0',
+          FORMAT,
+          event.text,
+          event.kind,
+          event.event ?? '',
+          event.event === undefined ? '0' : '1',
+          event.origin ?? '',
+        );
+        return { epoch, offset: Number(offset) };
+      }
+      const message: WireMessage = { v: FORMAT, e: '', o: '0', t: event.text, k: event.kind };
+      if (event.event !== undefined) message.n = event.event;
+      if (event.id !== undefined) message.c = event.id;
+      if (event.origin !== undefined) message.r = event.origin;
+      const text = JSON.stringify(message);
+      const commands = this.#commands as Redis;
+      await (this.#sharded ? commands.spublish(this.#pubsubChannel(channel), text) : commands.publish(this.#pubsubChannel(channel), text));
+      return undefined;
     } catch (cause) {
-      clearTimeout(timer);
-      this.#waiters.delete(nonce);
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not publish on "${channel}": Redis is unreachable (${reason}); the event was not sent`, { cause });
+      throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not publish on "${channel}": ${explain(cause)}; the event may not have been sent`, { cause });
     }
-    const delivered = await echo;
-    clearTimeout(timer);
-    if (id !== '') this.#newest = Math.max(this.#newest, Number(id));
-    return { id: id === '' ? event.id : id, delivered };
   }
 
-  subscribe(channel: string, deliver: DeliverFunction): void {
-    const first = !this.#channels.has(channel);
-    this.#channels.set(channel, deliver);
-    if (first) {
-      this.#subscriber.subscribe(this.#key('ch', channel)).catch((cause: unknown) => {
-        this.onError?.(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not subscribe to "${channel}" on Redis`, { cause }));
-      });
+  async subscribe(channel: string, listener: EntryListener): Promise<void> {
+    const first = !this.#listeners.has(channel);
+    this.#listeners.set(channel, listener);
+    if (!first) return;
+    try {
+      await withTimeout(this.#subscribeTo([channel]), this.#commandTimeout, `subscribing to "${channel}"`);
+    } catch (cause) {
+      throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not subscribe to "${channel}" on Redis: ${explain(cause)}`, { cause });
     }
+  }
+
+  #subscribeTo(channels: readonly string[]): Promise<unknown> {
+    const names = channels.map((c) => this.#pubsubChannel(c));
+    const subscriber = this.#subscriber as Redis;
+    return this.#sharded ? subscriber.ssubscribe(...names) : subscriber.subscribe(...names);
   }
 
   unsubscribe(channel: string): void {
-    if (!this.#channels.delete(channel)) return;
-    this.#delivered.delete(channel);
+    if (!this.#listeners.delete(channel)) return;
+    this.#seen.delete(channel);
+    this.#options.delete(channel);
     if (this.#closed) return;
-    this.#subscriber.unsubscribe(this.#key('ch', channel)).catch(() => undefined);
+    const subscriber = this.#subscriber as Redis;
+    const name = this.#pubsubChannel(channel);
+    (this.#sharded ? subscriber.sunsubscribe(name) : subscriber.unsubscribe(name)).catch(() => undefined);
   }
 
-  async readAfter(channel: string, lastEventId: string, history: number): Promise<ReplayResult> {
-    void history;
-    const known = POSITION.test(lastEventId);
-    const [reset, entries] = await this.#commands.sseRead(
-      this.#key('last'),
-      this.#key('since'),
-      this.#key('stream', channel),
-      this.#key('trimmed', channel),
-      known ? lastEventId : '0',
-    );
-    const events = entries.map(eventOf);
-    if (!known) return { events, reset: 'unknown-id' };
-    return { events, reset: reset === '' ? undefined : (reset as ResetReason) };
+  async read(channel: string, after: readonly Position[] | undefined, options: LogOptions): Promise<ReadResult> {
+    if (this.#listeners.has(channel)) this.#options.set(channel, options);
+    const pairs: (string | number)[] = [];
+    for (const position of after ?? []) pairs.push(position.epoch, position.offset);
+    let reply: ReadReply;
+    try {
+      reply = await this.#commands.sseRead(...this.#keys(channel), newEpoch(), options.ttl, after === undefined ? 'head' : 'after', ...pairs);
+    } catch (cause) {
+      throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not read the log of "${channel}": ${explain(cause)}`, { cause });
+    }
+    const [epoch, head, matched, evicted, entries] = reply;
+    const events: LogEntry[] = [];
+    for (const raw of entries) {
+      const entry = entryOf(raw, epoch);
+      if (entry !== undefined) events.push(entry);
+      else this.#reportFormat(`a log entry of "${channel}"`);
+    }
+    this.#see(channel, { epoch, offset: Number(head) });
+    return { head: { epoch, offset: Number(head) }, matched: Number(matched), evicted: Number(evicted) === 1, events };
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const [nonce, waiter] of this.#waiters) {
-      this.#waiters.delete(nonce);
-      waiter.resolve(0);
-    }
-    this.#channels.clear();
+    clearInterval(this.#verifier);
+    this.#listeners.clear();
+    const connections: (Redis | Cluster)[] = [];
+    if (this.#subscriber !== undefined) connections.push(this.#subscriber);
+    if (this.#ownsCommands) connections.push(this.#commands);
     await Promise.all(
-      [this.#commands, this.#subscriber].map(async (client) => {
-        if (client.status !== 'ready') {
-          client.disconnect();
+      connections.map(async (connection) => {
+        if (connection.status !== 'ready') {
+          connection.disconnect();
           return;
         }
         try {
-          await client.quit();
+          await withTimeout(connection.quit(), this.#commandTimeout, 'closing');
         } catch {
-          client.disconnect();
+          connection.disconnect();
         }
       }),
     );
   }
 
+  #disconnect(): void {
+    clearInterval(this.#verifier);
+    this.#subscriber?.disconnect();
+    if (this.#ownsCommands) this.#commands.disconnect();
+  }
+
   #onMessage(pubsubChannel: string, raw: string): void {
-    const prefix = this.#key('ch', '');
-    if (!pubsubChannel.startsWith(prefix)) return;
-    const channel = pubsubChannel.slice(prefix.length);
+    const start = this.#prefix.length + 2;
+    if (!pubsubChannel.startsWith(`${this.#prefix}:{`) || !pubsubChannel.endsWith('}')) return;
+    const channel = pubsubChannel.slice(start, -1);
+    const listener = this.#listeners.get(channel);
+    if (listener === undefined) return;
     let message: WireMessage;
     try {
       message = JSON.parse(raw) as WireMessage;
-    } catch (cause) {
-      this.onError?.(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `ignored a malformed message on ${pubsubChannel}`, { cause }));
+    } catch {
+      this.#reportFormat(`a message on ${pubsubChannel}`);
       return;
     }
-    if (this.#held !== undefined) {
-      this.#held.push([channel, message]);
+    // Another format (a newer version during a rolling upgrade): skipped. With history, the
+    // channel notices the gap at the next message it understands and reads the log.
+    if (message.v !== FORMAT || typeof message.t !== 'string') {
+      this.#reportFormat(`a message on ${pubsubChannel}`);
       return;
     }
-    this.#deliverMessage(channel, message);
+    const offset = Number(message.o ?? '0');
+    const epoch = message.e ?? '';
+    if (offset > 0 && !isEpoch(epoch)) return;
+    if (offset > 0) this.#see(channel, { epoch, offset });
+    listener({
+      epoch,
+      offset,
+      event: message.n,
+      text: message.t,
+      kind: message.k ?? 'text',
+      id: offset > 0 ? undefined : message.c,
+      origin: message.r,
+    });
   }
 
-  #deliverMessage(channel: string, message: WireMessage): void {
-    const seq = message.i === undefined ? 0 : Number(message.i);
-    const deliver = this.#channels.get(channel);
-    let delivered = 0;
-    // Dedupe: a catch-up read and Pub/Sub may both carry an event.
-    if (deliver !== undefined && !(seq > 0 && seq <= (this.#delivered.get(channel) ?? 0))) {
-      if (seq > 0) {
-        this.#delivered.set(channel, seq);
-        this.#newest = Math.max(this.#newest, seq);
-      }
-      delivered = deliver({ seq, id: message.c, event: message.e, text: message.t, kind: message.k });
-    }
-    const waiter = this.#waiters.get(message.n);
-    if (waiter !== undefined) {
-      this.#waiters.delete(message.n);
-      waiter.resolve(delivered);
-    }
+  #see(channel: string, position: Position): void {
+    if (!this.#listeners.has(channel)) return;
+    const seen = this.#seen.get(channel);
+    if (seen === undefined || seen.epoch !== position.epoch || seen.offset < position.offset) this.#seen.set(channel, position);
   }
 
-  // After the Pub/Sub connection comes back: hold live messages, read what each channel missed
-  // from its stream, deliver it in order, then release the held messages (deduplicated).
-  async #catchUp(): Promise<void> {
-    this.#held = [];
+  #reportFormat(what: string): void {
+    if (this.#reportedFormat) return;
+    this.#reportedFormat = true;
+    this.onError?.(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `skipped ${what} in a format this version does not read (is a newer version publishing?); reported once`));
+  }
+
+  // The Pub/Sub connection is back: subscribe again to every channel (confirmed), then let every
+  // channel catch up from its log, since messages published meanwhile were not received.
+  async #recover(): Promise<void> {
+    const channels = [...this.#listeners.keys()];
     try {
-      const missed: [string, AdapterEvent][] = [];
-      for (const [channel, since] of this.#delivered) {
-        const entries = (await this.#commands.xrange(this.#key('stream', channel), `(${since}-0`, '+')) as StreamEntry[];
-        for (const entry of entries) missed.push([channel, eventOf(entry)]);
-      }
-      missed.sort((a, b) => a[1].seq - b[1].seq);
-      for (const [channel, event] of missed) {
-        this.#deliverMessage(channel, { i: String(event.seq), n: '', e: event.event, t: event.text, k: event.kind });
-      }
+      if (channels.length > 0) await withTimeout(this.#subscribeTo(channels), this.#commandTimeout, 'subscribing again');
     } catch (cause) {
-      this.onError?.(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', 'reconnected to Redis but could not read what was missed; clients get it when they reconnect', { cause }));
-    } finally {
-      const held = this.#held ?? [];
-      this.#held = undefined;
-      for (const [channel, message] of held) this.#deliverMessage(channel, message);
+      this.onError?.(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `reconnected to Redis but could not subscribe again: ${explain(cause)}`, { cause }));
+    }
+    debug('Redis Pub/Sub is back; %d channel(s) catch up from their logs', channels.length);
+    this.onResync?.();
+  }
+
+  // Compares what each subscribed channel received with its log's head: a channel behind it lost
+  // a message without any reconnect (a slot moved, a node failed over) and catches up.
+  async #verify(): Promise<void> {
+    if (this.#closed || this.#lost || this.#options.size === 0) return;
+    const behind: string[] = [];
+    await Promise.all(
+      [...this.#options.keys()].map(async (channel) => {
+        try {
+          const [meta] = this.#keys(channel);
+          const [epoch, head] = (await (this.#commands as Redis).hmget(meta, 'epoch', 'head')) as [string | null, string | null];
+          const seen = this.#seen.get(channel);
+          if (epoch === null || head === null || seen === undefined) return;
+          if (epoch !== seen.epoch || Number(head) > seen.offset) behind.push(channel);
+        } catch {
+          // Redis is away: the reconnect will resync everything.
+        }
+      }),
+    );
+    if (behind.length > 0 && !this.#closed) {
+      debug('%d channel(s) behind their logs; catching up', behind.length);
+      this.onResync?.(behind);
     }
   }
 }

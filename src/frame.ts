@@ -1,0 +1,37 @@
+// The text of a log entry on the wire, built once per entry and process, whoever receives it.
+// The `id:` line comes last, after the data: a connection in several channels with history gets
+// its own id on every event (where it is in each channel), so the rest of the frame is shared.
+import { customIdOf, type LogEntry } from './adapters/adapter';
+import { formatPosition } from './position';
+import { formatEventFields, validateId } from './serializer';
+
+export interface Frame {
+  /** `event:` and `data:` lines, without an id and the closing blank line. */
+  readonly body: string;
+  /** The whole frame with the entry's own id (its position, or the caller's id). */
+  readonly text: string;
+  /** UTF-8 bytes of `text`. */
+  readonly bytes: number;
+}
+
+const frames = new WeakMap<LogEntry, Frame>();
+
+export function frameOf(entry: LogEntry): Frame {
+  let frame = frames.get(entry);
+  if (frame === undefined) {
+    const body = formatEventFields(entry.text, entry.event);
+    // A custom id came from the publishing process (through Redis, perhaps): checked again here,
+    // since it goes on the wire as it is.
+    const custom = customIdOf(entry);
+    const id = entry.offset > 0 ? formatPosition(entry) : custom === undefined ? undefined : validateId(custom);
+    const text = id === undefined ? `${body}\n` : `${body}id: ${id}\n\n`;
+    frame = { body, text, bytes: Buffer.byteLength(text) };
+    frames.set(entry, frame);
+  }
+  return frame;
+}
+
+/** The frame with another id: for a connection in several channels with history. */
+export function frameWithId(frame: Frame, id: string): string {
+  return `${frame.body}id: ${id}\n\n`;
+}

@@ -1,0 +1,399 @@
+// One connection in one channel, and how it gets there: authorizing → replaying → live → closed.
+//
+// A subscription is a cursor over its channel's log: the position of the last entry this
+// connection has. It takes an entry only if it is the next one after the cursor; an older one
+// is a duplicate and skipped; a newer one means something is missing, which is read from the log
+// first. Replay after a reconnect, live delivery, and catching up after the adapter lost messages
+// are all this one rule, so no interleaving can produce a gap, a duplicate or a reorder.
+//
+// The states:
+// - authorizing: the registry's authorize hook has not answered; nothing is joined or sent.
+// - replaying: joined (entries the channel fans out are kept in `pending`) while the log is read
+//   after the client's Last-Event-ID.
+// - catching up: the cursor is ahead of what the channel itself has fanned out (the channel is
+//   catching up on its own); every entry goes through the cursor rule.
+// - live: the cursor is the channel's position. Without a filter the connection is then kept in
+//   the channel as itself: no object per subscriber on the hot path.
+// - closed: the connection left; the channel forgets it.
+import type { Request } from 'express';
+import { SseError, fieldError } from './errors';
+import type { LogEntry, ReadResult } from './log';
+import { checkOptionNames, checkOptionsObject } from './options';
+import { formatPosition, parseLastEventId, type ClientPosition, type Position } from './position';
+import { debug } from './debug';
+import type { SseStream } from './stream';
+
+/** Why a connection may have missed events: it gets a `reset` event, then what the log holds. */
+export type ResetReason =
+  /** The Last-Event-ID is not a position in the channel's log (another process life, another deployment, garbage). */
+  | 'unknown-id'
+  /** The position is older than the oldest event the log still holds. */
+  | 'evicted'
+  /** Delivery here was interrupted and the log no longer continues where this connection was (it was lost or expired). */
+  | 'lost';
+
+/** What a subscriber's filter sees of an event. */
+export interface ChannelEvent {
+  readonly channel: string;
+  readonly data: unknown;
+  readonly event: string | undefined;
+  readonly id: string | undefined;
+}
+
+export type Filter = (event: ChannelEvent) => boolean;
+
+/** Options of `channel.subscribe()` and `registry.subscribe()`. */
+export interface SubscribeOptions {
+  /** Delivers only the events for which it returns true. A filter that throws delivers nothing. */
+  readonly filter?: Filter;
+  /**
+   * Replays history after the client's `Last-Event-ID` (or `lastEventId` query parameter).
+   * @default true
+   */
+  readonly replay?: boolean;
+}
+
+/**
+ * Decides whether the request may subscribe to a channel: `true` allows; `false`, any other value,
+ * a rejected promise or a throw refuses. May return a promise (a database lookup).
+ */
+export type Authorize = (req: Request, channel: string) => boolean | Promise<boolean>;
+
+/** What a subscription needs of its channel (implemented by Channel). */
+export interface Feed {
+  readonly name: string;
+  readonly hasHistory: boolean;
+  readonly closed: boolean;
+  readonly maxBufferedBytes: number;
+  /** The newest position fanned out here; undefined until the channel knows it. */
+  readonly position: Position | undefined;
+  readonly authorize: Authorize | undefined;
+  /** Milliseconds an async authorize hook may take. */
+  readonly authorizeTimeout: number;
+  report(error: Error): void;
+  has(stream: SseStream): boolean;
+  /** Adds the connection, as itself or as `subscription`. */
+  add(stream: SseStream, subscription: Subscription | undefined): void;
+  /** The subscription caught up: keep the connection plain if it has no filter. */
+  settle(subscription: Subscription): void;
+  /** True while `subscription` is still this channel's entry for its connection. */
+  holds(subscription: Subscription): boolean;
+  /** Reads the log (after the channel's delivery is in place); `undefined`: the head only. */
+  read(after: readonly Position[] | undefined): Promise<ReadResult>;
+  /** Queues one entry for the subscription's connection, through its filter. */
+  deliver(subscription: Subscription, entry: LogEntry): void;
+  /** Queues a `reset` event for the connection. */
+  reset(stream: SseStream, reason: ResetReason): void;
+  /** Counts a replay. */
+  countReplay(): void;
+}
+
+const REPLAYING = 1;
+const CATCHING_UP = 2;
+const LIVE = 3;
+
+const KNOWN_SUBSCRIBE_OPTIONS = new Set(['filter', 'replay']);
+
+function noop(): void {}
+
+export class Subscription {
+  readonly stream: SseStream;
+  readonly filter: Filter | undefined;
+  #state: number;
+  /** The last entry this connection has (while not live; live, it is the channel's position). */
+  #cursor: Position | undefined;
+  /** Entries the channel fanned out while a read was in flight. */
+  #pending: LogEntry[] | undefined;
+
+  constructor(stream: SseStream, filter: Filter | undefined, live: boolean) {
+    this.stream = stream;
+    this.filter = filter;
+    this.#state = live ? LIVE : REPLAYING;
+    this.#pending = live ? undefined : [];
+  }
+
+  get live(): boolean {
+    return this.#state === LIVE;
+  }
+
+  /** Where this connection is, on the wire (undefined before it knows). */
+  get token(): string | undefined {
+    return this.#cursor === undefined ? undefined : formatPosition(this.#cursor);
+  }
+
+  /** The channel fanned out `entry` while this subscription was not live. */
+  receive(feed: Feed, entry: LogEntry): void {
+    if (this.#state === REPLAYING) {
+      this.#pending!.push(entry);
+      return;
+    }
+    if (this.#take(feed, entry)) this.#settleIfCaughtUp(feed);
+    else this.#refill(feed, [entry]);
+  }
+
+  /**
+   * The replay's read came back: delivers what the client missed (after a `reset` when it cannot
+   * be exact), then what arrived meanwhile, and goes live.
+   */
+  start(feed: Feed, result: ReadResult, client: ClientPosition | undefined, unclaimed: number): void {
+    let reason: ResetReason | undefined;
+    let events: readonly LogEntry[] = [];
+    let cursor: Position = result.head;
+    if (client !== undefined) {
+      if (result.matched >= 0 && !result.evicted) {
+        events = result.events;
+        cursor = client.positions[result.matched]!;
+      } else if (result.matched >= 0 || unclaimed > 0) {
+        // Evicted, or the id had a position for this channel that its log no longer knows.
+        reason = result.matched >= 0 ? 'evicted' : 'unknown-id';
+        events = result.events;
+        cursor = { epoch: result.head.epoch, offset: result.head.offset - events.length };
+      }
+      // else: the id carried positions for other channels only; this one starts at its head.
+      feed.countReplay();
+    }
+    if (reason !== undefined) {
+      debug('replay of "%s" starts with a reset (%s)', feed.name, reason);
+      feed.reset(this.stream, reason);
+    }
+    this.#cursor = cursor;
+    this.#deliverAll(feed, events);
+    this.#drainPending(feed);
+  }
+
+  /** The read failed: the connection is closed so the client retries. */
+  fail(feed: Feed, cause: unknown): void {
+    feed.report(new SseError('ERR_SSE_REPLAY_FAILED', `reading the log of "${feed.name}" failed; the connection was closed so the client retries`, { cause }));
+    this.stream.close();
+  }
+
+  // Delivers entries that follow the cursor; returns false at the first gap.
+  #take(feed: Feed, entry: LogEntry): boolean {
+    const cursor = this.#cursor!;
+    if (entry.epoch !== cursor.epoch) return false;
+    if (entry.offset <= cursor.offset) return true; // already has it
+    if (entry.offset !== cursor.offset + 1) return false;
+    this.#cursor = entry;
+    feed.deliver(this, entry);
+    return true;
+  }
+
+  #deliverAll(feed: Feed, events: readonly LogEntry[]): void {
+    for (const entry of events) {
+      this.#cursor = entry;
+      feed.deliver(this, entry);
+    }
+  }
+
+  #drainPending(feed: Feed): void {
+    const pending = this.#pending ?? [];
+    this.#pending = undefined;
+    this.#state = CATCHING_UP;
+    for (let i = 0; i < pending.length; i += 1) {
+      if (!this.#take(feed, pending[i]!)) {
+        this.#refill(feed, pending.slice(i));
+        return;
+      }
+    }
+    this.#settleIfCaughtUp(feed);
+  }
+
+  #settleIfCaughtUp(feed: Feed): void {
+    const position = feed.position;
+    const cursor = this.#cursor!;
+    if (position === undefined || position.epoch !== cursor.epoch || position.offset !== cursor.offset) return;
+    this.#state = LIVE;
+    this.#cursor = undefined;
+    feed.settle(this);
+  }
+
+  // Something between the cursor and `pending[0]` is missing: read it from the log, then go on.
+  #refill(feed: Feed, pending: LogEntry[]): void {
+    this.#state = REPLAYING;
+    this.#pending = pending;
+    const cursor = this.#cursor!;
+    feed.read([cursor]).then(
+      (result) => {
+        if (!feed.holds(this)) return;
+        if (result.matched === -1 || result.evicted) {
+          const reason: ResetReason = result.evicted ? 'evicted' : 'lost';
+          debug('connection on "%s" lost its place in the log (%s)', feed.name, reason);
+          feed.reset(this.stream, reason);
+          this.#cursor = { epoch: result.head.epoch, offset: result.head.offset - result.events.length };
+        }
+        this.#deliverAll(feed, result.events);
+        this.#drainPending(feed);
+      },
+      (cause: unknown) => {
+        if (feed.holds(this)) this.fail(feed, cause);
+      },
+    );
+  }
+}
+
+/**
+ * Subscribes a connection to channels: asks `authorize` (before any header goes out), joins,
+ * replays after the client's Last-Event-ID, and goes live. Returns a function that unsubscribes.
+ */
+export function subscribe(feeds: readonly Feed[], stream: SseStream, options: SubscribeOptions, leave: (feed: Feed) => void): () => void {
+  checkOptionsObject(options, 'subscribe()');
+  checkOptionNames(options, KNOWN_SUBSCRIBE_OPTIONS, 'subscribe()');
+  const { filter, replay = true } = options;
+  if (filter !== undefined && typeof filter !== 'function') {
+    throw fieldError('ERR_SSE_INVALID_OPTION', 'filter', 'a function', filter);
+  }
+  for (const feed of feeds) {
+    if (feed.closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', `channel "${feed.name}" is closed`);
+  }
+  if (stream.closed || feeds.length === 0) return noop;
+  const authorize = feeds[0]!.authorize;
+  const join = (): (() => void) => joinAll(feeds, stream, filter, replay, leave);
+  if (authorize === undefined) return join();
+  return authorizeThenJoin(authorize, feeds, stream, join);
+}
+
+// Asks the authorize hook about every channel, before any header goes out. Synchronous answers
+// decide at once; a promise claims the stream (nobody opens it) until it settles, at most
+// `authorizeTimeout` ms. Refused (false, anything but true): 403; a hook that throws, rejects or
+// times out: 500 or 503; the registry closed meanwhile: 503. No channel is joined then, and no
+// stream byte is sent.
+function authorizeThenJoin(authorize: Authorize, feeds: readonly Feed[], stream: SseStream, join: () => () => void): () => void {
+  const req = stream.request as Request;
+  const first = feeds[0]!;
+  const fail = (cause: unknown): void => {
+    first.report(new SseError('ERR_SSE_AUTHORIZE_FAILED', 'the authorize hook threw; the subscription was refused', { cause }));
+    stream.refuse(500, 'express-sse-hub: the subscription could not be authorized\n');
+  };
+  const decide = (verdicts: readonly unknown[]): (() => void) => {
+    if (stream.closed) return noop;
+    if (feeds.some((feed) => feed.closed)) {
+      stream.refuse(503, 'express-sse-hub: the server is shutting down; retry later\n', stream.retryAfter);
+      return noop;
+    }
+    const refused = feeds.find((_, i) => verdicts[i] !== true);
+    if (refused === undefined) return join();
+    debug('refused a subscription to "%s" (authorize)', refused.name);
+    if (stream.opened) {
+      // The stream went out before the hook answered (a route-mounted sse() and a route that
+      // awaited before subscribing): the client cannot be told 403 any more.
+      first.report(
+        new SseError(
+          'ERR_SSE_AUTHORIZE_FAILED',
+          `subscription to "${refused.name}" refused after the stream was opened, so the client got 200, not 403; subscribe before awaiting, or mount sse() app-wide`,
+        ),
+      );
+    }
+    stream.refuse(403, `express-sse-hub: not allowed to subscribe to channel "${refused.name}"\n`);
+    return noop;
+  };
+  let verdicts: unknown[];
+  try {
+    verdicts = feeds.map((feed) => authorize(req, feed.name));
+  } catch (cause) {
+    fail(cause);
+    return noop;
+  }
+  if (!verdicts.some(isThenable)) return decide(verdicts);
+  stream.claim();
+  let unsubscribe: (() => void) | undefined;
+  let settled = false;
+  const timer = setTimeout(() => {
+    if (settled) return;
+    settled = true;
+    first.report(new SseError('ERR_SSE_AUTHORIZE_FAILED', `the authorize hook did not answer within ${first.authorizeTimeout} ms; the subscription was refused`));
+    stream.refuse(503, 'express-sse-hub: the subscription could not be authorized in time; retry later\n', stream.retryAfter);
+  }, first.authorizeTimeout);
+  timer.unref();
+  const finish = (): boolean => {
+    if (settled) return false;
+    settled = true;
+    clearTimeout(timer);
+    return true;
+  };
+  Promise.all(verdicts)
+    .then(
+      (answers) => {
+        if (finish()) unsubscribe = decide(answers);
+      },
+      (cause: unknown) => {
+        if (finish()) fail(cause);
+      },
+    )
+    .catch((error: unknown) => {
+      // Opening the stream threw (a connectionKey function, a route that answered meanwhile).
+      first.report(error instanceof Error ? error : new Error(String(error)));
+      stream.refuse(500, 'express-sse-hub: the event stream could not be opened\n');
+    });
+  return () => {
+    if (finish()) stream.refuse(403, 'express-sse-hub: the subscription was cancelled\n');
+    unsubscribe?.();
+  };
+}
+
+function isThenable(value: unknown): boolean {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+function joinAll(feeds: readonly Feed[], stream: SseStream, filter: Filter | undefined, replay: boolean, leave: (feed: Feed) => void): () => void {
+  stream.open();
+  if (stream.closed) return noop; // refused by a connection limit or a shutdown
+  const client = replay ? parseLastEventId(stream.lastEventId) : undefined;
+  const replaying: [Feed, Subscription][] = [];
+  const joined: Feed[] = [];
+  let history = false;
+  for (const feed of feeds) {
+    if (feed.has(stream)) continue;
+    stream.limitBacklog(feed.maxBufferedBytes);
+    // Live at once: a channel without history, or a first connection to a channel whose
+    // position is known (it is where this connection starts).
+    const live = !feed.hasHistory || (client === undefined && feed.position !== undefined);
+    const subscription = live && filter === undefined ? undefined : new Subscription(stream, filter, live);
+    feed.add(stream, subscription);
+    joined.push(feed);
+    if (feed.hasHistory) history = true;
+    if (!live) replaying.push([feed, subscription!]);
+  }
+  if (replaying.length > 0) void replayAll(replaying, stream, client);
+  else if (history) announce(stream);
+  if (joined.length === 0) return noop;
+  // Only the caller holds this function: unused, it is garbage at once.
+  return () => {
+    for (const feed of joined) leave(feed);
+  };
+}
+
+// Reads every channel's log at once, then delivers channel by channel: each event's id carries
+// the connection's position in every channel, so the order between channels does not matter.
+async function replayAll(replaying: readonly [Feed, Subscription][], stream: SseStream, client: ClientPosition | undefined): Promise<void> {
+  // No id: only the head (where this connection starts). An id that is not a position at all:
+  // everything the log holds, after a reset.
+  const after = client === undefined ? undefined : client.valid ? client.positions : [];
+  const results = await Promise.allSettled(replaying.map(([feed]) => feed.read(after)));
+  // Positions of the id that no channel recognised: some channel's log lost the client's place.
+  let unclaimed = 0;
+  if (client !== undefined) {
+    if (!client.valid) unclaimed = 1;
+    else {
+      const claimed = new Set<number>();
+      for (const result of results) if (result.status === 'fulfilled' && result.value.matched >= 0) claimed.add(result.value.matched);
+      unclaimed = client.positions.length - claimed.size;
+    }
+  }
+  replaying.forEach(([feed, subscription], i) => {
+    if (!feed.holds(subscription)) return; // left meanwhile
+    const result = results[i]!;
+    if (result.status === 'rejected') subscription.fail(feed, result.reason);
+    else subscription.start(feed, result.value, client, unclaimed);
+  });
+  announce(stream);
+}
+
+/**
+ * Tells the client where it is with an id-only frame (no event fires; the browser keeps the id
+ * for its next Last-Event-ID), unless that is what it already said.
+ */
+function announce(stream: SseStream): void {
+  if (stream.closed) return;
+  const id = stream.positionId();
+  if (id !== undefined && id !== stream.lastEventId) stream.enqueue(`id: ${id}\n\n`);
+}
