@@ -1,6 +1,6 @@
 import express, { type Response } from 'express';
 import { EventSource } from 'eventsource';
-import { ChannelRegistry, RESET_EVENT, sse } from 'express-sse-hub';
+import { ChannelRegistry, MemoryAdapter, RESET_EVENT, sse } from 'express-sse-hub';
 import { MemoryLog, type PublishedEvent } from '../src/log';
 import { parseLastEventId } from '../src/position';
 import { openStream, queryString, startServer, waitUntil, type TestServer } from './helpers/server';
@@ -293,5 +293,55 @@ describe('Last-Event-ID replay', () => {
       await client.waitForEvents(1);
       expect(client.events.map((e) => e.data)).toEqual(['two']);
     });
+  });
+});
+
+describe('historyTtl', () => {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  // Collected channels leave the registry through a FinalizationRegistry, whose callbacks run
+  // after a collection, on a later turn: collect, let them run, collect again.
+  const heap = async (): Promise<number> => {
+    for (let i = 0; i < 3; i += 1) {
+      gc!();
+      await new Promise((r) => setImmediate(r));
+    }
+    return process.memoryUsage().heapUsed;
+  };
+
+  (gc === undefined ? it.skip : it)('frees 50 000 abandoned channels, leaving the heap where it started', async () => {
+    const adapter = new MemoryAdapter();
+    const registry = new ChannelRegistry({ adapter, history: 10, historyTtl: 2000 });
+    // Warm up the code paths, then measure.
+    for (let i = 0; i < 1000; i += 1) await registry.channel(`warm-${i}`).broadcast('x');
+    await waitUntil(() => adapter.size === 0, 'the warm-up expired', 5000);
+    const before = await heap();
+    for (let i = 0; i < 50_000; i += 1) await registry.channel(`user-${i}`).broadcast({ n: i });
+    expect(adapter.size).toBe(50_000);
+    const full = await heap();
+    await waitUntil(() => adapter.size === 0, 'every log expired', 10_000);
+    const after = await heap();
+    console.log(`historyTtl: heap ${(before / 1048576).toFixed(1)} MB -> ${(full / 1048576).toFixed(1)} MB with 50 000 channels -> ${(after / 1048576).toFixed(1)} MB`);
+    expect(full - before).toBeGreaterThan(10 * 1024 * 1024);
+    expect(after - before).toBeLessThan(1024 * 1024);
+  });
+
+  it('keeps the history of a channel someone is subscribed to, and frees it after they leave', async () => {
+    const adapter = new MemoryAdapter();
+    const registry = new ChannelRegistry({ adapter, history: 10, historyTtl: 100 });
+    const app = express();
+    app.get('/subscribe', sse({ heartbeat: false }), (_req, res) => registry.subscribe(res, 'kept'));
+    const server = await startServer(app);
+    try {
+      const client = await openStream(`${server.url}/subscribe`);
+      await waitUntil(() => client.lastEventId() !== undefined, 'subscribed');
+      const { id } = await registry.channel('kept').broadcast('x');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(adapter.size).toBe(1);
+      await expect(registry.head('kept')).resolves.toBe(id);
+      client.destroy();
+      await waitUntil(() => adapter.size === 0, 'freed after the last subscriber left', 2000);
+    } finally {
+      await server.close();
+    }
   });
 });

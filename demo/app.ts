@@ -48,7 +48,10 @@ export interface Demo {
   readonly app: Express;
   readonly registry: ChannelRegistry;
   readonly metrics: DemoMetrics;
-  /** Stops the clock and closes every stream (the registry's `close()`). */
+  /**
+   * Stops the clock and ends every stream however it was opened (channels, random events, token
+   * streams): each gets a `shutdown` event, their signals abort, stragglers are reset after 1 s.
+   */
   close(): Promise<void>;
 }
 
@@ -104,7 +107,11 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
   // The first seed's stream, on the channel registry: `connected`, then the channels asked for.
   // Connection limits: a client (IP) that opens more than 50 streams gets 429, a server with
   // 10 000 open gets 503; both before any stream byte.
-  app.get('/subscribe', channelList, sse({ retry: 2000, maxConnections: 10_000, maxConnectionsPerKey: 50 }), (_req, res) => {
+  // One sse() per kind of stream, each with its own limits; close() ends all of them.
+  const subscribeStreams = sse({ retry: 2000, maxConnections: 10_000, maxConnectionsPerKey: 50 });
+  const streamsOfRandomEvents = sse();
+  const tokenStreams = sse();
+  app.get('/subscribe', channelList, subscribeStreams, (_req, res) => {
     const names = res.locals.channels as string[];
     // No id here: the subscription below tells the client its position in the channels itself
     // (an id-only frame), and a reconnecting client keeps its own.
@@ -158,7 +165,7 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
   // The four-event-type demo: random pace, ends after 30 events with an agreed end event
   // (id -1, as in the seed), or earlier when the client or the server stops it.
   const randomStreams = new Map<string, (reason: string) => void>();
-  app.get('/random-events', sse(), (req, res) => {
+  app.get('/random-events', streamsOfRandomEvents, (req, res) => {
     const pace = paceFrom(req, randomPaceMs);
     const streamId = randomUUID();
     const stream = res.sse;
@@ -220,12 +227,12 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
       res.sse.close();
     }
   };
-  app.get('/ai/stream', promptFrom((req) => req.query.prompt), sse(), streamAnswer);
+  app.get('/ai/stream', promptFrom((req) => req.query.prompt), tokenStreams, streamAnswer);
   app.post(
     '/ai/stream',
     express.json({ limit: BODY_LIMIT }),
     promptFrom((req) => (req.body as { prompt?: unknown } | undefined)?.prompt),
-    sse(),
+    tokenStreams,
     streamAnswer,
   );
 
@@ -250,9 +257,9 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
       clearInterval(clockTimer);
       for (const end of [...randomStreams.values()]) end('server shutting down');
       const last = { event: 'shutdown', data: 'The demo server is shutting down.' };
-      await registry.close(last);
-      // Streams that only joined local channels get the same last word; the others are closed already.
-      await local.close(last);
+      // Every stream, whichever channels it is in or whether it is in any: each handler ends its own.
+      await Promise.all([subscribeStreams, streamsOfRandomEvents, tokenStreams].map((handler) => handler.close(last)));
+      await Promise.all([registry.close(), local.close()]);
     },
   };
 }

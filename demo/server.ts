@@ -1,17 +1,37 @@
-import { ChannelRegistry } from 'express-sse-hub';
-import { createRedisAdapter } from 'express-sse-hub/redis';
+import { Cluster } from 'ioredis';
+import { ChannelRegistry, type Adapter } from 'express-sse-hub';
+import { RedisAdapter, createRedisAdapter } from 'express-sse-hub/redis';
 import { createDemoApp } from './app';
+
+/** REDIS_CLUSTER=host:port,host:port,… (a Redis Cluster), else REDIS_URL (one Redis), else memory. */
+async function adapterFromEnv(): Promise<{ adapter: Adapter | undefined; where: string }> {
+  const cluster = process.env.REDIS_CLUSTER;
+  if (cluster !== undefined && cluster !== '') {
+    const nodes = cluster.split(',').map((node) => {
+      const [host = '127.0.0.1', port = '6379'] = node.trim().split(':');
+      return { host, port: Number(port) };
+    });
+    const client = new Cluster(nodes);
+    return { adapter: await RedisAdapter.connect({ client }), where: ` (channels shared through the Redis Cluster at ${cluster})` };
+  }
+  const url = process.env.REDIS_URL;
+  if (url !== undefined && url !== '') {
+    return { adapter: await createRedisAdapter({ url }), where: ` (channels shared through ${url.replace(/\/\/[^@/]*@/, '//***@')})` };
+  }
+  return { adapter: undefined, where: '' };
+}
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
-  const redisUrl = process.env.REDIS_URL;
-  // REDIS_URL shares channels, history and replay with every demo process on the same Redis.
-  const adapter = redisUrl === undefined ? undefined : await createRedisAdapter({ url: redisUrl });
-  const registry = new ChannelRegistry({ history: 200, adapter });
+  const { adapter, where } = await adapterFromEnv();
+  const registry = new ChannelRegistry({ history: 200, historyTtl: 60 * 60 * 1000, ...(adapter === undefined ? {} : { adapter }) });
   registry.on('error', (error) => console.error(`[express-sse-hub] ${error.message}`));
   const demo = createDemoApp({ registry });
-  const server = demo.app.listen(port, () => {
-    console.log(`express-sse-hub demo: http://localhost:${port}${redisUrl === undefined ? '' : ` (channels shared through ${redisUrl.replace(/\/\/[^@/]*@/, '//***@')})`}`);
+  const server = demo.app.listen(port);
+  server.once('listening', () => console.log(`express-sse-hub demo: http://localhost:${port}${where}`));
+  server.once('error', (error: NodeJS.ErrnoException) => {
+    console.error(error.code === 'EADDRINUSE' ? `port ${port} is already in use: stop what runs there or start with PORT=<another port>` : error.message);
+    process.exit(1);
   });
 
   let stopping = false;
@@ -19,6 +39,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`${signal}: closing streams`);
+    // Never wait for ever: whatever still runs after 5 s is cut.
+    setTimeout(() => process.exit(0), 5000).unref();
     await demo.close();
     server.close(() => process.exit(0));
     // Idle keep-alive sockets must not hold the exit.

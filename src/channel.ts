@@ -22,7 +22,6 @@ import {
   Subscription,
   type Authorize,
   type ChannelEvent,
-  type Feed,
   type ResetReason,
   type SubscribeOptions,
 } from './subscription';
@@ -187,7 +186,7 @@ const SYNC_RETRY_MS = 200;
  * frame for every subscriber; frames broadcast in one event-loop turn reach each connection in
  * one write. Create channels with `registry.channel(name)`, or `new Channel(name)` standalone.
  */
-export class Channel implements Feed {
+export class Channel {
   readonly name: string;
   readonly #settings: ChannelSettings;
   readonly #log: LogOptions;
@@ -232,15 +231,6 @@ export class Channel implements Feed {
   /** True after `close()`. */
   get closed(): boolean {
     return this.#closed;
-  }
-
-  /**
-   * The id of the newest event this process delivered here (with history, where the channel's
-   * subscribers are); `undefined` before any or while nobody is subscribed. For the newest event
-   * on any process, `await channel.head()`.
-   */
-  get lastEventId(): string | undefined {
-    return this.#token;
   }
 
   /** @internal */
@@ -353,7 +343,7 @@ export class Channel implements Feed {
   }
 
   /** @internal */
-  holds(subscription: Subscription): boolean {
+  isCurrent(subscription: Subscription): boolean {
     return this.#subscribers.get(subscription.stream) === subscription;
   }
 
@@ -368,7 +358,7 @@ export class Channel implements Feed {
 
   /** @internal */
   settle(subscription: Subscription): void {
-    if (subscription.filter === undefined && this.holds(subscription)) this.#subscribers.set(subscription.stream, subscription.stream);
+    if (subscription.filter === undefined && this.isCurrent(subscription)) this.#subscribers.set(subscription.stream, subscription.stream);
   }
 
   /** @internal */

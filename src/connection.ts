@@ -5,8 +5,8 @@
 // holds more than `maxBacklog` bytes from earlier writes does not read, and is dropped. end()
 // writes what is queued, then ends the response.
 import { debug } from './debug';
-import { scheduleFlush, type Flushable } from './flusher';
-import { TICKS_PER_INTERVAL, type Beating } from './heartbeat';
+import { scheduleFlush } from './flusher';
+import { TICKS_PER_INTERVAL } from './heartbeat';
 import type { ResponseLike, Transport } from './transport';
 
 /** Why a connection was dropped. */
@@ -18,8 +18,6 @@ export type DropReason = 'slow-client' | 'write-failed';
  */
 export const NO_LIMIT = 0x3fffffff;
 
-/** Backlog (queued plus unsent bytes) above which a write reports `false`: the socket's own default. */
-export const HIGH_WATER_MARK = 16 * 1024;
 
 /**
  * Told once when a connection closes: a function, or an object told which connection (a channel
@@ -51,7 +49,7 @@ function onResponseClose(this: { sse?: unknown }): void {
   if (connection instanceof Connection) connection.released();
 }
 
-export class Connection implements Flushable, Beating {
+export class Connection {
   /** @internal */
   readonly res: ResponseLike;
   #transport: Transport | undefined;
@@ -82,6 +80,16 @@ export class Connection implements Flushable, Beating {
   get bufferedBytes(): number {
     if ((this.flags & CLOSED) !== 0) return 0;
     return this.#queuedBytes + (this.#transport?.backlog ?? 0);
+  }
+
+  /**
+   * @internal Whether what is buffered (queued plus the socket's backlog) is below the socket's
+   * high-water mark: a caller may go on writing.
+   */
+  get writable(): boolean {
+    const transport = this.#transport;
+    if (transport === undefined || (this.flags & CLOSED) !== 0) return false;
+    return this.#queuedBytes + transport.backlog < transport.highWaterMark;
   }
 
   /** @internal Why the connection was dropped, if it was. */
@@ -178,7 +186,9 @@ export class Connection implements Flushable, Beating {
    * high-water mark) or the connection closed.
    */
   async drained(): Promise<void> {
-    while ((this.flags & (OPENED | CLOSED)) === OPENED && this.bufferedBytes >= HIGH_WATER_MARK) {
+    // The socket's own high-water mark, not a constant: it says 'drain' only past it (and it
+    // grew from 16 to 64 KiB in Node 22).
+    while ((this.flags & (OPENED | CLOSED)) === OPENED && !this.writable) {
       if (this.#queuedBytes > 0) {
         this.flush();
         continue;

@@ -99,9 +99,9 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       authorizeTimeout,
       onError: (error) => this.#reportError(error),
       nextOrigin: () => `${this.#origin}:${(this.#broadcasts += 1)}`,
-      onJoin: (channel) => this.#holdStrongly(channel),
+      onJoin: (channel) => this.#keepStrongly(channel),
       onLeave: (channel, stream, dropped) => {
-        if (channel.size === 0) this.#hold(channel);
+        if (channel.size === 0) this.#keep(channel);
         if (dropped) this.emit('client-dropped', { channel: channel.name, stream });
       },
     };
@@ -136,7 +136,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     if (this.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', 'the registry is closed');
     if (options !== undefined) checkOptionsObject(options, 'channel');
     const channel = new Channel(name, { ...this.#defaults, ...options }, this.#hooks);
-    this.#hold(channel);
+    this.#keep(channel);
     return channel;
   }
 
@@ -230,11 +230,11 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   }
 
   #lookup(name: string): Channel | undefined {
-    const held = this.#channels.get(name);
-    return held instanceof WeakRef ? held.deref() : held;
+    const kept = this.#channels.get(name);
+    return kept instanceof WeakRef ? kept.deref() : kept;
   }
 
-  #hold(channel: Channel): void {
+  #keep(channel: Channel): void {
     if (channel.size > 0) {
       this.#channels.set(channel.name, channel);
     } else {
@@ -244,7 +244,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     }
   }
 
-  #holdStrongly(channel: Channel): void {
+  #keepStrongly(channel: Channel): void {
     if (this.#channels.get(channel.name) !== channel) this.#channels.set(channel.name, channel);
   }
 

@@ -6,12 +6,12 @@
 // → opened (headers out) → closed. Or refused (a status and a plain-text body, no stream byte).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { CLOSED, Connection, FIRST_FREE_FLAG, HIGH_WATER_MARK, OPENED } from './connection';
+import { CLOSED, Connection, FIRST_FREE_FLAG, OPENED } from './connection';
 import { debug } from './debug';
 import { SseError, warn } from './errors';
 import { formatComment, formatEvent, formatRetry, serializeData } from './serializer';
 import { iterate, type PipeSource } from './source';
-import type { Member, StreamSet } from './stream-set';
+import type { StreamSet } from './stream-set';
 import { createTransport } from './transport';
 
 export type { PipeSource } from './source';
@@ -63,7 +63,7 @@ export interface PositionSource {
  * a backed-up socket through return values and the client leaving through `closed` and `signal`;
  * it never throws for network trouble.
  */
-export class SseStream<M extends object = EventMap> extends Connection implements Member {
+export class SseStream<M extends object = EventMap> extends Connection {
   readonly #req: SseRequest;
   readonly #set: StreamSet;
   #controller: AbortController | undefined;
@@ -161,8 +161,9 @@ export class SseStream<M extends object = EventMap> extends Connection implement
   }
 
   /**
-   * Resolves when what was sent has left (less than 16 KiB still buffered) or the stream closed:
-   * await it after `send()` returned `false`.
+   * Resolves when what was sent has left (less than the socket's high-water mark, 16 KiB on
+   * Node 20 and 64 KiB from Node 22, still buffered) or the stream closed: await it after
+   * `send()` returned `false`.
    */
   override drained(): Promise<void> {
     return super.drained();
@@ -377,7 +378,7 @@ export class SseStream<M extends object = EventMap> extends Connection implement
     }
     if (this.isGone()) return false;
     if (!this.enqueue(frame)) return false;
-    return this.bufferedBytes < HIGH_WATER_MARK;
+    return this.writable;
   }
 }
 

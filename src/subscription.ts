@@ -77,7 +77,7 @@ export interface Feed {
   /** The subscription caught up: keep the connection plain if it has no filter. */
   settle(subscription: Subscription): void;
   /** True while `subscription` is still this channel's entry for its connection. */
-  holds(subscription: Subscription): boolean;
+  isCurrent(subscription: Subscription): boolean;
   /** Reads the log (after the channel's delivery is in place); `undefined`: the head only. */
   read(after: readonly Position[] | undefined): Promise<ReadResult>;
   /** Queues one entry for the subscription's connection, through its filter. */
@@ -157,6 +157,8 @@ export class Subscription {
       feed.reset(this.stream, reason);
     }
     this.#cursor = cursor;
+    // A first connection starts here: it is told so before anything that follows.
+    if (client === undefined) announce(this.stream);
     this.#deliverAll(feed, events);
     this.#drainPending(feed);
   }
@@ -214,7 +216,7 @@ export class Subscription {
     const cursor = this.#cursor!;
     feed.read([cursor]).then(
       (result) => {
-        if (!feed.holds(this)) return;
+        if (!feed.isCurrent(this)) return;
         if (result.matched === -1 || result.evicted) {
           const reason: ResetReason = result.evicted ? 'evicted' : 'lost';
           debug('connection on "%s" lost its place in the log (%s)', feed.name, reason);
@@ -225,7 +227,7 @@ export class Subscription {
         this.#drainPending(feed);
       },
       (cause: unknown) => {
-        if (feed.holds(this)) this.fail(feed, cause);
+        if (feed.isCurrent(this)) this.fail(feed, cause);
       },
     );
   }
@@ -340,7 +342,7 @@ function joinAll(feeds: readonly Feed[], stream: SseStream, filter: Filter | und
   const client = replay ? parseLastEventId(stream.lastEventId) : undefined;
   const replaying: [Feed, Subscription][] = [];
   const joined: Feed[] = [];
-  let history = false;
+  let liveHistory = false;
   for (const feed of feeds) {
     if (feed.has(stream)) continue;
     stream.limitBacklog(feed.maxBufferedBytes);
@@ -350,11 +352,12 @@ function joinAll(feeds: readonly Feed[], stream: SseStream, filter: Filter | und
     const subscription = live && filter === undefined ? undefined : new Subscription(stream, filter, live);
     feed.add(stream, subscription);
     joined.push(feed);
-    if (feed.hasHistory) history = true;
+    if (feed.hasHistory && live) liveHistory = true;
     if (!live) replaying.push([feed, subscription!]);
   }
+  // Where the connection starts in the channels that are live already, before any of their events.
+  if (liveHistory) announce(stream);
   if (replaying.length > 0) void replayAll(replaying, stream, client);
-  else if (history) announce(stream);
   if (joined.length === 0) return noop;
   // Only the caller holds this function: unused, it is garbage at once.
   return () => {
@@ -380,7 +383,7 @@ async function replayAll(replaying: readonly [Feed, Subscription][], stream: Sse
     }
   }
   replaying.forEach(([feed, subscription], i) => {
-    if (!feed.holds(subscription)) return; // left meanwhile
+    if (!feed.isCurrent(subscription)) return; // left meanwhile
     const result = results[i]!;
     if (result.status === 'rejected') subscription.fail(feed, result.reason);
     else subscription.start(feed, result.value, client, unclaimed);

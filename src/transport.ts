@@ -25,6 +25,7 @@ export interface ResponseLike {
   readonly destroyed: boolean;
   readonly writableEnded: boolean;
   readonly writableLength: number;
+  readonly writableHighWaterMark: number;
   readonly socket?: Socket | null;
   readonly chunkedEncoding?: boolean;
   setHeader(name: string, value: string): unknown;
@@ -47,6 +48,8 @@ export interface Transport {
   write(text: string): boolean;
   /** Bytes written that the socket has not handed to the kernel yet. */
   readonly backlog: number;
+  /** Backlog at which a write reports false and a 'drain' follows (16 KiB on Node 20, 64 KiB from Node 22). */
+  readonly highWaterMark: number;
   /** True once the connection is gone (destroyed), even before its 'close' event ran. */
   readonly gone: boolean;
   /** Where 'drain' is emitted when the backlog clears. */
@@ -85,6 +88,10 @@ class SocketTransport implements Transport {
     return this.#socket.writableLength;
   }
 
+  get highWaterMark(): number {
+    return this.#socket.writableHighWaterMark;
+  }
+
   get gone(): boolean {
     return this.#socket.destroyed;
   }
@@ -117,6 +124,10 @@ class ResponseTransport implements Transport {
 
   get backlog(): number {
     return this.#res.writableLength;
+  }
+
+  get highWaterMark(): number {
+    return this.#res.writableHighWaterMark;
   }
 
   get gone(): boolean {

@@ -1,7 +1,10 @@
 // A real redis-server for the tests: started on a free port without persistence when
 // redis-server is on PATH, else the server at REDIS_URL, else none (tests skip, but not in CI).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 export interface TestRedis {
   readonly url: string;
@@ -11,6 +14,11 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port, empty. */
   start(): Promise<void>;
+  /**
+   * Restarts the server on the same port: with `keepData`, from a snapshot (SAVE) taken just
+   * before it was killed, as a Redis with persistence comes back; without, empty.
+   */
+  restart(keepData: boolean): Promise<void>;
 }
 
 function freePort(): Promise<number> {
@@ -41,24 +49,45 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
+/** Sends one inline command and resolves with the first reply line. */
+function command(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setTimeout(5000);
+    socket.on('connect', () => socket.write(`${text}\r\n`));
+    socket.on('data', (d) => {
+      socket.destroy();
+      resolve(d.toString().split('\r\n')[0]!);
+    });
+    socket.on('error', reject);
+    socket.on('timeout', () => {
+      socket.destroy();
+      reject(new Error(`redis: ${text} timed out`));
+    });
+  });
+}
+
 export const HAS_REDIS_SERVER = spawnSync('redis-server', ['--version']).status === 0;
 
 export async function startRedis(): Promise<TestRedis | undefined> {
   if (!HAS_REDIS_SERVER) {
     const url = process.env.REDIS_URL;
     if (url !== undefined) {
-      return { url, ownServer: false, stop: () => Promise.reject(new Error('cannot stop REDIS_URL')), start: () => Promise.resolve() };
+      const refuse = (): Promise<void> => Promise.reject(new Error('cannot stop REDIS_URL'));
+    return { url, ownServer: false, stop: refuse, start: () => Promise.resolve(), restart: refuse };
     }
     if (process.env.CI) throw new Error('CI must run the Redis tests, but neither redis-server nor REDIS_URL is available');
     console.warn('Redis tests skipped: no redis-server on PATH and no REDIS_URL (apt-get install -y redis-server)');
     return undefined;
   }
   const port = await freePort();
+  // A directory of its own: a snapshot (SAVE) is written there, and loaded again by restart(true).
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sse-redis-'));
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
-      stdio: 'ignore',
-    });
+    mkdirSync(dir, { recursive: true });
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', dir];
+    child = spawn('redis-server', args, { stdio: 'ignore' });
     const deadline = Date.now() + 10_000;
     while (!(await ping(port))) {
       if (Date.now() > deadline) throw new Error(`redis-server did not start on port ${port}`);
@@ -73,6 +102,21 @@ export async function startRedis(): Promise<TestRedis | undefined> {
     running.kill('SIGKILL');
     await exited;
   };
+  const restart = async (keepData: boolean): Promise<void> => {
+    if (keepData) await command(port, 'SAVE');
+    else rmSync(path.join(dir, 'dump.rdb'), { force: true });
+    await stop();
+    await start();
+  };
   await start();
-  return { url: `redis://127.0.0.1:${port}`, ownServer: true, stop, start };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    ownServer: true,
+    stop: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    start,
+    restart,
+  };
 }

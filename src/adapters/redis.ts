@@ -138,12 +138,40 @@ end
 return { epoch, head, matched, 0, redis.call('XRANGE', KEYS[2], '(' .. tostring(offset) .. '-0', '+') }
 `;
 
+// KEYS: meta, log. ARGV: ttl ms (0: none). Keeps a subscribed channel's log alive and returns
+// its epoch and head (nil when it does not exist).
+const HEAD_SCRIPT = `
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  return false
+end
+if tonumber(ARGV[1]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+end
+return { epoch, redis.call('HGET', KEYS[1], 'head') }
+`;
+
+// KEYS: meta, log. ARGV: epoch seen, new epoch, offset seen. A Redis that came back from an older
+// snapshot can hand out offsets again that clients already hold with other events: such a log
+// starts a new epoch, so every position in the old one is unknown and clients reset.
+const RENEW_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'head')) < tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'head', 0)
+  return 1
+end
+return 0
+`;
+
 type StreamEntry = [id: string, fields: string[]];
 type ReadReply = [epoch: string, head: number, matched: number, evicted: number, entries: StreamEntry[]];
 
 interface Scripted {
   sseAppend(...args: (string | number)[]): Promise<[string, number]>;
   sseRead(...args: (string | number)[]): Promise<ReadReply>;
+  sseHead(...args: (string | number)[]): Promise<[string, string] | null>;
+  sseRenew(...args: (string | number)[]): Promise<number>;
 }
 
 type Client = (Redis | Cluster) & Scripted;
@@ -257,6 +285,8 @@ export class RedisAdapter implements Adapter {
   /** Log options of each subscribed channel, for the periodic check. */
   readonly #options = new Map<string, LogOptions>();
   #verifier: NodeJS.Timeout | undefined;
+  /** When the next check runs (performance.now()), while one is scheduled. */
+  #nextCheck = Number.POSITIVE_INFINITY;
   #lost = false;
   #closed = false;
   /** The last connection error, to say why a connect failed (ioredis itself only says "closed"). */
@@ -315,6 +345,8 @@ export class RedisAdapter implements Adapter {
     }
     this.#commands.defineCommand('sseAppend', { numberOfKeys: 2, lua: APPEND_SCRIPT });
     this.#commands.defineCommand('sseRead', { numberOfKeys: 2, lua: READ_SCRIPT });
+    this.#commands.defineCommand('sseHead', { numberOfKeys: 2, lua: HEAD_SCRIPT });
+    this.#commands.defineCommand('sseRenew', { numberOfKeys: 2, lua: RENEW_SCRIPT });
     this.#listen(this.#commands);
   }
 
@@ -367,10 +399,28 @@ export class RedisAdapter implements Adapter {
     this.#subscriber = this.#createSubscriber();
     await this.#subscriber.connect();
     debug('Redis adapter connected (%s Pub/Sub)', this.#sharded ? 'sharded' : 'classic');
-    if (this.#verifyInterval !== false) {
-      this.#verifier = setInterval(() => void this.#verify(), this.#verifyInterval);
-      this.#verifier.unref();
-    }
+    this.#scheduleCheck();
+  }
+
+  // The periodic check of subscribed channels (see #check) runs every verifyInterval, and often
+  // enough to keep their logs from expiring (a third of the shortest historyTtl).
+  #scheduleCheck(): void {
+    if (this.#closed) return;
+    let delay = this.#verifyInterval === false ? Number.POSITIVE_INFINITY : this.#verifyInterval;
+    for (const { ttl } of this.#options.values()) if (ttl > 0) delay = Math.min(delay, Math.max(1, Math.floor(ttl / 3)));
+    // Only ever brought forward: channels joining all the time must not postpone it forever.
+    if (this.#verifier !== undefined && this.#nextCheck <= performance.now() + delay) return;
+    clearTimeout(this.#verifier);
+    this.#verifier = undefined;
+    this.#nextCheck = Number.POSITIVE_INFINITY;
+    if (delay === Number.POSITIVE_INFINITY) return;
+    this.#nextCheck = performance.now() + delay;
+    this.#verifier = setTimeout(() => {
+      this.#verifier = undefined;
+      this.#nextCheck = Number.POSITIVE_INFINITY;
+      void this.#check().finally(() => this.#scheduleCheck());
+    }, delay);
+    this.#verifier.unref();
   }
 
   #anyNode(): Redis {
@@ -448,7 +498,10 @@ export class RedisAdapter implements Adapter {
   }
 
   async read(channel: string, after: readonly Position[] | undefined, options: LogOptions): Promise<ReadResult> {
-    if (this.#listeners.has(channel)) this.#options.set(channel, options);
+    if (this.#listeners.has(channel) && !this.#options.has(channel)) {
+      this.#options.set(channel, options);
+      if (options.ttl > 0) this.#scheduleCheck();
+    }
     const pairs: (string | number)[] = [];
     for (const position of after ?? []) pairs.push(position.epoch, position.offset);
     let reply: ReadReply;
@@ -471,7 +524,7 @@ export class RedisAdapter implements Adapter {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#verifier);
+    clearTimeout(this.#verifier);
     this.#listeners.clear();
     const connections: (Redis | Cluster)[] = [];
     if (this.#subscriber !== undefined) connections.push(this.#subscriber);
@@ -492,7 +545,7 @@ export class RedisAdapter implements Adapter {
   }
 
   #disconnect(): void {
-    clearInterval(this.#verifier);
+    clearTimeout(this.#verifier);
     this.#subscriber?.disconnect();
     if (this.#ownsCommands) this.#commands.disconnect();
   }
@@ -552,23 +605,42 @@ export class RedisAdapter implements Adapter {
     } catch (cause) {
       this.onError?.(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `reconnected to Redis but could not subscribe again: ${explain(cause)}`, { cause }));
     }
+    await this.#renewRolledBack();
     debug('Redis Pub/Sub is back; %d channel(s) catch up from their logs', channels.length);
     this.onResync?.();
   }
 
-  // Compares what each subscribed channel received with its log's head: a channel behind it lost
-  // a message without any reconnect (a slot moved, a node failed over) and catches up.
-  async #verify(): Promise<void> {
+  // A log whose head is now behind what this process already received went back in time (Redis
+  // restarted from an older snapshot): it starts a new epoch (see RENEW_SCRIPT).
+  async #renewRolledBack(): Promise<void> {
+    await Promise.all(
+      [...this.#seen].map(async ([channel, seen]) => {
+        try {
+          const head = await this.#commands.sseHead(...this.#keys(channel), 0);
+          if (head === null || head[0] !== seen.epoch || Number(head[1]) >= seen.offset) return;
+          if ((await this.#commands.sseRenew(...this.#keys(channel), seen.epoch, newEpoch(), seen.offset)) === 1) {
+            debug('the log of "%s" went back from %d to %s: it starts a new epoch', channel, seen.offset, head[1]);
+          }
+        } catch {
+          // Redis is away again: the next reconnect checks again.
+        }
+      }),
+    );
+  }
+
+  // For every subscribed channel: keeps its log from expiring while someone is subscribed here,
+  // and compares what the channel received with the log's head. One behind it lost a message
+  // without any reconnect (a slot moved, a node failed over) and catches up.
+  async #check(): Promise<void> {
     if (this.#closed || this.#lost || this.#options.size === 0) return;
     const behind: string[] = [];
     await Promise.all(
-      [...this.#options.keys()].map(async (channel) => {
+      [...this.#options].map(async ([channel, options]) => {
         try {
-          const [meta] = this.#keys(channel);
-          const [epoch, head] = (await (this.#commands as Redis).hmget(meta, 'epoch', 'head')) as [string | null, string | null];
+          const head = await this.#commands.sseHead(...this.#keys(channel), options.ttl);
           const seen = this.#seen.get(channel);
-          if (epoch === null || head === null || seen === undefined) return;
-          if (epoch !== seen.epoch || Number(head) > seen.offset) behind.push(channel);
+          if (head === null || seen === undefined || this.#verifyInterval === false) return;
+          if (head[0] !== seen.epoch || Number(head[1]) > seen.offset) behind.push(channel);
         } catch {
           // Redis is away: the reconnect will resync everything.
         }

@@ -1,0 +1,244 @@
+// The Redis adapter when things go wrong, each case reproduced against a real redis-server with
+// faults injected on the wire (helpers/proxy.ts): a fresh process, a slow subscriber connection,
+// dropped Pub/Sub connections on a quiet channel, a Redis that is down when a channel is first
+// joined, a frozen Redis, keys that must expire.
+import { randomUUID } from 'node:crypto';
+import express from 'express';
+import Redis from 'ioredis';
+import { ChannelRegistry, RESET_EVENT, sse } from 'express-sse-hub';
+import { RedisAdapter, type RedisAdapterOptions } from 'express-sse-hub/redis';
+import { FaultProxy } from './helpers/proxy';
+import { HAS_REDIS_SERVER, startRedis, type TestRedis } from './helpers/redis';
+import { openStream, queryString, startServer, waitUntil, type TestServer, type TestStream } from './helpers/server';
+
+const HAS_REDIS = HAS_REDIS_SERVER || process.env.REDIS_URL !== undefined || process.env.CI !== undefined;
+const describeRedis = HAS_REDIS ? describe : describe.skip;
+
+let redis: TestRedis | undefined;
+let admin: Redis | undefined;
+beforeAll(async () => {
+  redis = await startRedis();
+  if (redis !== undefined) admin = new Redis(redis.url);
+});
+afterAll(async () => {
+  admin?.disconnect();
+  if (redis?.ownServer) await redis.stop();
+});
+
+interface Instance {
+  readonly registry: ChannelRegistry;
+  readonly adapter: RedisAdapter;
+  readonly url: string;
+  readonly errors: Error[];
+  close(): Promise<void>;
+}
+
+let prefix = '';
+let open: { close(): Promise<void> }[] = [];
+let streams: TestStream[] = [];
+beforeEach(() => {
+  prefix = `faults-${randomUUID()}`;
+});
+afterEach(async () => {
+  for (const s of streams) s.destroy();
+  streams = [];
+  for (const item of open.reverse()) await item.close();
+  open = [];
+});
+
+async function instance(url: string, options: Partial<RedisAdapterOptions> = {}, historyTtl?: number): Promise<Instance> {
+  const adapter = await RedisAdapter.connect({ url, prefix, ...options });
+  const registry = new ChannelRegistry({ adapter, history: 1000, ...(historyTtl === undefined ? {} : { historyTtl }) });
+  const errors: Error[] = [];
+  registry.on('error', (error) => errors.push(error));
+  const app = express();
+  app.get('/subscribe', sse({ heartbeat: false }), (req, res) => {
+    registry.subscribe(res, queryString(req.query.channels, 'feed').split(','));
+  });
+  const server: TestServer = await startServer(app);
+  const item: Instance = {
+    registry,
+    adapter,
+    url: server.url,
+    errors,
+    close: async () => {
+      await registry.close({ timeout: 200 });
+      await server.close();
+    },
+  };
+  open.push(item);
+  return item;
+}
+
+async function proxy(): Promise<FaultProxy> {
+  const { port } = new URL(redis!.url);
+  const p = await FaultProxy.start({ host: '127.0.0.1', port: Number(port) });
+  open.push(p);
+  return p;
+}
+
+async function client(url: string, headers?: Record<string, string>): Promise<TestStream> {
+  const s = await openStream(url, { headers });
+  streams.push(s);
+  return s;
+}
+
+/** A client's events as offsets in one channel's log (resets as -1). */
+function offsets(s: TestStream): number[] {
+  return s.events.map((e) => (e.event === RESET_EVENT ? -1 : Number(e.id!.split('.')[0])));
+}
+
+/** Publishes on `channel` every `everyMs` until stopped; resolves with how many succeeded. */
+function publisher(registry: ChannelRegistry, channel: string, everyMs: number): { stop(): Promise<number> } {
+  let running = true;
+  let count = 0;
+  const loop = (async () => {
+    while (running) {
+      await registry.channel(channel).broadcast(`n${count + 1}`);
+      count += 1;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return count;
+    },
+  };
+}
+
+describeRedis('RedisAdapter under faults', () => {
+  describe('when a process starts while Redis already holds history', () => {
+    it('reports the true head, and a client it tells that position is replayed nothing old', async () => {
+      const a = await instance(redis!.url);
+      let last = '';
+      for (let i = 0; i < 103; i += 1) last = (await a.registry.channel('feed').broadcast(`old ${i}`)).id!;
+      const fresh = await instance(redis!.url);
+      await expect(fresh.registry.head('feed')).resolves.toBe(last);
+      const s = await client(`${fresh.url}/subscribe`);
+      await waitUntil(() => s.lastEventId() !== undefined, 'the client is told its position');
+      expect(s.lastEventId()).toBe(last);
+      s.destroy();
+      await a.registry.channel('feed').broadcast('new');
+      const again = await client(`${a.url}/subscribe`, { 'last-event-id': last });
+      await again.waitForEvents(1);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(again.events.map((e) => e.data)).toEqual(['new']);
+    });
+  });
+
+  describe('when the subscriber connection is slow (100 ms each way) and another process publishes every 3 ms', () => {
+    it('gives the first subscriber every event after its position, with no gap', async () => {
+      const slow = await proxy();
+      slow.pubsubLatency = 100;
+      const a = await instance(redis!.url);
+      const b = await instance(slow.url);
+      const feed = publisher(a.registry, 'feed', 3);
+      await new Promise((r) => setTimeout(r, 50));
+      const s = await client(`${b.url}/subscribe`);
+      await waitUntil(() => s.lastEventId() !== undefined, 'the client is told its position', 10_000);
+      const start = Number(s.lastEventId()!.split('.')[0]);
+      await new Promise((r) => setTimeout(r, 500));
+      const published = await feed.stop();
+      await waitUntil(() => offsets(s).at(-1) === published, `every event up to ${published}`, 10_000);
+      expect(offsets(s)).toEqual(Array.from({ length: published - start }, (_, i) => start + 1 + i));
+    });
+  });
+
+  describe('when the Pub/Sub connection drops while a quiet channel gets events', () => {
+    it('catches that channel up after the reconnect, without waiting for another event', async () => {
+      const flaky = await proxy();
+      const a = await instance(redis!.url);
+      const b = await instance(flaky.url);
+      const s = await client(`${b.url}/subscribe?channels=quiet`);
+      await waitUntil(() => s.lastEventId() !== undefined, 'subscribed');
+      flaky.refusing = true;
+      flaky.dropAll((pubsub) => pubsub);
+      for (const n of [1, 2, 3]) await a.registry.channel('quiet').broadcast(`while away ${n}`);
+      flaky.refusing = false;
+      // Nothing more is published on the channel: the catch-up alone must deliver these.
+      await waitUntil(() => s.count() === 3, 'the three events', 10_000);
+      expect(s.events.map((e) => e.data)).toEqual(['while away 1', 'while away 2', 'while away 3']);
+    });
+  });
+
+  describe('when Redis is down as a channel is first joined', () => {
+    it('closes that stream so the client retries, and subscribes for real once Redis is back', async () => {
+      const down = await proxy();
+      const b = await instance(down.url, { commandTimeout: 300 });
+      down.refusing = true;
+      down.dropAll();
+      const first = await client(`${b.url}/subscribe?channels=late`);
+      await first.ended;
+      expect(b.errors.some((e) => /could not (subscribe to|read the log of) "late"/.test(e.message))).toBe(true);
+      down.refusing = false;
+      // What EventSource does after the stream ends: connect again.
+      let again: TestStream | undefined;
+      await waitUntil(
+        () => {
+          if (again === undefined || again.response.complete) {
+            void client(`${b.url}/subscribe?channels=late`).then((s) => (again = s));
+          }
+          return again?.lastEventId() !== undefined;
+        },
+        'a later attempt is subscribed',
+        15_000,
+      );
+      const [, numsub] = (await admin!.call('PUBSUB', 'SHARDNUMSUB', `${prefix}:{late}`)) as [string, number];
+      expect(numsub).toBe(1);
+      const a = await instance(redis!.url);
+      await a.registry.channel('late').broadcast('it works');
+      await waitUntil(() => again!.events.some((e) => e.data === 'it works'), 'the event');
+    }, 30_000);
+  });
+
+  describe('when Redis freezes (every reply held)', () => {
+    it('bounds every wait: broadcasts reject within commandTimeout, and close() resolves', async () => {
+      const frozen = await proxy();
+      const b = await instance(frozen.url, { commandTimeout: 300 });
+      const s = await client(`${b.url}/subscribe`);
+      await waitUntil(() => s.lastEventId() !== undefined, 'subscribed');
+      frozen.pause();
+      const started = Date.now();
+      await expect(b.registry.channel('feed').broadcast('stuck')).rejects.toMatchObject({ code: 'ERR_SSE_ADAPTER_UNAVAILABLE' });
+      expect(Date.now() - started).toBeLessThan(2000);
+      const closing = Date.now();
+      await b.close();
+      open = open.filter((item) => item !== b);
+      expect(Date.now() - closing).toBeLessThan(3000);
+      frozen.resume();
+    });
+  });
+
+  describe('with historyTtl', () => {
+    it('lets the keys of a channel nobody is subscribed to expire after its last event', async () => {
+      const a = await instance(redis!.url, {}, 300);
+      await a.registry.channel('brief').broadcast('x');
+      const meta = `${prefix}:{brief}:meta`;
+      const ttl = await admin!.pttl(meta);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(300);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(await admin!.exists(meta, `${prefix}:{brief}:log`)).toBe(0);
+    });
+
+    it('keeps the log of a channel someone is subscribed to', async () => {
+      const a = await instance(redis!.url, {}, 300);
+      const s = await client(`${a.url}/subscribe?channels=kept`);
+      await waitUntil(() => s.lastEventId() !== undefined, 'subscribed');
+      const { id } = await a.registry.channel('kept').broadcast('x');
+      await new Promise((r) => setTimeout(r, 900));
+      expect(await admin!.exists(`${prefix}:{kept}:meta`)).toBe(1);
+      await expect(a.registry.head('kept')).resolves.toBe(id);
+    });
+  });
+
+  describe('when two broadcasts run at once', () => {
+    it('resolves each with its own id', async () => {
+      const a = await instance(redis!.url);
+      const results = await Promise.all([a.registry.channel('feed').broadcast('one'), a.registry.channel('feed').broadcast('two')]);
+      expect(new Set(results.map((r) => r.id)).size).toBe(2);
+    });
+  });
+});
