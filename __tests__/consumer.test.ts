@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { extractTsBlocks, firstGetPath, importedPackages, LISTEN_PRELOAD, LISTENING_MARK, needsRedis, type ReadmeBlock } from './helpers/readme';
 import { startRedis, type TestRedis } from './helpers/redis';
+import { startRedisCluster, type TestCluster } from './helpers/redis-cluster';
 
 jest.setTimeout(10 * 60_000);
 
@@ -367,6 +368,8 @@ describe('the packed package in a TypeScript consumer project', () => {
   let tarball: string;
   let preload: string;
   let redis: TestRedis | undefined;
+  /** A real 3-master cluster, for examples that read REDIS_CLUSTER. */
+  let cluster: TestCluster | undefined;
   const installs = new Map<string, Promise<Installed>>();
 
   beforeAll(async () => {
@@ -388,12 +391,14 @@ describe('the packed package in a TypeScript consumer project', () => {
       installs.set(ts.dir, installing);
     }
     if (BLOCKS.some((b) => needsRedis(b.code))) redis = await startRedis();
+    if (BLOCKS.some((b) => b.code.includes('REDIS_CLUSTER'))) cluster = await startRedisCluster({ masters: 3 });
   }, 5 * 60_000);
 
   afterAll(async () => {
     await Promise.allSettled([...installs.values()]);
     await Promise.all([...children].map(stop));
     if (redis?.ownServer === true) await redis.stop();
+    await cluster?.stop();
     if (work !== undefined) fs.rmSync(work, { recursive: true, force: true });
   }, 60_000);
 
@@ -459,13 +464,19 @@ describe('the packed package in a TypeScript consumer project', () => {
             console.warn(`${block.label} not run: it needs Redis, and neither redis-server nor REDIS_URL is available`);
             return;
           }
+          if (block.code.includes('REDIS_CLUSTER') && cluster === undefined) {
+            console.warn(`${block.label} not run: it needs a Redis Cluster, and redis-server or redis-cli is missing`);
+            return;
+          }
           // The environment of someone trying the example: not jest's NODE_ENV=test (which, for one,
           // silences Express's error log), no PORT or REDIS_URL but ours.
           const env: NodeJS.ProcessEnv = { ...process.env };
           delete env.NODE_ENV;
           delete env.PORT;
           delete env.REDIS_URL;
+          delete env.REDIS_CLUSTER;
           if (redis !== undefined) env.REDIS_URL = redis.url;
+          if (cluster !== undefined) env.REDIS_CLUSTER = cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',');
           const problems = await runExample(script, project.dir, preload, env, firstGetPath(block.code));
           if (problems.length > 0) {
             throw new Error(`${block.label} does not run as pasted (${where()}):\n${problems.join('\n')}\n--- ${block.fileName} ---\n${numbered(block.code)}`);

@@ -280,6 +280,8 @@ export class RedisAdapter implements Adapter {
   readonly #verifyInterval: number | false;
   #sharded = false;
   readonly #listeners = new Map<string, EntryListener>();
+  /** SSUBSCRIBEs on a Cluster waiting for their confirmation, woken when ioredis resubscribed (see #ssubscribe). */
+  readonly #subscribing = new Set<() => void>();
   /** Newest position each subscribed channel with history received, for the periodic check. */
   readonly #seen = new Map<string, Position>();
   /** Log options of each subscribed channel, for the periodic check. */
@@ -379,7 +381,27 @@ export class RedisAdapter implements Adapter {
     });
     subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
     subscriber.on('smessage', (channel: string, message: string) => this.#onMessage(channel, message));
+    if (subscriber instanceof Cluster && this.#sharded) this.#followSlots(subscriber);
     return subscriber;
+  }
+
+  // Sharded Pub/Sub on a Cluster: ioredis keeps one subscriber connection per master and, each
+  // time its slot map changes (or a subscriber connection was replaced), subscribes every channel
+  // again on its slot's master and emits 'subscribersReady'. But it refreshes that map only when
+  // told to, and a slot that moves tells it nothing: Redis just unsubscribes the slot's channels
+  // on the old master (an unsolicited SUNSUBSCRIBE, which ioredis reports as a 'nodeError').
+  // Refresh then, and after every resubscription let every channel catch up from its log: what
+  // was published meanwhile never reached this process.
+  #followSlots(subscriber: Cluster): void {
+    subscriber.on('nodeError', (error: Error) => {
+      if (!this.#closed && /\bsunsubscribe\b/.test(error.message)) subscriber.refreshSlotsCache();
+    });
+    subscriber.on('subscribersReady', () => {
+      for (const wake of this.#subscribing) wake();
+      if (this.#closed || this.#lost || this.#listeners.size === 0) return;
+      debug('Redis Cluster subscribers were set up again; every channel catches up from its log');
+      this.onResync?.();
+    });
   }
 
   /** True when events travel by sharded Pub/Sub (SPUBLISH/SSUBSCRIBE). */
@@ -483,8 +505,28 @@ export class RedisAdapter implements Adapter {
 
   #subscribeTo(channels: readonly string[]): Promise<unknown> {
     const names = channels.map((c) => this.#pubsubChannel(c));
-    const subscriber = this.#subscriber as Redis;
-    return this.#sharded ? subscriber.ssubscribe(...names) : subscriber.subscribe(...names);
+    const subscriber = this.#subscriber!;
+    if (!this.#sharded) return (subscriber as Redis).subscribe(...names);
+    if (!(subscriber instanceof Cluster)) return subscriber.ssubscribe(...names);
+    // On a Cluster one SSUBSCRIBE per channel: channels of different slots cannot share one.
+    return Promise.all(names.map((name) => this.#ssubscribe(subscriber, name)));
+  }
+
+  // ioredis sends a Cluster's SSUBSCRIBE to the master its slot map names. When the slot has moved
+  // since, that master answers MOVED, and ioredis refreshes its map and subscribes the channel
+  // again on the right master ('subscribersReady') but never settles the command: then subscribe
+  // once more, for a confirmation.
+  async #ssubscribe(subscriber: Cluster, name: string): Promise<void> {
+    let wake: (() => void) | undefined;
+    const resubscribed = new Promise<'resubscribed'>((resolve) => {
+      wake = () => resolve('resubscribed');
+    });
+    this.#subscribing.add(wake!);
+    try {
+      if ((await Promise.race([subscriber.ssubscribe(name), resubscribed])) === 'resubscribed') await subscriber.ssubscribe(name);
+    } finally {
+      this.#subscribing.delete(wake!);
+    }
   }
 
   unsubscribe(channel: string): void {
@@ -647,6 +689,8 @@ export class RedisAdapter implements Adapter {
       }),
     );
     if (behind.length > 0 && !this.#closed) {
+      // Messages went missing: on a sharded Cluster, maybe because a slot moved to another master.
+      if (this.#sharded && this.#subscriber instanceof Cluster) this.#subscriber.refreshSlotsCache();
       debug('%d channel(s) behind their logs; catching up', behind.length);
       this.onResync?.(behind);
     }
