@@ -199,6 +199,11 @@ export class Channel {
   readonly #waiting = new Map<string, (delivered: number) => void>();
   /** The adapter's subscription, while there are subscribers. */
   #delivery: Promise<void> | undefined;
+  /**
+   * Settles once the channel knows its position after delivery started: first connections wait
+   * for it instead of each reading the log's head (a thousand at once on a cold channel).
+   */
+  #positioned: { promise: Promise<Position | undefined>; resolve: (position: Position | undefined) => void } | undefined;
   #position: Position | undefined;
   #token: string | undefined;
   /** Entries that arrived while the channel reads its log; undefined when not reading. */
@@ -364,6 +369,12 @@ export class Channel {
   /** @internal */
   async read(after: readonly Position[] | undefined): Promise<ReadResult> {
     await this.#delivery;
+    if (after === undefined) {
+      // A first connection starts where the channel was when it learned its position: it gets
+      // everything the channel fans out after that, with no read of its own.
+      const position = (await this.#positioned?.promise) ?? this.#position;
+      if (position !== undefined) return { head: position, matched: -1, evicted: false, events: [] };
+    }
     return this.#adapter.read(this.name, after, this.#log);
   }
 
@@ -401,6 +412,9 @@ export class Channel {
   #startDelivery(): void {
     const delivery = this.#adapter.subscribe(this.name, this.#onEntry);
     this.#delivery = delivery;
+    let resolve: (position: Position | undefined) => void = () => undefined;
+    const promise = new Promise<Position | undefined>((done) => (resolve = done));
+    this.#positioned = { promise, resolve };
     this.#backlog = [];
     delivery.then(
       () => {
@@ -416,6 +430,8 @@ export class Channel {
 
   #stopDelivery(): void {
     this.#delivery = undefined;
+    this.#positioned?.resolve(undefined);
+    this.#positioned = undefined;
     this.#position = undefined;
     this.#token = undefined;
     this.#backlog = undefined;
@@ -539,6 +555,8 @@ export class Channel {
   #setPosition(position: Position): void {
     this.#position = { epoch: position.epoch, offset: position.offset };
     this.#token = formatPosition(position);
+    // Only the first position after delivery started counts (a promise settles once).
+    this.#positioned?.resolve(this.#position);
   }
 
   #fanOut(entry: LogEntry): void {
