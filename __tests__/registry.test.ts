@@ -39,6 +39,18 @@ describe('registry.channel()', () => {
     expect(registry.stats().channels).toMatchObject({ a: { events: 2 }, b: { events: 1 } });
   });
 
+  it('resolves concurrent broadcasts each with its own id', async () => {
+    const registry = new ChannelRegistry({ history: 5 });
+    const results = await Promise.all([registry.channel('a').broadcast('one'), registry.channel('a').broadcast('two')]);
+    expect(results.map((r) => r.id?.split('.')[0])).toEqual(['1', '2']);
+  });
+
+  it('refuses a custom id on a channel with history, and sends it as it is on one without', async () => {
+    const registry = new ChannelRegistry({ history: 5 });
+    await expect(registry.channel('a').broadcast('x', { id: 'mine' })).rejects.toMatchObject({ name: 'TypeError', code: 'ERR_SSE_INVALID_ID' });
+    await expect(registry.channel('b', { history: false }).broadcast('x', { id: 'mine' })).resolves.toEqual({ id: 'mine', delivered: 0 });
+  });
+
   it('starts new epochs in a new process life, so old ids are unknown', async () => {
     const before = await new ChannelRegistry({ history: 5 }).channel('a').broadcast('x');
     const after = await new ChannelRegistry({ history: 5 }).channel('a').broadcast('x');

@@ -192,8 +192,10 @@ export class Channel {
   readonly #log: LogOptions;
   readonly #hooks: ChannelHooks;
   readonly #adapter: Adapter;
-  /** A connection live here without a filter is kept as itself; any other as its Subscription. */
-  readonly #subscribers = new Map<SseStream, SseStream | Subscription>();
+  /** Connections live here without a filter: the hot path, with no object of their own. */
+  readonly #live = new Set<SseStream>();
+  /** Every other connection (with a filter, or still catching up), with its Subscription. */
+  readonly #subscriptions = new Map<SseStream, Subscription>();
   readonly #onEntry = (entry: LogEntry): void => this.#receive(entry);
   /** Broadcasts from here waiting for their own entry to be fanned out: origin → resolve(count). */
   readonly #waiting = new Map<string, (delivered: number) => void>();
@@ -225,7 +227,7 @@ export class Channel {
 
   /** Number of connections subscribed here. */
   get size(): number {
-    return this.#subscribers.size;
+    return this.#live.size + this.#subscriptions.size;
   }
 
   /** True when the channel keeps history. */
@@ -290,7 +292,7 @@ export class Channel {
     if (this.#closed) return { id: undefined, delivered: 0 };
     const kind: DataKind = typeof data === 'string' ? 'text' : this.#settings.serialize === JSON.stringify ? 'json' : 'other';
     // Only a channel with subscribers here will see its entry come back.
-    const origin = this.#subscribers.size > 0 ? this.#hooks.nextOrigin() : undefined;
+    const origin = this.size > 0 ? this.#hooks.nextOrigin() : undefined;
     let delivered: Promise<number> | number = 0;
     if (origin !== undefined) delivered = new Promise<number>((resolve) => this.#waiting.set(origin, resolve));
     let position: Position | undefined;
@@ -344,26 +346,29 @@ export class Channel {
 
   /** @internal */
   has(stream: SseStream): boolean {
-    return this.#subscribers.has(stream);
+    return this.#live.has(stream) || this.#subscriptions.has(stream);
   }
 
   /** @internal */
   isCurrent(subscription: Subscription): boolean {
-    return this.#subscribers.get(subscription.stream) === subscription;
+    return this.#subscriptions.get(subscription.stream) === subscription;
   }
 
   /** @internal */
   add(stream: SseStream, subscription: Subscription | undefined): void {
     stream.onClose(this);
     if (this.hasHistory) stream.addPositionSource(this);
-    this.#subscribers.set(stream, subscription ?? stream);
+    if (subscription === undefined) this.#live.add(stream);
+    else this.#subscriptions.set(stream, subscription);
     if (this.#delivery === undefined) this.#startDelivery();
     this.#hooks.onJoin(this);
   }
 
   /** @internal */
   settle(subscription: Subscription): void {
-    if (subscription.filter === undefined && this.isCurrent(subscription)) this.#subscribers.set(subscription.stream, subscription.stream);
+    if (subscription.filter !== undefined || !this.isCurrent(subscription)) return;
+    this.#subscriptions.delete(subscription.stream);
+    this.#live.add(subscription.stream);
   }
 
   /** @internal */
@@ -381,7 +386,7 @@ export class Channel {
   /** @internal */
   deliver(subscription: Subscription, entry: LogEntry): void {
     if (subscription.filter !== undefined && !this.#passes(subscription, entry)) return;
-    this.#enqueue(subscription.stream, entry, frameOf(entry));
+    this.#enqueue(subscription.stream, frameOf(entry));
   }
 
   /** @internal */
@@ -399,10 +404,10 @@ export class Channel {
   /** @internal Where `stream` is in this channel, on the wire. */
   tokenFor(connection: Connection): string | undefined {
     const stream = connection as SseStream;
-    const value = this.#subscribers.get(stream);
-    if (value === undefined) return undefined;
-    if (value === stream || (value as Subscription).live) return this.#token;
-    return (value as Subscription).token;
+    if (this.#live.has(stream)) return this.#token;
+    const subscription = this.#subscriptions.get(stream);
+    if (subscription === undefined) return undefined;
+    return subscription.live ? this.#token : subscription.token;
   }
 
   // ——— delivery ———
@@ -450,7 +455,7 @@ export class Channel {
     if (this.#delivery === undefined) return;
     if (!this.hasHistory) {
       // No log to recover from: tell every connection it may have missed events.
-      for (const value of this.#subscribers.values()) this.reset(value instanceof Subscription ? value.stream : value, 'lost');
+      for (const stream of this.streams()) this.reset(stream, 'lost');
       return;
     }
     if (this.#backlog === undefined) {
@@ -543,10 +548,8 @@ export class Channel {
       // The log no longer continues from here (it was lost, or trimmed past us while we were away).
       const reason: ResetReason = result.evicted ? 'evicted' : 'lost';
       debug('channel "%s" lost its place in the log (%s); resetting its connections', this.name, reason);
-      for (const value of this.#subscribers.values()) {
-        if (value instanceof Subscription && !value.live) continue;
-        this.reset(value instanceof Subscription ? value.stream : value, reason);
-      }
+      for (const stream of this.#live) this.reset(stream, reason);
+      for (const subscription of this.#subscriptions.values()) if (subscription.live) this.reset(subscription.stream, reason);
     }
     for (const entry of result.events) this.#fanOut(entry);
     if (result.events.length === 0) this.#setPosition(result.head);
@@ -560,39 +563,50 @@ export class Channel {
   }
 
   #fanOut(entry: LogEntry): void {
-    if (entry.offset > 0) {
+    const positioned = entry.offset > 0;
+    if (positioned) {
       this.#position = entry;
       this.#token = formatPosition(entry);
     }
     const frame = frameOf(entry);
+    const { text, bytes } = frame;
     let count = 0;
-    for (const value of this.#subscribers.values()) {
-      if (!(value instanceof Subscription)) {
-        if (this.#enqueue(value, entry, frame)) count += 1;
-      } else if (value.live) {
-        if (value.filter === undefined || this.#passes(value, entry)) {
-          if (this.#enqueue(value.stream, entry, frame)) count += 1;
-        }
-      } else {
-        value.receive(this, entry);
+    let sent = 0;
+    // The hot path: one shared string for every connection in this channel only (with history, a
+    // connection in several gets its own id; see #enqueue).
+    for (const stream of this.#live) {
+      if (positioned && stream.positionSources > 1) {
+        if (this.#enqueue(stream, frame) > 0) count += 1;
+      } else if (stream.enqueue(text, bytes)) {
+        count += 1;
+        sent += bytes;
+      }
+    }
+    this.#bytes += sent;
+    for (const subscription of this.#subscriptions.values()) {
+      if (!subscription.live) subscription.receive(this, entry);
+      else if (subscription.filter === undefined || this.#passes(subscription, entry)) {
+        if (this.#enqueue(subscription.stream, frame) > 0) count += 1;
       }
     }
     this.#resolveWaiter(entry, count);
   }
 
-  #enqueue(stream: SseStream, entry: LogEntry, frame: Frame): boolean {
-    // A connection in several channels with history carries its position in each of them.
-    if (entry.offset > 0 && stream.positionSources > 1) {
-      const text = frameWithId(frame, stream.positionId()!);
-      const bytes = Buffer.byteLength(text);
-      if (!stream.enqueue(text, bytes)) return false;
-      this.#bytes += bytes;
-      return true;
+
+  // Queues `frame` for one connection; returns the bytes queued (0 when it is closed). A
+  // connection in several channels with history carries its position in each of them.
+  #enqueue(stream: SseStream, frame: Frame): number {
+    let text = frame.text;
+    let bytes = frame.bytes;
+    if (frame.positioned && stream.positionSources > 1) {
+      text = frameWithId(frame, stream.positionId()!);
+      bytes = Buffer.byteLength(text);
     }
-    if (!stream.enqueue(frame.text, frame.bytes)) return false;
-    this.#bytes += frame.bytes;
-    return true;
+    if (!stream.enqueue(text, bytes)) return 0;
+    this.#bytes += bytes;
+    return bytes;
   }
+
 
   #resolveWaiter(entry: LogEntry, count: number): void {
     if (entry.origin === undefined || this.#waiting.size === 0) return;
@@ -621,7 +635,7 @@ export class Channel {
 
   // Delivery cannot be restored: close every connection so clients reconnect and replay.
   #giveUp(): void {
-    const streams = [...this.#subscribers.keys()];
+    const streams = [...this.streams()];
     for (const stream of streams) stream.close();
   }
 
@@ -634,12 +648,10 @@ export class Channel {
   }
 
   #remove(stream: SseStream): void {
-    const value = this.#subscribers.get(stream);
-    if (value === undefined) return;
-    this.#subscribers.delete(stream);
+    if (!this.#live.delete(stream) && !this.#subscriptions.delete(stream)) return;
     stream.offClose(this);
     if (this.hasHistory) stream.removePositionSource(this);
-    if (this.#subscribers.size === 0) this.#stopDelivery();
+    if (this.size === 0) this.#stopDelivery();
     const dropped = stream.dropped;
     if (dropped) this.#dropped += 1;
     this.#hooks.onLeave(this, stream, dropped);
@@ -648,7 +660,7 @@ export class Channel {
   /** Counters for metrics. */
   stats(): ChannelStats {
     return {
-      subscribers: this.#subscribers.size,
+      subscribers: this.size,
       events: this.#events,
       bytes: this.#bytes,
       dropped: this.#dropped,
@@ -658,8 +670,9 @@ export class Channel {
   }
 
   /** @internal The connections subscribed here. */
-  streams(): IterableIterator<SseStream> {
-    return this.#subscribers.keys();
+  *streams(): IterableIterator<SseStream> {
+    yield* this.#live;
+    yield* this.#subscriptions.keys();
   }
 
   /** @internal Refuses further broadcasts and subscriptions. */

@@ -5,6 +5,7 @@
 // holds more than `maxBacklog` bytes from earlier writes does not read, and is dropped. end()
 // writes what is queued, then ends the response.
 import { debug } from './debug';
+import { addTo, removeFrom, type Few } from './few';
 import { scheduleFlush } from './flusher';
 import { TICKS_PER_INTERVAL } from './heartbeat';
 import type { ResponseLike, Transport } from './transport';
@@ -56,8 +57,7 @@ export class Connection {
   #queued = '';
   #queuedBytes = 0;
   #maxBacklog = NO_LIMIT;
-  // One hook (the common case: one channel) is kept as is; an array only for more.
-  #closeHooks: CloseHook | CloseHook[] | undefined;
+  #closeHooks: Few<CloseHook>;
   /** @internal The bits above, and FIRST_FREE_FLAG and up for subclasses. */
   protected flags = 0;
 
@@ -240,21 +240,13 @@ export class Connection {
       runHook(hook, this);
       return;
     }
-    const hooks = this.#closeHooks;
-    if (hooks === undefined) this.#closeHooks = hook;
-    else if (Array.isArray(hooks)) hooks.push(hook);
-    else this.#closeHooks = [hooks, hook];
+    this.#closeHooks = addTo(this.#closeHooks, hook);
     this.watch();
   }
 
   /** @internal Cancels a hook given to `onClose()`. */
   offClose(hook: CloseHook): void {
-    const hooks = this.#closeHooks;
-    if (hooks === hook) this.#closeHooks = undefined;
-    else if (Array.isArray(hooks)) {
-      const at = hooks.indexOf(hook);
-      if (at !== -1) hooks.splice(at, 1);
-    }
+    this.#closeHooks = removeFrom(this.#closeHooks, hook);
   }
 
   /** @internal Listens for the response's end, once. */

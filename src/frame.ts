@@ -12,6 +12,8 @@ export interface Frame {
   readonly text: string;
   /** UTF-8 bytes of `text`. */
   readonly bytes: number;
+  /** The entry has a position in a log (its id is that position). */
+  readonly positioned: boolean;
 }
 
 const frames = new WeakMap<LogEntry, Frame>();
@@ -25,7 +27,7 @@ export function frameOf(entry: LogEntry): Frame {
     const custom = customIdOf(entry);
     const id = entry.offset > 0 ? formatPosition(entry) : custom === undefined ? undefined : validateId(custom);
     const text = id === undefined ? `${body}\n` : `${body}id: ${id}\n\n`;
-    frame = { body, text, bytes: Buffer.byteLength(text) };
+    frame = { body, text, bytes: Buffer.byteLength(text), positioned: entry.offset > 0 };
     frames.set(entry, frame);
   }
   return frame;

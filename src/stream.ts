@@ -9,6 +9,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { CLOSED, Connection, FIRST_FREE_FLAG, OPENED } from './connection';
 import { debug } from './debug';
 import { SseError, warn } from './errors';
+import { addTo, removeFrom, sizeOf, type Few } from './few';
 import { formatComment, formatEvent, formatRetry, serializeData } from './serializer';
 import { iterate, type PipeSource } from './source';
 import type { StreamSet } from './stream-set';
@@ -67,8 +68,7 @@ export class SseStream<M extends object = EventMap> extends Connection {
   readonly #req: SseRequest;
   readonly #set: StreamSet;
   #controller: AbortController | undefined;
-  // One source (the common case: one channel with history) is kept as is; an array for more.
-  #sources: PositionSource | PositionSource[] | undefined;
+  #sources: Few<PositionSource>;
 
   /** @internal Created by the `sse()` middleware; use `res.sse`. */
   constructor(req: SseRequest, res: SseServerResponse, set: StreamSet) {
@@ -257,27 +257,17 @@ export class SseStream<M extends object = EventMap> extends Connection {
 
   /** @internal How many channels with history this stream is in. */
   get positionSources(): number {
-    const sources = this.#sources;
-    return sources === undefined ? 0 : Array.isArray(sources) ? sources.length : 1;
+    return sizeOf(this.#sources);
   }
 
   /** @internal */
   addPositionSource(source: PositionSource): void {
-    const sources = this.#sources;
-    if (sources === undefined) this.#sources = source;
-    else if (Array.isArray(sources)) sources.push(source);
-    else this.#sources = [sources, source];
+    this.#sources = addTo(this.#sources, source);
   }
 
   /** @internal */
   removePositionSource(source: PositionSource): void {
-    const sources = this.#sources;
-    if (sources === source) this.#sources = undefined;
-    else if (Array.isArray(sources)) {
-      const at = sources.indexOf(source);
-      if (at !== -1) sources.splice(at, 1);
-      if (sources.length === 1) this.#sources = sources[0];
-    }
+    this.#sources = removeFrom(this.#sources, source);
   }
 
   /**

@@ -21,7 +21,8 @@ export interface TestRedis {
   restart(keepData: boolean): Promise<void>;
 }
 
-function freePort(): Promise<number> {
+/** A TCP port nobody listens on now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.on('error', reject);

@@ -69,15 +69,19 @@ export interface CreateRedisAdapterOptions extends RedisAdapterOptions {
 /** Version of the messages and log entries this adapter writes; readers skip other versions. */
 const FORMAT = '1';
 
-// KEYS: meta, log. ARGV: history, ttl ms (0: none), new epoch, Pub/Sub channel, sharded (1/0),
-// format, text, kind, event ('' for none), has event (1/0), origin ('' for none).
-const APPEND_SCRIPT = `
+// Both scripts below start here: a log with no meta is from before (its data was lost or its
+// keys expired); it starts again, empty, with the new epoch the caller passed in ARGV[n].
+const ENSURE_LOG = (epochArgument: number): string => `
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
-  epoch = ARGV[3]
+  epoch = ARGV[${epochArgument}]
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'head', 0)
-end
+end`;
+
+// KEYS: meta, log. ARGV: history, ttl ms (0: none), new epoch, Pub/Sub channel, sharded (1/0),
+// format, text, kind, event ('' for none), has event (1/0), origin ('' for none).
+const APPEND_SCRIPT = `${ENSURE_LOG(3)}
 local offset = redis.call('HINCRBY', KEYS[1], 'head', 1)
 local fields = { 'v', ARGV[6], 't', ARGV[7], 'k', ARGV[8] }
 local message = { v = ARGV[6], e = epoch, o = tostring(offset), t = ARGV[7], k = ARGV[8] }
@@ -103,13 +107,7 @@ return { epoch, offset }
 // KEYS: meta, log. ARGV: new epoch, ttl ms (0: none), mode ('head' | 'after'), then epoch and
 // offset pairs of the client's positions. Returns epoch, head, matched index (0-based, -1),
 // evicted (1/0), entries.
-const READ_SCRIPT = `
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'head', 0)
-end
+const READ_SCRIPT = `${ENSURE_LOG(1)}
 if tonumber(ARGV[2]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
