@@ -1,0 +1,469 @@
+// The browser client (express-sse-hub/client) in Node 20+, over the global fetch, against real
+// Express servers with sse() and a ChannelRegistry with history. Browser-only behaviour (shared
+// mode, online, the back/forward cache) is in client-browser.test.ts.
+import http from 'node:http';
+import express, { type Response as ExpressResponse } from 'express';
+import { ChannelRegistry, sse } from 'express-sse-hub';
+import { EventSource, type SseErrorEvent, type SseMessageEvent } from '../src/client';
+import { backoffDelay, MAX_BACKOFF_MS, MIN_BACKOFF_MS, retryAfterMs } from '../src/client/backoff';
+import { collect, gaps, nextEvent, recordRequests, trackSources, type SeenRequest } from './helpers/client';
+import { startServer, waitUntil, type TestServer } from './helpers/server';
+
+const open = trackSources();
+let servers: TestServer[] = [];
+let registries: ChannelRegistry[] = [];
+
+afterEach(async () => {
+  await Promise.all(registries.map((r) => r.close({ timeout: 100 })));
+  await Promise.all(servers.map((s) => s.close()));
+  servers = [];
+  registries = [];
+});
+
+async function serve(app: http.RequestListener): Promise<string> {
+  const server = await startServer(app);
+  servers.push(server);
+  return server.url;
+}
+
+function newRegistry(): ChannelRegistry {
+  const registry = new ChannelRegistry({ history: 100 });
+  registries.push(registry);
+  return registry;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('new EventSource(url) from express-sse-hub/client', () => {
+  describe('when the server streams events', () => {
+    it('opens, then dispatches named and unnamed events with their ids and origin', async () => {
+      const app = express();
+      app.get('/events', sse({ heartbeat: false }), (_req, res) => {
+        res.sse.send('hello');
+        res.sse.send({ n: 1 }, { event: 'tick', id: 'a' });
+      });
+      const url = await serve(app);
+      const source = open(`${url}/events`);
+      expect(source.readyState).toBe(EventSource.CONNECTING);
+      expect(source.url).toBe(`${url}/events`);
+      const opened = nextEvent(source, 'open');
+      const message = nextEvent<SseMessageEvent>(source, 'message');
+      const tick = nextEvent<SseMessageEvent<{ n: number }>>(source, 'tick');
+      await opened;
+      expect(source.readyState).toBe(EventSource.OPEN);
+      expect((await message).data).toBe('hello');
+      const event = await tick;
+      expect([event.data, event.json(), event.lastEventId, event.origin]).toEqual(['{"n":1}', { n: 1 }, 'a', url]);
+      expect(event).toBeInstanceOf(MessageEvent);
+      expect(source.lastEventId).toBe('a');
+    });
+
+    it('keeps the position an id-only frame announces as its lastEventId, firing no event', async () => {
+      const registry = newRegistry();
+      const app = express();
+      app.get('/news', sse(), (_req, res) => {
+        registry.subscribe(res, ['news']);
+      });
+      const url = await serve(app);
+      const source = open(`${url}/news`);
+      const messages = collect(source);
+      await waitUntil(() => source.lastEventId !== '', 'the position frame');
+      expect(source.lastEventId).toMatch(/^0\.[0-9a-z]+$/);
+      expect(messages).toEqual([]);
+    });
+
+    it('decodes UTF-8 split anywhere and strips a leading BOM', async () => {
+      const bytes = Buffer.from('\uFEFFdata: é😀\r\n\r\nid: 1\ndata: ok\n\n');
+      const server = http.createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        // One byte per write, each flushed separately.
+        let i = 0;
+        const next = (): void => {
+          if (i === bytes.length) return;
+          res.write(bytes.subarray(i, i + 1), () => setTimeout(next, 1));
+          i += 1;
+        };
+        next();
+      });
+      const url = await serve(server.listeners('request')[0] as http.RequestListener);
+      const source = open(url);
+      const messages = collect(source);
+      await waitUntil(() => messages.length === 2, 'two events');
+      expect(messages).toEqual(['é😀', 'ok']);
+    });
+
+    it('fires nothing more once close() is called, even from a listener in the middle of a chunk', async () => {
+      const app = express();
+      app.get('/events', sse({ heartbeat: false }), (_req, res) => {
+        for (let n = 1; n <= 5; n += 1) res.sse.send(String(n));
+      });
+      const url = await serve(app);
+      const source = open(`${url}/events`);
+      const messages: string[] = [];
+      source.onmessage = (event) => {
+        messages.push(event.data);
+        if (event.data === '2') source.close();
+      };
+      await waitUntil(() => messages.length >= 2, 'two events');
+      await sleep(50);
+      expect(messages).toEqual(['1', '2']);
+      expect(source.readyState).toBe(EventSource.CLOSED);
+    });
+  });
+
+  describe('when headers is a function', () => {
+    it('calls it before every connect, so a refreshed token is used on reconnect', async () => {
+      const seen: SeenRequest[] = [];
+      const app = express();
+      app.get('/private', recordRequests(seen), sse({ retry: 20, heartbeat: false }), (req, res) => {
+        res.sse.send(req.get('authorization') ?? 'none');
+        res.sse.close();
+      });
+      const url = await serve(app);
+      let calls = 0;
+      const source = open(`${url}/private`, {
+        headers: async () => {
+          calls += 1;
+          await sleep(5); // a token refresh
+          return { Authorization: `Bearer token-${calls}` };
+        },
+      });
+      const messages = collect(source);
+      await waitUntil(() => messages.length === 3, 'three connections');
+      expect(messages).toEqual(['Bearer token-1', 'Bearer token-2', 'Bearer token-3']);
+      expect(seen.map((r) => r.headers.accept)).toEqual(['text/event-stream', 'text/event-stream', 'text/event-stream']);
+    });
+
+    it('fires error and tries again when it throws', async () => {
+      const app = express();
+      app.get('/private', sse({ heartbeat: false }), (_req, res) => res.sse.send('in'));
+      const url = await serve(app);
+      let calls = 0;
+      const source = open(`${url}/private`, {
+        headers: () => {
+          calls += 1;
+          if (calls === 1) throw new Error('token service down');
+          return { Authorization: 'Bearer ok' };
+        },
+      });
+      const error = await nextEvent<SseErrorEvent>(source, 'error');
+      expect([error.status, error.message, source.readyState]).toEqual([undefined, 'express-sse-hub: token service down', EventSource.CONNECTING]);
+      expect(error.reconnectIn).toBeGreaterThanOrEqual(3000); // the default reconnection time, backed off
+      source.close();
+    });
+  });
+
+  describe('when method and body are given', () => {
+    it('POSTs the body, and sends it again on reconnect', async () => {
+      const app = express();
+      app.post('/ai', express.json(), sse({ retry: 20, heartbeat: false }), (req, res) => {
+        res.sse.send(req.body, { event: 'echo' });
+        res.sse.close();
+      });
+      const url = await serve(app);
+      const source = open(`${url}/ai`, { method: 'POST', body: JSON.stringify({ prompt: 'hi' }), headers: { 'Content-Type': 'application/json' } });
+      const echoes = collect(source, 'echo');
+      await waitUntil(() => echoes.length === 2, 'two answers');
+      expect(echoes.map((e) => JSON.parse(e) as unknown)).toEqual([{ prompt: 'hi' }, { prompt: 'hi' }]);
+    });
+  });
+
+  describe('when the connection drops', () => {
+    function newsApp(registry: ChannelRegistry, seen: SeenRequest[], streams: ExpressResponse[]): express.Express {
+      const app = express();
+      app.get('/news', recordRequests(seen), sse({ retry: 50 }), (_req, res) => {
+        streams.push(res);
+        registry.subscribe(res, ['news']);
+      });
+      return app;
+    }
+
+    it.each([
+      ['the server resets the connection', (res: ExpressResponse) => res.destroy()],
+      ['the server ends the stream', (res: ExpressResponse) => res.sse.close()],
+    ])('reconnects with Last-Event-ID and gets exactly the missed events when %s', async (_how, drop) => {
+      const registry = newRegistry();
+      const seen: SeenRequest[] = [];
+      const streams: ExpressResponse[] = [];
+      const url = await serve(newsApp(registry, seen, streams));
+      const source = open(`${url}/news`);
+      const news = collect(source, 'news');
+      await waitUntil(() => source.lastEventId !== '', 'the position frame');
+      const channel = registry.channel('news');
+      for (const n of [1, 2, 3]) await channel.broadcast(n, { event: 'news' });
+      await waitUntil(() => news.length === 3, 'three events');
+      const before = source.lastEventId;
+      const errored = nextEvent<SseErrorEvent>(source, 'error');
+      drop(streams[0]!);
+      for (const n of [4, 5, 6]) await channel.broadcast(n, { event: 'news' });
+      const error = await errored;
+      expect([error.status, error.reconnectIn, source.readyState]).toEqual([undefined, 50, EventSource.CONNECTING]);
+      await nextEvent(source, 'open');
+      await channel.broadcast(7, { event: 'news' });
+      await waitUntil(() => news.length === 7, 'seven events');
+      await sleep(30);
+      expect(news).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+      expect(seen.map((r) => r.headers['last-event-id'])).toEqual([undefined, before]);
+    });
+
+    it('resumes exactly from the id-only frame when it got no event before the drop', async () => {
+      const registry = newRegistry();
+      const seen: SeenRequest[] = [];
+      const streams: ExpressResponse[] = [];
+      const url = await serve(newsApp(registry, seen, streams));
+      const source = open(`${url}/news`);
+      const news = collect(source, 'news');
+      await waitUntil(() => source.lastEventId !== '', 'the position frame');
+      const position = source.lastEventId;
+      streams[0]!.destroy();
+      for (const n of [1, 2]) await registry.channel('news').broadcast(n, { event: 'news' });
+      await waitUntil(() => news.length === 2, 'the missed events');
+      expect(news).toEqual(['1', '2']);
+      expect(seen[1]?.headers['last-event-id']).toBe(position);
+    });
+
+    it('waits the reconnection time the server set with retry:', async () => {
+      const seen: SeenRequest[] = [];
+      const app = express();
+      app.get('/short', recordRequests(seen), (_req, res) => {
+        res.type('text/event-stream').end('retry: 300\ndata: x\n\n');
+      });
+      const url = await serve(app);
+      const source = open(`${url}/short`);
+      await waitUntil(() => seen.length === 3, 'two reconnects', 3000);
+      source.close();
+      for (const gap of gaps(seen)) {
+        expect(gap).toBeGreaterThanOrEqual(298);
+        expect(gap).toBeLessThan(450);
+      }
+    });
+  });
+
+  describe.each([
+    [429, 'maxConnectionsPerKey', { maxConnectionsPerKey: 1, retryAfter: 1 }],
+    [503, 'maxConnections', { maxConnections: 1, retryAfter: 1 }],
+  ] as const)('when the server answers %i (%s) with Retry-After: 1', (status, _option, options) => {
+    it('fires error with the status, waits 1 s, then connects', async () => {
+      const seen: SeenRequest[] = [];
+      const app = express();
+      app.get('/limited', recordRequests(seen), sse({ ...options, heartbeat: false }), (_req, res) => res.sse.send('in'));
+      const url = await serve(app);
+      const first = open(`${url}/limited`, { headers: { 'x-client': 'first' } });
+      await nextEvent(first, 'message');
+      const second = open(`${url}/limited`, { headers: { 'x-client': 'second' } });
+      const error = await nextEvent<SseErrorEvent>(second, 'error');
+      expect([error.status, error.reconnectIn, second.readyState]).toEqual([status, 1000, EventSource.CONNECTING]);
+      expect(error.message).toBe(`express-sse-hub: ${url}/limited answered ${status}`);
+      first.close();
+      await nextEvent(second, 'message', 3000);
+      const attempts = seen.filter((r) => r.headers['x-client'] === 'second');
+      expect(attempts).toHaveLength(2);
+      const [gap] = gaps(attempts);
+      expect(gap).toBeGreaterThanOrEqual(998);
+      expect(gap).toBeLessThan(1400);
+    });
+  });
+
+  describe('when the server answers 500 without Retry-After', () => {
+    it('backs off exponentially with jitter from the reconnection time', async () => {
+      const seen: SeenRequest[] = [];
+      const app = express();
+      app.get('/flaky', recordRequests(seen), (_req, res, next) => {
+        if (seen.length === 1) res.type('text/event-stream').end('retry: 100\n\n');
+        else if (seen.length <= 4) res.status(500).end();
+        else next();
+      }, sse({ heartbeat: false }), (_req, res) => res.sse.send('finally'));
+      const url = await serve(app);
+      const source = open(`${url}/flaky`);
+      const errors: SseErrorEvent[] = [];
+      source.addEventListener('error', (event) => errors.push(event));
+      await nextEvent(source, 'message', 5000);
+      // The stream ended: the reconnection time. Then three 500s: [100, 200], [200, 400], [400, 800] ms.
+      expect(errors.map((e) => e.status)).toEqual([undefined, 500, 500, 500]);
+      const delays = errors.map((e) => e.reconnectIn!);
+      expect(delays[0]).toBe(100);
+      [[100, 200], [200, 400], [400, 800]].forEach(([low, high], i) => {
+        expect(delays[i + 1]).toBeGreaterThanOrEqual(low!);
+        expect(delays[i + 1]).toBeLessThanOrEqual(high!);
+      });
+      gaps(seen).forEach((gap, i) => {
+        expect(gap).toBeGreaterThanOrEqual(delays[i]! - 2);
+        expect(gap).toBeLessThan(delays[i]! + 150);
+      });
+    });
+  });
+
+  describe('when the server cannot be reached', () => {
+    it('fires error without a status and keeps trying', async () => {
+      const server = await startServer(express());
+      const { url } = server;
+      await server.close();
+      const source = open(url);
+      const error = await nextEvent<SseErrorEvent>(source, 'error');
+      expect([error.status, source.readyState]).toEqual([undefined, EventSource.CONNECTING]);
+      expect(error.message).toMatch(/^express-sse-hub: /);
+    });
+  });
+
+  describe.each([
+    [204, 'No Content'],
+    [401, 'Unauthorized'],
+    [403, 'Forbidden'],
+    [404, 'Not Found'],
+  ])('when the server answers %i', (status) => {
+    it('closes for good and fires error with the status', async () => {
+      const seen: SeenRequest[] = [];
+      const app = express();
+      app.get('/refused', recordRequests(seen), (_req, res) => {
+        res.status(status).json({ error: 'no' });
+      });
+      const url = await serve(app);
+      const source = open(`${url}/refused`);
+      const error = await nextEvent<SseErrorEvent>(source, 'error');
+      expect([error.status, error.reconnectIn, source.readyState]).toEqual([status, undefined, EventSource.CLOSED]);
+      await sleep(300);
+      expect(seen).toHaveLength(1);
+    });
+  });
+
+  describe('when a 200 is not text/event-stream', () => {
+    it('closes for good', async () => {
+      const app = express();
+      app.get('/json', (_req, res) => res.json({ not: 'a stream' }));
+      const url = await serve(app);
+      const source = open(`${url}/json`);
+      const error = await nextEvent<SseErrorEvent>(source, 'error');
+      expect([error.status, source.readyState, error.message]).toEqual([200, EventSource.CLOSED, `express-sse-hub: ${url}/json is not a text/event-stream`]);
+    });
+  });
+
+  describe('when a reset arrives', () => {
+    it('dispatches it as a named event with its data', async () => {
+      const registry = newRegistry();
+      const app = express();
+      app.get('/news', sse(), (_req, res) => {
+        registry.subscribe(res, ['news']);
+      });
+      const url = await serve(app);
+      const source = open(`${url}/news`, { lastEventId: '5.gone' });
+      const reset = await nextEvent<SseMessageEvent<{ channel: string; lastEventId: string; reason: string }>>(source, 'reset');
+      expect(reset.json()).toEqual({ channel: 'news', lastEventId: '5.gone', reason: 'unknown-id' });
+    });
+  });
+
+  describe('with the other init fields', () => {
+    it('sends lastEventId as Last-Event-ID on the first connect', async () => {
+      const seen: SeenRequest[] = [];
+      const app = express();
+      app.get('/e', recordRequests(seen), sse(), (_req, res) => res.sse.send('x'));
+      const url = await serve(app);
+      const source = open(`${url}/e`, { lastEventId: '41' });
+      await nextEvent(source, 'message');
+      expect(seen[0]?.headers['last-event-id']).toBe('41');
+      expect(source.lastEventId).toBe('41');
+    });
+
+    it('uses the fetch it is given', async () => {
+      const app = express();
+      app.get('/e', sse(), (_req, res) => res.sse.send('x'));
+      const url = await serve(app);
+      const calls: string[] = [];
+      const source = open(`${url}/e`, {
+        fetch: (input, init) => {
+          calls.push(`${init.method ?? ''} ${input}`);
+          return fetch(input, init);
+        },
+      });
+      await nextEvent(source, 'message');
+      expect(calls).toEqual([`GET ${url}/e`]);
+    });
+
+    it('reflects withCredentials and credentials', () => {
+      const url = 'http://127.0.0.1:9/';
+      const sources = [open(url, { withCredentials: true }), open(url), open(url, { credentials: 'include' }), open(url, { withCredentials: true, credentials: 'omit' })];
+      expect(sources.map((s) => s.withCredentials)).toEqual([true, false, true, false]);
+      for (const s of sources) s.close();
+    });
+
+    it('connects on its own with shared: true where Web Locks are missing (Node)', async () => {
+      const app = express();
+      app.get('/e', sse(), (_req, res) => res.sse.send('x'));
+      const url = await serve(app);
+      const source = open(`${url}/e`, { shared: true });
+      expect((await nextEvent<SseMessageEvent>(source, 'message')).data).toBe('x');
+    });
+
+    it('throws a SyntaxError for a relative URL where there is no page to resolve it against', () => {
+      expect(() => new EventSource('/events')).toThrow(expect.objectContaining({ name: 'SyntaxError' }) as Error);
+    });
+  });
+
+  describe('its event handler attributes', () => {
+    it('call one listener each, replaceable and removable, with the source as this', async () => {
+      const app = express();
+      app.get('/e', sse({ heartbeat: false }), (_req, res) => {
+        for (const n of [1, 2, 3]) setTimeout(() => res.sse.send(String(n)), n * 50);
+      });
+      const url = await serve(app);
+      const source = open(`${url}/e`);
+      const calls: string[] = [];
+      source.onopen = function () {
+        calls.push(`open ${this === source}`);
+      };
+      source.onmessage = (event) => calls.push(`first ${event.data}`);
+      expect(typeof source.onmessage).toBe('function');
+      await nextEvent(source, 'message');
+      source.onmessage = (event) => calls.push(`second ${event.data}`);
+      await nextEvent(source, 'message');
+      source.onmessage = null;
+      await nextEvent(source, 'message');
+      expect(calls).toEqual(['open true', 'first 1', 'second 2']);
+      expect([source.onmessage, source.onerror]).toEqual([null, null]);
+    });
+
+    it('keeps the constants of the standard on the class and on instances', () => {
+      const source = open('http://127.0.0.1:9/');
+      source.close();
+      expect([EventSource.CONNECTING, EventSource.OPEN, EventSource.CLOSED]).toEqual([0, 1, 2]);
+      expect([source.CONNECTING, source.OPEN, source.CLOSED, source.readyState]).toEqual([0, 1, 2, 2]);
+    });
+  });
+});
+
+describe('backoffDelay()', () => {
+  it('stays in the upper half of retry × 2^failures', () => {
+    for (const failures of [1, 2, 3]) {
+      const ceiling = 1000 * 2 ** failures;
+      expect(backoffDelay(failures, 1000, () => 0)).toBe(ceiling / 2);
+      expect(backoffDelay(failures, 1000, () => 0.999999)).toBeCloseTo(ceiling, -1);
+    }
+  });
+
+  it('spreads clients out (jitter)', () => {
+    const delays = new Set(Array.from({ length: 50 }, () => Math.round(backoffDelay(2, 1000))));
+    expect(delays.size).toBeGreaterThan(40);
+    for (const d of delays) expect(d).toBeGreaterThanOrEqual(2000);
+  });
+
+  it(`never grows past ${MAX_BACKOFF_MS} ms, unless the reconnection time is longer`, () => {
+    expect(backoffDelay(20, 1000, () => 1)).toBe(MAX_BACKOFF_MS);
+    expect(backoffDelay(20, 60_000, () => 1)).toBe(60_000);
+  });
+
+  it(`starts from at least ${MIN_BACKOFF_MS} ms after retry: 0`, () => {
+    expect(backoffDelay(1, 0, () => 0)).toBe(MIN_BACKOFF_MS);
+  });
+});
+
+describe('retryAfterMs()', () => {
+  it('reads delay-seconds and HTTP dates, and nothing else', () => {
+    const now = Date.parse('2025-01-01T00:00:00Z');
+    expect(retryAfterMs('1', now)).toBe(1000);
+    expect(retryAfterMs(' 120 ', now)).toBe(120_000);
+    expect(retryAfterMs('Wed, 01 Jan 2025 00:00:30 GMT', now)).toBe(30_000);
+    expect(retryAfterMs('Tue, 31 Dec 2024 23:59:00 GMT', now)).toBe(0);
+    expect(retryAfterMs(null, now)).toBeUndefined();
+    expect(retryAfterMs('soon', now)).toBeUndefined();
+    expect(retryAfterMs('-5', now)).toBeUndefined();
+  });
+});

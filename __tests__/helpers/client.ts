@@ -1,0 +1,63 @@
+// Helpers for the tests of the browser client (express-sse-hub/client) in Node.
+import type { NextFunction, Request, Response } from 'express';
+import { EventSource, type EventSourceInit } from '../../src/client';
+
+/** Resolves with the next `type` event of `target` (rejects after `timeoutMs`). */
+export function nextEvent<E extends Event = Event>(target: EventTarget, type: string, timeoutMs = 5000): Promise<E> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      target.removeEventListener(type, listener);
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for a "${type}" event`));
+    }, timeoutMs);
+    const listener = (event: Event): void => {
+      clearTimeout(timer);
+      target.removeEventListener(type, listener);
+      resolve(event as E);
+    };
+    target.addEventListener(type, listener);
+  });
+}
+
+/** The data of every `type` event of `source`, as they arrive. */
+export function collect(source: EventSource, type = 'message'): string[] {
+  const data: string[] = [];
+  source.addEventListener(type, (event) => data.push(event.data));
+  return data;
+}
+
+/**
+ * For one test file: `open(url, init)` makes an EventSource that is closed after each test, so a
+ * failing test leaves no source reconnecting for ever.
+ */
+export function trackSources(): (url: string, init?: EventSourceInit) => EventSource {
+  let open: EventSource[] = [];
+  afterEach(() => {
+    for (const source of open) source.close();
+    open = [];
+  });
+  return (url, init) => {
+    const source = new EventSource(url, init);
+    open.push(source);
+    return source;
+  };
+}
+
+/** What a server saw of one request. */
+export interface SeenRequest {
+  readonly at: number;
+  readonly method: string;
+  readonly headers: Request['headers'];
+}
+
+/** Middleware recording every request (time, method, headers) into `into`. */
+export function recordRequests(into: SeenRequest[]): (req: Request, res: Response, next: NextFunction) => void {
+  return (req, _res, next) => {
+    into.push({ at: performance.now(), method: req.method, headers: req.headers });
+    next();
+  };
+}
+
+/** Milliseconds between consecutive requests. */
+export function gaps(requests: readonly SeenRequest[]): number[] {
+  return requests.slice(1).map((r, i) => r.at - requests[i]!.at);
+}

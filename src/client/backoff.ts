@@ -1,0 +1,39 @@
+// How long to wait before the next connection attempt.
+
+/** Reconnection time before the server sets one with `retry:` (what Chromium and Firefox use). */
+export const DEFAULT_RETRY_MS = 3000;
+/** Backoff never grows past this (unless the reconnection time itself is longer). */
+export const MAX_BACKOFF_MS = 30_000;
+/** Backoff starts from at least this, so a server that sent `retry: 0` is not hammered while it fails. */
+export const MIN_BACKOFF_MS = 100;
+/** setTimeout's limit: a longer delay would fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * The delay after `failures` failed attempts in a row (1 or more): a random point in the upper half
+ * of `retryMs × 2^failures` (retryMs at least MIN_BACKOFF_MS), capped at MAX_BACKOFF_MS. So never sooner than the reconnection time,
+ * and a crowd of clients refused at once comes back spread out, not all at the same instant.
+ */
+export function backoffDelay(failures: number, retryMs: number, random: () => number = Math.random): number {
+  const base = Math.max(retryMs, MIN_BACKOFF_MS);
+  const ceiling = Math.min(base * 2 ** failures, Math.max(base, MAX_BACKOFF_MS));
+  return clampDelay(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/**
+ * The wait a `Retry-After` header asks for, in ms: delay-seconds or an HTTP-date
+ * (RFC 9110 §10.2.3); undefined when absent or unreadable.
+ */
+export function retryAfterMs(header: string | null, now: number = Date.now()): number | undefined {
+  if (header === null) return undefined;
+  const value = header.trim();
+  if (/^\d+$/.test(value)) return clampDelay(Number(value) * 1000);
+  // Date.parse reads almost anything ("-5" is a year); an HTTP-date always has a month name.
+  const date = /[a-z]/i.test(value) ? Date.parse(value) : Number.NaN;
+  return Number.isNaN(date) ? undefined : clampDelay(date - now);
+}
+
+/** A delay setTimeout honours: 0 to about 24.8 days. */
+export function clampDelay(ms: number): number {
+  return Math.min(Math.max(ms, 0), MAX_TIMEOUT_MS);
+}
