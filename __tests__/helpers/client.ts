@@ -61,3 +61,50 @@ export function recordRequests(into: SeenRequest[]): (req: Request, res: Respons
 export function gaps(requests: readonly SeenRequest[]): number[] {
   return requests.slice(1).map((r, i) => r.at - requests[i]!.at);
 }
+
+/**
+ * An in-process stand-in for the Web Locks API (`navigator.locks`), which Node lacks: exclusive
+ * locks granted in request order, asynchronously, released when the callback's promise settles;
+ * a request whose signal aborts leaves the queue.
+ */
+export class TestLocks {
+  readonly #held = new Set<string>();
+  readonly #queues = new Map<string, (() => void)[]>();
+
+  request(name: string, options: { signal: AbortSignal }, callback: () => Promise<void>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const queue = this.#queues.get(name) ?? [];
+      this.#queues.set(name, queue);
+      const grant = (): void => {
+        options.signal.removeEventListener('abort', onAbort);
+        this.#held.add(name);
+        callback()
+          .then(resolve, reject)
+          .finally(() => {
+            this.#held.delete(name);
+            this.#next(name);
+          });
+      };
+      const onAbort = (): void => {
+        const at = queue.indexOf(grant);
+        if (at >= 0) queue.splice(at, 1);
+        reject(new Error('aborted'));
+      };
+      options.signal.addEventListener('abort', onAbort);
+      queue.push(grant);
+      if (!this.#held.has(name)) this.#next(name);
+    });
+  }
+
+  /** Whether `name` is held now. */
+  held(name: string): boolean {
+    return this.#held.has(name);
+  }
+
+  #next(name: string): void {
+    const grant = this.#queues.get(name)?.shift();
+    if (grant === undefined) return;
+    this.#held.add(name); // taken now, granted in a moment
+    queueMicrotask(grant);
+  }
+}
