@@ -6,6 +6,12 @@ import { ChannelRegistry, sse } from 'express-sse-hub';
 import { randomCatFact, randomEvent, tokenStream } from './feeds';
 
 export const PUBLIC_DIR = path.join(__dirname, '..', 'public');
+/** The browser client as `npm run build` bundles it (ESM), served to the page as /client.js. */
+export const CLIENT_FILE = path.join(__dirname, '..', 'dist', 'client', 'index.mjs');
+/** The one bearer token the /private routes accept: a demo's stand-in for a real access token. */
+export const DEMO_TOKEN = 'demo-token';
+/** Seconds a client refused by /private/solo is asked to wait (Retry-After). */
+export const SOLO_RETRY_AFTER = 3;
 
 /** The channel a bare /subscribe joins and a POST /generateEvent without `channel` reaches. */
 export const DEFAULT_CHANNEL = 'news';
@@ -81,6 +87,16 @@ const channelList: RequestHandler = (req, res, next) => {
   next();
 };
 
+/** Lets through requests with `Authorization: Bearer <DEMO_TOKEN>`; 401 otherwise (before any stream byte). */
+const requireDemoToken: RequestHandler = (req, res, next) => {
+  if (req.get('authorization') === `Bearer ${DEMO_TOKEN}`) {
+    next();
+    return;
+  }
+  res.set('WWW-Authenticate', 'Bearer');
+  badRequest(res, 401, `send the header Authorization: Bearer ${DEMO_TOKEN}`);
+};
+
 /** Builds the demo: the Express app and the state behind it. Uses only the package's public API. */
 export function createDemoApp(options: DemoOptions = {}): Demo {
   const registry = options.registry ?? new ChannelRegistry({ history: 200 });
@@ -111,7 +127,7 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
   const subscribeStreams = sse({ retry: 2000, maxConnections: 10_000, maxConnectionsPerKey: 50 });
   const streamsOfRandomEvents = sse();
   const tokenStreams = sse();
-  app.get('/subscribe', channelList, subscribeStreams, (_req, res) => {
+  const subscribeTo: RequestHandler = (_req, res) => {
     const names = res.locals.channels as string[];
     // No id here: the subscription below tells the client its position in the channels itself
     // (an id-only frame), and a reconnecting client keeps its own.
@@ -121,6 +137,27 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     local.subscribe(res, names.includes(CLOCK_CHANNEL) ? [CLOCK_CHANNEL, PRESENCE_CHANNEL] : [PRESENCE_CHANNEL]);
     announcePresence();
     res.sse.signal.addEventListener('abort', announcePresence, { once: true });
+  };
+  app.get('/subscribe', channelList, subscribeStreams, subscribeTo);
+
+  // The same stream behind a bearer token, which EventSource cannot send and the package's browser
+  // client (express-sse-hub/client, served below as /client.js) sends as a header: the page uses it.
+  app.get('/private/subscribe', requireDemoToken, channelList, subscribeStreams, subscribeTo);
+
+  // One stream per client at a time: a second one gets 429 with Retry-After, and the browser
+  // client waits that long and tries again (EventSource would give up for good).
+  const soloStreams = sse({ maxConnectionsPerKey: 1, retryAfter: SOLO_RETRY_AFTER });
+  app.get('/private/solo', requireDemoToken, soloStreams, (_req, res) => {
+    res.sse.send('You hold the one stream a client may have here.', { event: 'connected' });
+    local.subscribe(res, [CLOCK_CHANNEL]);
+  });
+
+  app.get('/client.js', (_req, res, next) => {
+    res.sendFile(CLIENT_FILE, { headers: { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'no-cache' } }, (error?: Error) => {
+      if (error !== undefined && !res.headersSent) {
+        res.status(500).type('text/plain').send('express-sse-hub: dist/client/index.mjs is missing; run `npm run build` first');
+      } else if (error !== undefined) next(error);
+    });
   });
 
   // Broadcast from anyone to a channel's subscribers (the last seed's second demo).
@@ -258,7 +295,7 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
       for (const end of [...randomStreams.values()]) end('server shutting down');
       const last = { event: 'shutdown', data: 'The demo server is shutting down.' };
       // Every stream, whichever channels it is in or whether it is in any: each handler ends its own.
-      await Promise.all([subscribeStreams, streamsOfRandomEvents, tokenStreams].map((handler) => handler.close(last)));
+      await Promise.all([subscribeStreams, soloStreams, streamsOfRandomEvents, tokenStreams].map((handler) => handler.close(last)));
       await Promise.all([registry.close(), local.close()]);
     },
   };

@@ -1,11 +1,21 @@
 // The demo page: plain JavaScript, no build step. Every value from the server is shown with
 // textContent (never innerHTML), so a payload such as <img onerror=…> stays text.
+//
+// Two clients side by side: the package's own (express-sse-hub/client, an ES module the demo
+// server serves as /client.js, loaded below with import()) for the main stream, the POST token
+// stream and the 429 demo; the browser's EventSource for the random events and the GET token stream.
 'use strict';
 
+/** express-sse-hub/client's EventSource, once /client.js is loaded. */
+let HubEventSource;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const channels = params.get('channels') || 'news,sport,clock';
 const pace = params.get('pace'); // tests make the random and token streams fast with ?pace=5
+/** The one token the demo's /private routes accept (a real app would get one when signing in). */
+const DEMO_TOKEN = 'demo-token';
+$('token').value = params.get('token') || DEMO_TOKEN;
+$('shared').checked = params.get('shared') === '1';
 
 // ---------- event log ----------
 const LOG_LIMIT = 200;
@@ -44,7 +54,7 @@ function show(value) {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
-// ---------- the main stream: /subscribe ----------
+// ---------- the main stream: /private/subscribe, through the package's client ----------
 let source;
 function setState(state) {
   $('state').textContent = state;
@@ -55,12 +65,28 @@ function track(event) {
   if (event.lastEventId) $('last-id').textContent = event.lastEventId;
 }
 
+/** Why the client is not connected, from its `error` event (status and the next attempt). */
+function describeError(e) {
+  const why = e.status === undefined ? 'connection lost' : `the server answered ${e.status}`;
+  return e.reconnectIn === undefined ? `${why}; closed for good` : `${why}; retrying in ${(e.reconnectIn / 1000).toFixed(1)} s`;
+}
+
 function connect() {
   setState('connecting');
   $('channels').textContent = channels;
-  source = new EventSource(`/subscribe?channels=${encodeURIComponent(channels)}`);
+  const shared = $('shared').checked;
+  source = new HubEventSource(`/private/subscribe?channels=${encodeURIComponent(channels)}`, {
+    // A function: called before every connect, so an edited (or refreshed) token is used on reconnect.
+    headers: () => ({ Authorization: `Bearer ${$('token').value}` }),
+    shared,
+  });
+  $('client-state').textContent = shared ? 'Sharing one connection with the other tabs of this page.' : 'This tab has its own connection.';
   source.addEventListener('open', () => setState('open'));
-  source.addEventListener('error', () => setState(source.readyState === EventSource.CLOSED ? 'closed' : 'reconnecting'));
+  source.addEventListener('error', (e) => {
+    setState(source.readyState === HubEventSource.CLOSED ? 'closed' : 'reconnecting');
+    $('client-state').textContent = describeError(e);
+    log('error', e.message);
+  });
 
   source.addEventListener('connected', (e) => {
     track(e);
@@ -94,15 +120,55 @@ function connect() {
   source.addEventListener('shutdown', (e) => log('shutdown', e.data));
 }
 
+function reconnect() {
+  if (source) source.close();
+  connect();
+  $('toggle-stream').textContent = 'Disconnect';
+}
+
+$('client-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  reconnect();
+});
+
+$('shared').addEventListener('change', () => {
+  // In the address too, so a tab opened from it shares as well.
+  const query = new URLSearchParams(location.search);
+  if ($('shared').checked) query.set('shared', '1');
+  else query.delete('shared');
+  const search = query.toString();
+  history.replaceState(null, '', `${location.pathname}${search === '' ? '' : `?${search}`}`);
+  reconnect();
+});
+
+// ---------- retry later: two streams where one is allowed (/private/solo answers 429) ----------
+for (const name of ['a', 'b']) {
+  let solo;
+  const state = $(`solo-${name}-state`);
+  const button = $(`solo-${name}`);
+  button.addEventListener('click', () => {
+    if (solo) {
+      solo.close();
+      solo = undefined;
+      state.textContent = 'closed';
+      button.textContent = 'Open';
+      return;
+    }
+    state.textContent = 'connecting…';
+    button.textContent = 'Close';
+    solo = new HubEventSource('/private/solo', { headers: { Authorization: `Bearer ${DEMO_TOKEN}` } });
+    solo.addEventListener('open', () => (state.textContent = 'open: this tab holds the stream'));
+    solo.addEventListener('error', (e) => (state.textContent = describeError(e)));
+    solo.addEventListener('current-date', (e) => (state.textContent = `open: ${new Date(e.data).toLocaleTimeString()}`));
+  });
+}
+
 $('toggle-stream').addEventListener('click', () => {
-  if (source && source.readyState !== EventSource.CLOSED) {
+  if (source && source.readyState !== HubEventSource.CLOSED) {
     source.close();
     setState('closed');
     $('toggle-stream').textContent = 'Connect';
-  } else {
-    connect();
-    $('toggle-stream').textContent = 'Disconnect';
-  }
+  } else reconnect();
 });
 
 // ---------- broadcast form ----------
@@ -204,44 +270,6 @@ $('random-stop-server').addEventListener('click', async () => {
 // ---------- token streaming: /ai/stream ----------
 let aiStop;
 
-// A small text/event-stream parser for fetch(): lines end at CRLF, LF or CR; "data" lines join
-// with LF; a blank line dispatches. EventSource does this itself, fetch() leaves it to us.
-function sseParser(onEvent) {
-  let buffer = '';
-  let data = [];
-  let name = '';
-  let id = '';
-  function line(text) {
-    if (text === '') {
-      if (data.length > 0) onEvent({ type: name || 'message', data: data.join('\n'), lastEventId: id });
-      data = [];
-      name = '';
-      return;
-    }
-    if (text.startsWith(':')) return;
-    const colon = text.indexOf(':');
-    const field = colon === -1 ? text : text.slice(0, colon);
-    let value = colon === -1 ? '' : text.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') data.push(value);
-    else if (field === 'event') name = value;
-    else if (field === 'id' && !value.includes('\0')) id = value;
-  }
-  return (chunk) => {
-    buffer += chunk;
-    let start = 0;
-    for (let i = 0; i < buffer.length; i += 1) {
-      const c = buffer[i];
-      if (c !== '\n' && c !== '\r') continue;
-      if (c === '\r' && i === buffer.length - 1) break; // a "\n" may follow in the next chunk
-      line(buffer.slice(start, i));
-      if (c === '\r' && buffer[i + 1] === '\n') i += 1;
-      start = i + 1;
-    }
-    buffer = buffer.slice(start);
-  };
-}
-
 function aiBegin(how) {
   $('ai-output').textContent = '';
   $('ai-state').textContent = `streaming (${how})…`;
@@ -292,39 +320,40 @@ $('ai-get').addEventListener('click', () => {
   });
 });
 
-$('ai-post').addEventListener('click', async () => {
-  aiBegin('fetch POST');
-  const controller = new AbortController();
+// The client POSTs a JSON body (EventSource can only GET) and parses the stream itself.
+$('ai-post').addEventListener('click', () => {
+  aiBegin('client POST');
+  const query = pace ? `?pace=${encodeURIComponent(pace)}` : '';
+  const client = new HubEventSource(`/ai/stream${query}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ prompt: $('ai-prompt').value }),
+  });
   aiStop = () => {
-    controller.abort();
+    client.close();
     aiEnd('stopped');
   };
-  try {
-    const query = pace ? `?pace=${encodeURIComponent(pace)}` : '';
-    const response = await fetch(`/ai/stream${query}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
-      body: JSON.stringify({ prompt: $('ai-prompt').value }),
-      signal: controller.signal,
-    });
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
-    let done = false;
-    const feed = sseParser((event) => {
-      if (event.type === 'message' && aiData(event.data)) done = true;
-    });
-    const decoder = new TextDecoder();
-    const reader = response.body.getReader();
-    for (;;) {
-      const { value, done: ended } = await reader.read();
-      if (ended) break;
-      feed(decoder.decode(value, { stream: true }));
+  client.addEventListener('message', (e) => {
+    if (aiData(e.data)) {
+      client.close(); // or it would reconnect and ask again
+      aiEnd('done');
     }
-    aiEnd(done ? 'done' : 'ended early');
-  } catch (error) {
-    if (error.name !== 'AbortError') aiEnd(`failed: ${error.message}`);
-  }
+  });
+  client.addEventListener('error', (e) => {
+    client.close();
+    aiEnd(e.status === undefined ? 'ended early' : `failed: HTTP ${e.status}`);
+  });
 });
 
 $('ai-stop').addEventListener('click', () => aiStop && aiStop());
 
-connect();
+import('/client.js').then(
+  (client) => {
+    HubEventSource = client.EventSource;
+    connect();
+  },
+  (error) => {
+    setState('closed');
+    $('client-state').textContent = `Could not load /client.js: ${error.message}`;
+  },
+);
