@@ -393,6 +393,10 @@ describe('new EventSource(url) from express-sse-hub/client', () => {
       expect((await nextEvent<SseMessageEvent>(source, 'message')).data).toBe('x');
     });
 
+    it('throws a TypeError naming the method for a body with GET', () => {
+      expect(() => new EventSource('http://127.0.0.1:9/', { body: '{}' })).toThrow('express-sse-hub: body needs a method such as POST, got method "GET"');
+    });
+
     it('throws a SyntaxError for a relative URL where there is no page to resolve it against', () => {
       expect(() => new EventSource('/events')).toThrow(expect.objectContaining({ name: 'SyntaxError' }) as Error);
     });

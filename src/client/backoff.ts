@@ -11,8 +11,9 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /**
  * The delay after `failures` failed attempts in a row (1 or more): a random point in the upper half
- * of `retryMs × 2^failures` (retryMs at least MIN_BACKOFF_MS), capped at MAX_BACKOFF_MS. So never sooner than the reconnection time,
- * and a crowd of clients refused at once comes back spread out, not all at the same instant.
+ * of `retryMs × 2^failures` (retryMs at least MIN_BACKOFF_MS), capped at MAX_BACKOFF_MS. So never
+ * sooner than the reconnection time, and a crowd of clients refused at once comes back spread out,
+ * not all at the same instant.
  */
 export function backoffDelay(failures: number, retryMs: number, random: () => number = Math.random): number {
   const base = Math.max(retryMs, MIN_BACKOFF_MS);

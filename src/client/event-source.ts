@@ -103,6 +103,10 @@ export class EventSource<M extends object = EventMap> extends EventTarget {
     } catch {
       throw new DOMException(`express-sse-hub: cannot read ${String(url)} as a URL`, 'SyntaxError');
     }
+    const method = init.method ?? 'GET';
+    if (init.body != null && /^(get|head)$/i.test(method)) {
+      throw new TypeError(`express-sse-hub: body needs a method such as POST, got method ${JSON.stringify(method)}`);
+    }
     this.#init = init;
     this.withCredentials = (init.credentials ?? (init.withCredentials === true ? 'include' : '')) === 'include';
     this.#lastEventId = init.lastEventId ?? '';
@@ -307,7 +311,7 @@ export class EventSource<M extends object = EventMap> extends EventTarget {
         this.#abort?.abort();
       }
     } else if (event.type === 'online' ? this.#timer !== undefined : event.persisted === true) {
-      if (this.#state === OPEN) this.#retryLater(0, undefined, 'reconnecting');
+      if (this.#state === OPEN) this.#retryLater(0, undefined, 'back from the back/forward cache');
       else void this.#connect();
     }
   };
