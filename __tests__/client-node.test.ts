@@ -1,7 +1,10 @@
 // The browser client (express-sse-hub/client) in Node 20+, over the global fetch, against real
 // Express servers with sse() and a ChannelRegistry with history. Browser-only behaviour (shared
 // mode, online, the back/forward cache) is in client-browser.test.ts.
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import express, { type Response as ExpressResponse } from 'express';
 import { ChannelRegistry, sse } from 'express-sse-hub';
 import { EventSource, type SseErrorEvent, type SseMessageEvent } from '../src/client';
@@ -469,5 +472,32 @@ describe('retryAfterMs()', () => {
     expect(retryAfterMs(null, now)).toBeUndefined();
     expect(retryAfterMs('soon', now)).toBeUndefined();
     expect(retryAfterMs('-5', now)).toBeUndefined();
+  });
+});
+
+describe("the built 'express-sse-hub/client'", () => {
+  const ROOT = path.join(__dirname, '..');
+  /** Runs a script in a fresh Node process inside the package, so the name resolves through "exports". */
+  const run = (args: string[]): unknown =>
+    JSON.parse(execFileSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] })) as unknown;
+
+  beforeAll(() => {
+    if (!fs.existsSync(path.join(ROOT, 'dist', 'client', 'index.mjs'))) throw new Error('dist/client is missing: run `npm run build` (npm test does it for you)');
+  });
+
+  it('is one ES module file that imports nothing (what a page loads)', () => {
+    const code = fs.readFileSync(path.join(ROOT, 'dist', 'client', 'index.mjs'), 'utf8');
+    expect(code).not.toMatch(/^\s*import\b|\bimport\(|\brequire\(/m);
+    expect(code).toMatch(/export\s*\{\s*EventSource\s*\}/);
+  });
+
+  it('loads with import and with require, exporting EventSource only', () => {
+    const esm = `import * as client from 'express-sse-hub/client';
+      console.log(JSON.stringify([Object.keys(client), typeof client.EventSource.CONNECTING]));`;
+    expect(run(['--input-type=module', '-e', esm])).toEqual([['EventSource'], 'number']);
+    const cjs = `const client = require('express-sse-hub/client');
+      console.log(JSON.stringify([Object.keys(client), new client.EventSource('http://127.0.0.1:9/').readyState]));
+      process.exit(0);`;
+    expect(run(['-e', cjs])).toEqual([['EventSource'], 0]);
   });
 });

@@ -50,7 +50,9 @@ export function typedListeners(source: EventSource<ChatEvents>): void {
   // The standard's listener types still fit, for any name.
   source.addEventListener('other', (event: MessageEvent) => void event.data);
   source.addEventListener('other', { handleEvent: (event: SseMessageEvent) => void event.json() }, { once: true });
-  source.removeEventListener('chat', () => undefined);
+  const onChat = (event: SseMessageEvent<ChatEvents['chat']>): void => void event.json().text;
+  source.addEventListener('chat', onChat);
+  source.removeEventListener('chat', onChat);
   source.onmessage = (event) => void event.data;
   source.onerror = (event: SseErrorEvent) => void event.message;
   const target: EventTarget = source;
@@ -82,12 +84,15 @@ function tsc(dir: string): Promise<Run> {
 const CONSUMER = `import { EventSource, type SseMessageEvent } from 'express-sse-hub/client';
 
 interface ChatEvents { chat: { user: string } }
+const onChat = (event: SseMessageEvent<ChatEvents['chat']>): void => console.log(event.json().user, event.data);
 
 const source = new EventSource<ChatEvents>('http://localhost/chat', {
   headers: async () => ({ Authorization: 'Bearer t' }),
   shared: true,
 });
 source.addEventListener('chat', (event) => console.log(event.json().user));
+source.addEventListener('chat', onChat, { once: true });
+source.removeEventListener('chat', onChat);
 source.addEventListener('reset', (event: SseMessageEvent<{ channel: string }>) => console.log(event.json().channel));
 source.onerror = (event) => console.log(event.status, event.reconnectIn, source.readyState === EventSource.CLOSED);
 source.close();

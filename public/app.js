@@ -80,8 +80,12 @@ function connect() {
     headers: () => ({ Authorization: `Bearer ${$('token').value}` }),
     shared,
   });
-  $('client-state').textContent = shared ? 'Sharing one connection with the other tabs of this page.' : 'This tab has its own connection.';
-  source.addEventListener('open', () => setState('open'));
+  const mode = shared ? 'Sharing one connection with the other tabs of this page.' : 'This tab has its own connection.';
+  $('client-state').textContent = mode;
+  source.addEventListener('open', () => {
+    setState('open');
+    $('client-state').textContent = mode;
+  });
   source.addEventListener('error', (e) => {
     setState(source.readyState === HubEventSource.CLOSED ? 'closed' : 'reconnecting');
     $('client-state').textContent = describeError(e);

@@ -178,6 +178,11 @@ export class EventSource<M extends object = EventMap> extends EventTarget {
     super.addEventListener(type, listener as Parameters<EventTarget['addEventListener']>[1], options);
   }
 
+  /** Removes a listener added with `addEventListener` (any listener type fits). */
+  override removeEventListener(type: string, listener: SseListener<this, never> | null, options?: ListenerOptions): void {
+    super.removeEventListener(type, listener as Parameters<EventTarget['removeEventListener']>[1], options);
+  }
+
   /** Closes the connection for good; no event fires after it. In shared mode another tab takes over. */
   close(): void {
     this.#state = CLOSED;
