@@ -261,6 +261,45 @@ describeRedis('RedisAdapter under faults', () => {
     }, 60_000);
   });
 
+  describe('when Redis comes back from a snapshot older than its last writes', () => {
+    it('starts a new epoch, so clients get a reset instead of other events at the offsets they hold', async () => {
+      if (!redis!.ownServer) return; // cannot restart an external REDIS_URL
+      const a = await instance(redis!.url);
+      const b = await instance(redis!.url);
+      const s = await client(`${a.url}/subscribe`);
+      await waitUntil(() => s.lastEventId() !== undefined, 'subscribed');
+      for (const n of [1, 2, 3]) await b.registry.channel('feed').broadcast(`e${n}`);
+      await redis!.save();
+      for (const n of [4, 5]) await b.registry.channel('feed').broadcast(`e${n}`);
+      await s.waitForEvents(5);
+      const held = s.lastEventId()!;
+      // The snapshot holds e1 to e3: e4 and e5 are gone, and the next event would be offset 4 again.
+      await redis!.restartFromSnapshot();
+      await waitUntil(() => s.events.some((e) => e.event === RESET_EVENT), 'a reset', 15_000);
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        try {
+          await b.registry.channel('feed').broadcast('after');
+          break;
+        } catch (error) {
+          if (Date.now() > deadline) throw error;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      await waitUntil(() => s.events.some((e) => e.data === 'after'), 'the event after');
+      const reset = s.events.find((e) => e.event === RESET_EVENT)!;
+      expect(JSON.parse(reset.data)).toMatchObject({ channel: 'feed', reason: 'lost' });
+      const after = s.events.find((e) => e.data === 'after')!;
+      // A new epoch: no position of the old one can be mistaken for a new event.
+      expect(after.id!.split('.')[1]).not.toBe(held.split('.')[1]);
+      // Whoever still holds an old position is told, not served other events under it.
+      const late = await client(`${b.url}/subscribe`, { 'last-event-id': held });
+      await late.waitForEvents(2);
+      expect(late.events[0]).toMatchObject({ event: RESET_EVENT });
+      expect(late.events.slice(1).map((e) => e.data)).toEqual(['after']);
+    }, 40_000);
+  });
+
   describe('when two broadcasts run at once', () => {
     it('resolves each with its own id', async () => {
       const a = await instance(redis!.url);

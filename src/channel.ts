@@ -207,6 +207,8 @@ export class Channel {
    */
   #positioned: { promise: Promise<Position | undefined>; resolve: (position: Position | undefined) => void } | undefined;
   #position: Position | undefined;
+  /** Who published the entry at #position, when the channel fanned it out itself. */
+  #positionOrigin: string | undefined;
   #token: string | undefined;
   /** Entries that arrived while the channel reads its log; undefined when not reading. */
   #backlog: LogEntry[] | undefined;
@@ -291,19 +293,21 @@ export class Channel {
     // fire-and-forget broadcast racing a shutdown from becoming an unhandled rejection.
     if (this.#closed) return { id: undefined, delivered: 0 };
     const kind: DataKind = typeof data === 'string' ? 'text' : this.#settings.serialize === JSON.stringify ? 'json' : 'other';
-    // Only a channel with subscribers here will see its entry come back.
-    const origin = this.size > 0 ? this.#hooks.nextOrigin() : undefined;
+    // Every event says who published it (so a reader can tell two events at one offset apart);
+    // only a channel with subscribers here waits for its own to come back.
+    const origin = this.#hooks.nextOrigin();
+    const waits = this.size > 0;
     let delivered: Promise<number> | number = 0;
-    if (origin !== undefined) delivered = new Promise<number>((resolve) => this.#waiting.set(origin, resolve));
+    if (waits) delivered = new Promise<number>((resolve) => this.#waiting.set(origin, resolve));
     let position: Position | undefined;
     try {
       position = await this.#adapter.publish(this.name, { event, text, kind, id: customId, data, origin }, this.#log);
     } catch (error) {
-      if (origin !== undefined) this.#waiting.delete(origin);
+      this.#waiting.delete(origin);
       throw error;
     }
     this.#events += 1;
-    if (origin !== undefined && this.#waiting.has(origin)) delivered = this.#awaitDelivery(origin, delivered as Promise<number>);
+    if (waits && this.#waiting.has(origin)) delivered = this.#awaitDelivery(origin, delivered as Promise<number>);
     return { id: position === undefined ? customId : formatPosition(position), delivered: await delivered };
   }
 
@@ -438,6 +442,7 @@ export class Channel {
     this.#positioned?.resolve(undefined);
     this.#positioned = undefined;
     this.#position = undefined;
+    this.#positionOrigin = undefined;
     this.#token = undefined;
     this.#backlog = undefined;
     this.#adapter.unsubscribe(this.name);
@@ -480,7 +485,9 @@ export class Channel {
     }
     const position = this.#position!;
     if (entry.epoch === position.epoch) {
-      if (entry.offset <= position.offset) {
+      // Another event where this channel's last one was: the log went back in time (see #wentBack).
+      const replaced = entry.offset === position.offset && entry.origin !== undefined && this.#positionOrigin !== undefined && entry.origin !== this.#positionOrigin;
+      if (entry.offset <= position.offset && !replaced) {
         this.#resolveWaiter(entry, 0);
         return;
       }
@@ -498,21 +505,33 @@ export class Channel {
   // Reads the log after the channel's position and fans out what is missing, then what arrived
   // meanwhile; again while something is still missing. Retries a failing read a few times, then
   // closes every connection here so that clients reconnect and replay from their own position.
-  #catchUp(delivery: Promise<void>, attempt = 1): void {
-    const after = this.#position === undefined ? undefined : [this.#position];
-    this.#adapter.read(this.name, after, this.#log).then(
+  #catchUp(delivery: Promise<void>, attempt = 1, renewed = false): void {
+    const position = this.#position;
+    // Entries that arrived before this read: one of another epoch than the log's is stale.
+    const before = this.#backlog?.length ?? 0;
+    this.#adapter.read(this.name, position === undefined ? undefined : [position], this.#log).then(
       (result) => {
         if (this.#delivery !== delivery) return;
+        if (position !== undefined && !renewed && this.#adapter.renew !== undefined && this.#wentBack(position, result)) {
+          // Once per catch-up: if it still looks so afterwards, the events are reported lost below.
+          this.#adapter.renew(this.name, position, this.#positionOrigin).then(
+            () => {
+              if (this.#delivery === delivery) this.#catchUp(delivery, attempt, true);
+            },
+            (cause: unknown) => this.#retry(delivery, attempt, cause),
+          );
+          return;
+        }
         this.#apply(result);
         const backlog = this.#backlog ?? [];
         for (let i = 0; i < backlog.length; i += 1) {
           const entry = backlog[i]!;
-          const position = this.#position!;
-          if (entry.epoch === position.epoch && entry.offset <= position.offset) {
+          const current = this.#position!;
+          if ((entry.epoch === current.epoch && entry.offset <= current.offset) || (entry.epoch !== current.epoch && i < before)) {
             this.#resolveWaiter(entry, 0);
             continue;
           }
-          if (entry.epoch === position.epoch && entry.offset === position.offset + 1) {
+          if (entry.epoch === current.epoch && entry.offset === current.offset + 1) {
             this.#fanOut(entry);
             continue;
           }
@@ -522,20 +541,32 @@ export class Channel {
         }
         this.#backlog = undefined;
       },
-      (cause: unknown) => {
-        if (this.#delivery !== delivery) return;
-        if (attempt < SYNC_ATTEMPTS) {
-          setTimeout(() => {
-            if (this.#delivery === delivery) this.#catchUp(delivery, attempt + 1);
-          }, SYNC_RETRY_MS * attempt).unref();
-          return;
-        }
-        this.#hooks.onError(
-          new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not read the log of "${this.name}" to catch up; its connections were closed so they reconnect and replay`, { cause }),
-        );
-        this.#giveUp();
-      },
+      (cause: unknown) => this.#retry(delivery, attempt, cause),
     );
+  }
+
+  #retry(delivery: Promise<void>, attempt: number, cause: unknown): void {
+    if (this.#delivery !== delivery) return;
+    if (attempt < SYNC_ATTEMPTS) {
+      setTimeout(() => {
+        if (this.#delivery === delivery) this.#catchUp(delivery, attempt + 1);
+      }, SYNC_RETRY_MS * attempt).unref();
+      return;
+    }
+    this.#hooks.onError(
+      new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not read the log of "${this.name}" to catch up; its connections were closed so they reconnect and replay`, { cause }),
+    );
+    this.#giveUp();
+  }
+
+  // The log no longer holds the event this channel last fanned out: in the same epoch, it is now
+  // behind it, or another event sits at its offset. Only a Redis restored from an older snapshot
+  // does that; the evidence is this process's own, never a client's (which could be forged).
+  #wentBack(position: Position, result: ReadResult): boolean {
+    if (result.head.epoch !== position.epoch) return false;
+    if (result.matched === -1) return true;
+    const origin = this.#positionOrigin;
+    return origin !== undefined && result.matchedOrigin !== undefined && result.matchedOrigin !== origin;
   }
 
   // A read of the log after the channel's position: fan out what it returned.
@@ -557,6 +588,7 @@ export class Channel {
 
   #setPosition(position: Position): void {
     this.#position = { epoch: position.epoch, offset: position.offset };
+    this.#positionOrigin = undefined;
     this.#token = formatPosition(position);
     // Only the first position after delivery started counts (a promise settles once).
     this.#positioned?.resolve(this.#position);
@@ -566,6 +598,7 @@ export class Channel {
     const positioned = entry.offset > 0;
     if (positioned) {
       this.#position = entry;
+      this.#positionOrigin = entry.origin;
       this.#token = formatPosition(entry);
     }
     const frame = frameOf(entry);

@@ -34,6 +34,11 @@ export interface ReadResult {
   /** True when the matched position is older than the oldest event the log still holds. */
   readonly evicted: boolean;
   /**
+   * Who published the event at the matched position, when the log still holds it: a reader that
+   * saw another event there knows the log went back in time (see Adapter.renew).
+   */
+  readonly matchedOrigin?: string | undefined;
+  /**
    * The events after the matched position, oldest first; when nothing matched or the position
    * was evicted, every event the log holds; none for a read without positions (head only).
    */
@@ -105,7 +110,8 @@ export class MemoryLog {
     const offset = after[matched]!.offset;
     // Offsets are contiguous: the event after `offset` sits at a known index.
     if (offset < oldest - 1) return { head, matched, evicted: true, events: this.#slice(0) };
-    return { head, matched, evicted: false, events: this.#slice(offset - oldest + 1) };
+    const at = offset >= oldest ? this.#ring[(this.#start + offset - oldest) % this.#ring.length] : undefined;
+    return { head, matched, evicted: false, events: this.#slice(offset - oldest + 1), matchedOrigin: at?.origin };
   }
 
   #slice(from: number): LogEntry[] {

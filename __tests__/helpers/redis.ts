@@ -15,10 +15,17 @@ export interface TestRedis {
   /** Starts it again on the same port, empty. */
   start(): Promise<void>;
   /**
-   * Restarts the server on the same port: with `keepData`, from a snapshot (SAVE) taken just
-   * before it was killed, as a Redis with persistence comes back; without, empty.
+   * Restarts the server on the same port: with `keepData`, as a Redis with persistence stops and
+   * comes back (SHUTDOWN SAVE, then from that snapshot); without, empty.
    */
   restart(keepData: boolean): Promise<void>;
+  /** Takes a snapshot now (SAVE). */
+  save(): Promise<void>;
+  /**
+   * Kills the server and starts it again from its last snapshot (empty if it has none): a Redis
+   * whose persistence lags comes back without the writes made since.
+   */
+  restartFromSnapshot(): Promise<void>;
 }
 
 /** A TCP port nobody listens on now. */
@@ -60,6 +67,8 @@ function command(port: number, text: string): Promise<string> {
       socket.destroy();
       resolve(d.toString().split('\r\n')[0]!);
     });
+    // SHUTDOWN answers nothing: the server closes the connection.
+    socket.on('close', () => resolve(''));
     socket.on('error', reject);
     socket.on('timeout', () => {
       socket.destroy();
@@ -75,7 +84,7 @@ export async function startRedis(): Promise<TestRedis | undefined> {
     const url = process.env.REDIS_URL;
     if (url !== undefined) {
       const refuse = (): Promise<void> => Promise.reject(new Error('cannot stop REDIS_URL'));
-    return { url, ownServer: false, stop: refuse, start: () => Promise.resolve(), restart: refuse };
+    return { url, ownServer: false, stop: refuse, start: () => Promise.resolve(), restart: refuse, save: refuse, restartFromSnapshot: refuse };
     }
     if (process.env.CI) throw new Error('CI must run the Redis tests, but neither redis-server nor REDIS_URL is available');
     console.warn('Redis tests skipped: no redis-server on PATH and no REDIS_URL (apt-get install -y redis-server)');
@@ -104,9 +113,18 @@ export async function startRedis(): Promise<TestRedis | undefined> {
     await exited;
   };
   const restart = async (keepData: boolean): Promise<void> => {
-    if (keepData) await command(port, 'SAVE');
-    else rmSync(path.join(dir, 'dump.rdb'), { force: true });
-    await stop();
+    const running = child;
+    if (keepData && running !== undefined && running.exitCode === null) {
+      // SHUTDOWN SAVE snapshots and exits in one step, as a Redis with persistence stops: no
+      // write can slip in between the snapshot and the exit.
+      const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+      child = undefined;
+      await command(port, 'SHUTDOWN SAVE').catch(() => undefined);
+      await exited;
+    } else {
+      rmSync(path.join(dir, 'dump.rdb'), { force: true });
+      await stop();
+    }
     await start();
   };
   await start();
@@ -119,5 +137,12 @@ export async function startRedis(): Promise<TestRedis | undefined> {
     },
     start,
     restart,
+    save: async () => {
+      await command(port, 'SAVE');
+    },
+    restartFromSnapshot: async () => {
+      await stop();
+      await start();
+    },
   };
 }

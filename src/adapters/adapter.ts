@@ -47,6 +47,14 @@ export interface Adapter {
    */
   read(channel: string, after: readonly Position[] | undefined, options: LogOptions): Promise<ReadResult>;
   /**
+   * This process fanned out `seen` (published by `origin`) from the channel's log, but the log no
+   * longer holds that event there (Redis came back from an older snapshot: offsets would be handed
+   * out again, with other events). Starts a new epoch unless another process did already, so every
+   * position of the old one is unknown and clients get a `reset` instead of wrong events.
+   * Adapters whose logs cannot go back in time need not implement it.
+   */
+  renew?(channel: string, seen: Position, origin: string | undefined): Promise<void>;
+  /**
    * Set by the registry: called when delivery to this process was interrupted and is back (a
    * Pub/Sub reconnect, a slot that moved). Every channel with subscribers then catches up from its
    * log. Called with channel names when only those are affected.

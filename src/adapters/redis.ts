@@ -104,10 +104,23 @@ end
 return { epoch, offset }
 `;
 
+// Who published the log's event at an offset ('' when there is none, or no origin).
+const ORIGIN_AT = `
+local function originAt(offset)
+  local found = redis.call('XRANGE', KEYS[2], tostring(offset) .. '-0', tostring(offset) .. '-0')
+  if #found == 0 then return '' end
+  local fields = found[1][2]
+  for i = 1, #fields - 1, 2 do
+    if fields[i] == 'r' then return fields[i + 1] end
+  end
+  return ''
+end`;
+
 // KEYS: meta, log. ARGV: new epoch, ttl ms (0: none), mode ('head' | 'after'), then epoch and
 // offset pairs of the client's positions. Returns epoch, head, matched index (0-based, -1),
-// evicted (1/0), entries.
-const READ_SCRIPT = `${ENSURE_LOG(1)}
+// evicted (1/0), entries, and the origin of the event at the matched position.
+const READ_SCRIPT = `${ORIGIN_AT}
+${ENSURE_LOG(1)}
 if tonumber(ARGV[2]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
@@ -133,7 +146,11 @@ local oldest = head - redis.call('XLEN', KEYS[2]) + 1
 if offset < oldest - 1 then
   return { epoch, head, matched, 1, redis.call('XRANGE', KEYS[2], '-', '+') }
 end
-return { epoch, head, matched, 0, redis.call('XRANGE', KEYS[2], '(' .. tostring(offset) .. '-0', '+') }
+local origin = ''
+if offset >= oldest then
+  origin = originAt(offset)
+end
+return { epoch, head, matched, 0, redis.call('XRANGE', KEYS[2], '(' .. tostring(offset) .. '-0', '+'), origin }
 `;
 
 // KEYS: meta, log. ARGV: ttl ms (0: none). Keeps a subscribed channel's log alive and returns
@@ -150,20 +167,30 @@ end
 return { epoch, redis.call('HGET', KEYS[1], 'head') }
 `;
 
-// KEYS: meta, log. ARGV: epoch seen, new epoch, offset seen. A Redis that came back from an older
-// snapshot can hand out offsets again that clients already hold with other events: such a log
-// starts a new epoch, so every position in the old one is unknown and clients reset.
-const RENEW_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'head')) < tonumber(ARGV[3]) then
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'head', 0)
-  return 1
+// KEYS: meta, log. ARGV: epoch seen, new epoch, offset seen, origin seen ('' for unknown). A
+// process saw that event in the log, which no longer holds it there: Redis came back from an
+// older snapshot and would hand those offsets out again, with other events. The log starts a new
+// epoch (unless another process renewed it already), so every position in the old one is unknown
+// and clients get a reset instead of wrong events.
+const RENEW_SCRIPT = `${ORIGIN_AT}
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[1] then
+  return 0
 end
-return 0
+local rolled = tonumber(redis.call('HGET', KEYS[1], 'head')) < tonumber(ARGV[3])
+if not rolled and ARGV[4] ~= '' then
+  local origin = originAt(ARGV[3])
+  rolled = origin ~= '' and origin ~= ARGV[4]
+end
+if not rolled then
+  return 0
+end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'epoch', ARGV[2], 'head', 0)
+return 1
 `;
 
 type StreamEntry = [id: string, fields: string[]];
-type ReadReply = [epoch: string, head: number, matched: number, evicted: number, entries: StreamEntry[]];
+type ReadReply = [epoch: string, head: number, matched: number, evicted: number, entries: StreamEntry[], origin?: string];
 
 interface Scripted {
   sseAppend(...args: (string | number)[]): Promise<[string, number]>;
@@ -550,7 +577,7 @@ export class RedisAdapter implements Adapter {
     } catch (cause) {
       throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not read the log of "${channel}": ${explain(cause)}`, { cause });
     }
-    const [epoch, head, matched, evicted, entries] = reply;
+    const [epoch, head, matched, evicted, entries, origin] = reply;
     const events: LogEntry[] = [];
     for (const raw of entries) {
       const entry = entryOf(raw, epoch);
@@ -558,7 +585,23 @@ export class RedisAdapter implements Adapter {
       else this.#reportFormat(`a log entry of "${channel}"`);
     }
     this.#see(channel, { epoch, offset: Number(head) });
-    return { head: { epoch, offset: Number(head) }, matched: Number(matched), evicted: Number(evicted) === 1, events };
+    return {
+      head: { epoch, offset: Number(head) },
+      matched: Number(matched),
+      evicted: Number(evicted) === 1,
+      events,
+      matchedOrigin: origin === undefined || origin === '' ? undefined : origin,
+    };
+  }
+
+  async renew(channel: string, seen: Position, origin: string | undefined): Promise<void> {
+    let renewed: number;
+    try {
+      renewed = await this.#commands.sseRenew(...this.#keys(channel), seen.epoch, newEpoch(), seen.offset, origin ?? '');
+    } catch (cause) {
+      throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not start a new epoch for "${channel}": ${explain(cause)}`, { cause });
+    }
+    if (renewed === 1) debug('the log of "%s" no longer holds %d.%s: it went back in time, and starts a new epoch', channel, seen.offset, seen.epoch);
   }
 
   async close(): Promise<void> {
@@ -645,27 +688,8 @@ export class RedisAdapter implements Adapter {
     } catch (cause) {
       this.onError?.(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `reconnected to Redis but could not subscribe again: ${explain(cause)}`, { cause }));
     }
-    await this.#renewRolledBack();
     debug('Redis Pub/Sub is back; %d channel(s) catch up from their logs', channels.length);
     this.onResync?.();
-  }
-
-  // A log whose head is now behind what this process already received went back in time (Redis
-  // restarted from an older snapshot): it starts a new epoch (see RENEW_SCRIPT).
-  async #renewRolledBack(): Promise<void> {
-    await Promise.all(
-      [...this.#seen].map(async ([channel, seen]) => {
-        try {
-          const head = await this.#commands.sseHead(...this.#keys(channel), 0);
-          if (head === null || head[0] !== seen.epoch || Number(head[1]) >= seen.offset) return;
-          if ((await this.#commands.sseRenew(...this.#keys(channel), seen.epoch, newEpoch(), seen.offset)) === 1) {
-            debug('the log of "%s" went back from %d to %s: it starts a new epoch', channel, seen.offset, head[1]);
-          }
-        } catch {
-          // Redis is away again: the next reconnect checks again.
-        }
-      }),
-    );
   }
 
   // For every subscribed channel: keeps its log from expiring while someone is subscribed here,
