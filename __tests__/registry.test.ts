@@ -98,6 +98,7 @@ describe('registry.stats()', () => {
       dropped: 0,
       replays: 1,
       resets: 0,
+      runs: 0,
       channels: {
         a: { subscribers: 2, events: 2, bytes: toTwo + toOne, dropped: 0, replays: 1, resets: 0 },
         b: { subscribers: 1, events: 1, bytes: bToOne, dropped: 0, replays: 0, resets: 0 },

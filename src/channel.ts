@@ -14,7 +14,7 @@ import { SseError, fieldError, warn } from './errors';
 import { frameOf, frameWithId, type Frame } from './frame';
 import type { DataKind, LogEntry, ReadResult } from './log';
 import { checkOptionNames, checkOptionsObject } from './options';
-import { formatPosition, type Position } from './position';
+import { formatPosition, type ClientPosition, type Position } from './position';
 import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from './serializer';
 import { SseStream } from './stream';
 import {
@@ -336,9 +336,12 @@ export class Channel {
     return subscribe([this], stream, options, (feed) => (feed as Channel).#remove(stream));
   }
 
-  /** @internal Subscribes through the registry (several channels on one connection). */
-  static subscribeAll(channels: readonly Channel[], stream: SseStream, options: SubscribeOptions = {}): () => void {
-    return subscribe(channels, stream, options, (feed) => (feed as Channel).#remove(stream));
+  /**
+   * @internal Subscribes through the registry (several channels on one connection); `from`, a
+   * position to start at instead of the client's Last-Event-ID.
+   */
+  static subscribeAll(channels: readonly Channel[], stream: SseStream, options: SubscribeOptions = {}, from?: ClientPosition): () => void {
+    return subscribe(channels, stream, options, (feed) => (feed as Channel).#remove(stream), from);
   }
 
   // ——— Feed (what subscriptions use) ———

@@ -14,7 +14,10 @@ export type SseErrorCode =
   | 'ERR_SSE_FILTER_FAILED'
   | 'ERR_SSE_REPLAY_FAILED'
   | 'ERR_SSE_AUTHORIZE_FAILED'
-  | 'ERR_SSE_ADAPTER_UNAVAILABLE';
+  | 'ERR_SSE_ADAPTER_UNAVAILABLE'
+  | 'ERR_SSE_RUN_EXISTS'
+  | 'ERR_SSE_RUN_FAILED'
+  | 'ERR_SSE_RUN_STOPPED';
 
 /** A runtime error raised by express-sse-hub; `code` is stable across releases. */
 export class SseError extends Error {

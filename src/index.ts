@@ -14,9 +14,13 @@ export type { Authorize, ChannelEvent, Filter, ResetReason, SubscribeOptions } f
 export { ChannelRegistry } from './registry';
 export type { RegistryEvents, RegistryOptions, RegistryStats } from './registry';
 export type { CloseOptions } from './shutdown';
+/** Runs: generations that outlive their request, followed from any process (`registry.run()`). */
+export type { Run, RunDefaults, RunEnd, RunEndReason, RunOptions, RunSource } from './run';
+export type { FollowOptions, FollowOutcome } from './runs';
+export type { RunFormat } from './run-views';
 /** The transport interface a registry uses, and its in-process default. */
 export { MemoryAdapter } from './adapters/memory';
-export type { Adapter, DataKind, EntryListener, LogEntry, LogOptions, Position, PublishedEvent, ReadResult } from './adapters/adapter';
+export type { Adapter, DataKind, EntryListener, LogEntry, LogOptions, Position, PublishedEvent, ReadOptions, ReadResult } from './adapters/adapter';
 /** Errors with stable `code`s. */
 export { SseError } from './errors';
 export type { SseErrorCode, SseTypeError } from './errors';

@@ -68,14 +68,16 @@ export function matchPosition(after: readonly Position[], epoch: string, head: n
 /** An in-memory log: the newest `capacity` events of one channel, for one process life. */
 export class MemoryLog {
   readonly epoch = newEpoch();
-  readonly #ring: (LogEntry | undefined)[];
+  // Grows with the log up to `capacity`, then wraps: a log that holds a few events costs a few
+  // slots, not `capacity` of them (a run's log allows thousands and most hold hundreds).
+  readonly #ring: LogEntry[] = [];
+  readonly #capacity: number;
   #start = 0;
-  #length = 0;
   /** Offset of the newest event; 0 while empty. */
   #head = 0;
 
   constructor(capacity: number) {
-    this.#ring = new Array<LogEntry | undefined>(Math.max(1, capacity));
+    this.#capacity = Math.max(1, capacity);
   }
 
   get head(): Position {
@@ -83,19 +85,18 @@ export class MemoryLog {
   }
 
   get size(): number {
-    return this.#length;
+    return this.#ring.length;
   }
 
   /** Numbers the event and keeps it, evicting the oldest past capacity. */
   append(published: PublishedEvent): LogEntry {
     const entry = entryAt(published, this.epoch, (this.#head += 1));
-    const capacity = this.#ring.length;
-    if (this.#length === capacity) {
-      this.#ring[this.#start] = entry;
-      this.#start = (this.#start + 1) % capacity;
+    const ring = this.#ring;
+    if (ring.length < this.#capacity) {
+      ring.push(entry); // not full yet: #start is still 0
     } else {
-      this.#ring[(this.#start + this.#length) % capacity] = entry;
-      this.#length += 1;
+      ring[this.#start] = entry;
+      this.#start = (this.#start + 1) % ring.length;
     }
     return entry;
   }
@@ -105,7 +106,7 @@ export class MemoryLog {
     const head = this.head;
     if (after === undefined) return { head, matched: -1, evicted: false, events: [] };
     const matched = matchPosition(after, this.epoch, this.#head);
-    const oldest = this.#head - this.#length + 1;
+    const oldest = this.#head - this.#ring.length + 1;
     if (matched === -1) return { head, matched, evicted: false, events: this.#slice(0) };
     const offset = after[matched]!.offset;
     // Offsets are contiguous: the event after `offset` sits at a known index.
@@ -116,8 +117,8 @@ export class MemoryLog {
 
   #slice(from: number): LogEntry[] {
     const out: LogEntry[] = [];
-    const capacity = this.#ring.length;
-    for (let i = from; i < this.#length; i += 1) out.push(this.#ring[(this.#start + i) % capacity]!);
+    const ring = this.#ring;
+    for (let i = from; i < ring.length; i += 1) out.push(ring[(this.#start + i) % ring.length]!);
     return out;
   }
 }

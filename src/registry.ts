@@ -7,6 +7,8 @@ import { MemoryAdapter } from './adapters/memory';
 import { SseError, fieldError, warn } from './errors';
 import { checkOptionsObject } from './options';
 import { endAll, resolveCloseOptions, type CloseOptions } from './shutdown';
+import { RUN_PREFIX, resolveRunDefaults, type Run, type RunDefaults, type RunOptions, type RunSource } from './run';
+import { Runs, type FollowOptions, type FollowOutcome } from './runs';
 import type { SseStream } from './stream';
 import type { Authorize, SubscribeOptions } from './subscription';
 
@@ -31,6 +33,8 @@ export interface RegistryOptions extends ChannelOptions {
    * @default 10000
    */
   readonly authorizeTimeout?: number;
+  /** Settings of runs (`registry.run()`): their logs' size and lifetime, their longest duration. */
+  readonly runs?: RunDefaults;
 }
 
 export const DEFAULT_AUTHORIZE_TIMEOUT_MS = 10_000;
@@ -44,6 +48,9 @@ export interface RegistryStats {
   readonly dropped: number;
   readonly replays: number;
   readonly resets: number;
+  /** Runs this process produces now. */
+  readonly runs: number;
+  /** Channels by name (runs' logs are counted above, not listed here). */
   readonly channels: Readonly<Record<string, ChannelStats>>;
 }
 
@@ -70,6 +77,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   });
   readonly #hooks: ChannelHooks;
   readonly #adapter: Adapter;
+  readonly #runs: Runs;
   /** Names this process's broadcasts, so each can find its own event when it comes back. */
   readonly #origin = randomUUID();
   #broadcasts = 0;
@@ -78,7 +86,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   constructor(options: RegistryOptions = {}) {
     super();
     checkOptionsObject(options, 'ChannelRegistry');
-    const { adapter = new MemoryAdapter(), authorize, authorizeTimeout = DEFAULT_AUTHORIZE_TIMEOUT_MS, ...defaults } = options;
+    const { adapter = new MemoryAdapter(), authorize, authorizeTimeout = DEFAULT_AUTHORIZE_TIMEOUT_MS, runs, ...defaults } = options;
     if (typeof adapter !== 'object' || adapter === null || typeof adapter.publish !== 'function') {
       throw fieldError('ERR_SSE_INVALID_OPTION', 'adapter', 'an Adapter (MemoryAdapter, RedisAdapter)', adapter);
     }
@@ -105,6 +113,17 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
         if (dropped) this.emit('client-dropped', { channel: channel.name, stream });
       },
     };
+    const runSettings = resolveRunDefaults(runs);
+    // A run's log is a channel under a reserved name, without the authorize hook (the route that
+    // follows a run decides who may).
+    const runHooks: ChannelHooks = { ...this.#hooks, authorize: undefined };
+    this.#runs = new Runs(runSettings, {
+      adapter,
+      serialize: defaults.serialize ?? JSON.stringify,
+      channel: (name) => this.#lookup(name) ?? this.#add(new Channel(name, { ...this.#defaults, history: runSettings.history, historyTtl: runSettings.ttl }, runHooks)),
+      nextOrigin: () => this.#hooks.nextOrigin(),
+      onError: (error) => this.#reportError(error),
+    });
   }
 
   /** True after `close()`. */
@@ -131,13 +150,53 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   /** The channel called `name`, created with `options` (over the registry's defaults) if new. */
   channel(name: string, options?: ChannelOptions): Channel {
     validateChannelName(name);
+    if (name.startsWith(RUN_PREFIX)) throw fieldError('ERR_SSE_INVALID_CHANNEL', 'channel name', 'a name not starting with "\\u0000run:" (reserved for runs)', name);
     const existing = this.#lookup(name);
     if (existing !== undefined) return existing;
-    if (this.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', 'the registry is closed');
     if (options !== undefined) checkOptionsObject(options, 'channel');
-    const channel = new Channel(name, { ...this.#defaults, ...options }, this.#hooks);
+    return this.#add(new Channel(name, { ...this.#defaults, ...options }, this.#hooks));
+  }
+
+  #add(channel: Channel): Channel {
+    if (this.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', 'the registry is closed');
     this.#keep(channel);
     return channel;
+  }
+
+  /**
+   * Starts a run: a generation that goes on whether or not anyone follows it, stored as it goes in
+   * a log of its own (kept `runs.ttl` after its end), which clients follow with `followRun()` on
+   * any process, from the start or from their Last-Event-ID. `source` is an async iterable or a
+   * web stream of chunks, or a function of the run's `AbortSignal` returning one; each chunk
+   * becomes a `token` event (strings as they are, other values through `serialize`). Rejects with
+   * `ERR_SSE_RUN_EXISTS` when the id is taken.
+   */
+  async run(id: string, source: RunSource, options?: RunOptions): Promise<Run> {
+    if (this.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', 'the registry is closed');
+    return this.#runs.start(id, source, options);
+  }
+
+  /** The run `id` if this process produces it now. */
+  getRun(id: string): Run | undefined {
+    return this.#runs.get(id);
+  }
+
+  /**
+   * Stops the run `id` on whichever process produces it (its signal aborts there); resolves
+   * `true` once its end is stored, `false` when there is no such run or it had ended.
+   */
+  stopRun(id: string): Promise<boolean> {
+    return this.#runs.stop(id);
+  }
+
+  /**
+   * Answers a request with the run `id` (after `sse()`): its events from the client's
+   * Last-Event-ID, or from the start, until its end, then the stream closes. A client that has
+   * the end already gets 204 (EventSource then stops), an unknown or expired run 404 with JSON
+   * `{ error }`. `format: 'ai-sdk'` serves the AI SDK's UI message stream protocol instead.
+   */
+  followRun(target: Response | SseStream, id: string, options?: FollowOptions): Promise<FollowOutcome> {
+    return this.#runs.follow(target, id, options);
   }
 
   /** True if a channel called `name` exists. */
@@ -176,6 +235,8 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   async close(options: CloseOptions = {}): Promise<void> {
     const { frame, timeout } = resolveCloseOptions(options, this.#defaults.serialize ?? JSON.stringify);
     this.#closed = true;
+    // Runs produced here end first (reason "shutdown"), so their followers get the end.
+    await this.#runs.close();
     const streams = new Set<SseStream>();
     for (const channel of this.#live()) {
       channel.markClosed();
@@ -196,14 +257,14 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     let resets = 0;
     for (const channel of this.#live()) {
       const s = channel.stats();
-      channels[channel.name] = s;
+      if (!channel.name.startsWith(RUN_PREFIX)) channels[channel.name] = s;
       events += s.events;
       bytes += s.bytes;
       dropped += s.dropped;
       replays += s.replays;
       resets += s.resets;
     }
-    return { connections: this.#countConnections(), events, bytes, dropped, replays, resets, channels };
+    return { connections: this.#countConnections(), events, bytes, dropped, replays, resets, runs: this.#runs.size, channels };
   }
 
   // Counted when asked (a Set over the subscribers of every channel) rather than kept in a map

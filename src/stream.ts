@@ -237,6 +237,15 @@ export class SseStream<M extends object = EventMap> extends Connection {
    * @internal
    */
   refuse(status: number, message: string, retryAfter?: number): void {
+    this.answer(status, { type: 'text/plain; charset=utf-8', text: message }, retryAfter);
+  }
+
+  /**
+   * Like `refuse()`, with any body (JSON for a 404 of an unknown run) or none (a 204, which
+   * tells EventSource to stop reconnecting).
+   * @internal
+   */
+  answer(status: number, body: { readonly type: string; readonly text: string } | undefined, retryAfter?: number): void {
     if ((this.flags & CLOSED) !== 0) return;
     const res = this.res;
     if ((this.flags & OPENED) !== 0) {
@@ -248,11 +257,12 @@ export class SseStream<M extends object = EventMap> extends Connection {
       return;
     }
     res.statusCode = status;
-    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    if (body !== undefined) res.setHeader('Content-Type', body.type);
     res.setHeader('Cache-Control', 'no-store');
     if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
     this.finish();
-    res.end(message);
+    if (body === undefined) res.end();
+    else res.end(body.text);
   }
 
   /** @internal How many channels with history this stream is in. */

@@ -237,7 +237,13 @@ export class Subscription {
  * Subscribes a connection to channels: asks `authorize` (before any header goes out), joins,
  * replays after the client's Last-Event-ID, and goes live. Returns a function that unsubscribes.
  */
-export function subscribe(feeds: readonly Feed[], stream: SseStream, options: SubscribeOptions, leave: (feed: Feed) => void): () => void {
+export function subscribe(
+  feeds: readonly Feed[],
+  stream: SseStream,
+  options: SubscribeOptions,
+  leave: (feed: Feed) => void,
+  from?: ClientPosition,
+): () => void {
   checkOptionsObject(options, 'subscribe()');
   checkOptionNames(options, KNOWN_SUBSCRIBE_OPTIONS, 'subscribe()');
   const { filter, replay = true } = options;
@@ -249,7 +255,7 @@ export function subscribe(feeds: readonly Feed[], stream: SseStream, options: Su
   }
   if (stream.closed || feeds.length === 0) return noop;
   const authorize = feeds[0]!.authorize;
-  const join = (): (() => void) => joinAll(feeds, stream, filter, replay, leave);
+  const join = (): (() => void) => joinAll(feeds, stream, filter, replay, leave, from);
   if (authorize === undefined) return join();
   return authorizeThenJoin(authorize, feeds, stream, join);
 }
@@ -336,10 +342,19 @@ function isThenable(value: unknown): boolean {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-function joinAll(feeds: readonly Feed[], stream: SseStream, filter: Filter | undefined, replay: boolean, leave: (feed: Feed) => void): () => void {
+// `from`: where the connection starts instead of its Last-Event-ID (a run's follower without
+// one starts at the beginning of the run's log).
+function joinAll(
+  feeds: readonly Feed[],
+  stream: SseStream,
+  filter: Filter | undefined,
+  replay: boolean,
+  leave: (feed: Feed) => void,
+  from: ClientPosition | undefined,
+): () => void {
   stream.open();
   if (stream.closed) return noop; // refused by a connection limit or a shutdown
-  const client = replay ? parseLastEventId(stream.lastEventId) : undefined;
+  const client = from ?? (replay ? parseLastEventId(stream.lastEventId) : undefined);
   const replaying: [Feed, Subscription][] = [];
   const joined: Feed[] = [];
   let liveHistory = false;

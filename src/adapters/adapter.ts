@@ -17,6 +17,17 @@ export interface LogOptions {
   readonly ttl: number;
 }
 
+/** How a log is read: as it is kept, and whether reading may create it. */
+export interface ReadOptions extends LogOptions {
+  /**
+   * `false`: a log that does not exist is not created; the read then finds head
+   * `{ epoch: '', offset: 0 }` and no events. (Lookups driven by clients, such as a run id,
+   * must not leave an empty log behind for every made-up name.)
+   * @default true
+   */
+  readonly create?: boolean;
+}
+
 /** Receives a channel's new entries, in log order per process. */
 export type EntryListener = (entry: LogEntry) => void;
 
@@ -43,9 +54,9 @@ export interface Adapter {
   /**
    * Reads the channel's log after the first of `after` that belongs to it (see ReadResult);
    * `undefined` reads only its head. Creates the log (empty, with a new epoch) if it does not
-   * exist, so its head can be handed out as a position.
+   * exist, so its head can be handed out as a position, unless `options.create` is `false`.
    */
-  read(channel: string, after: readonly Position[] | undefined, options: LogOptions): Promise<ReadResult>;
+  read(channel: string, after: readonly Position[] | undefined, options: ReadOptions): Promise<ReadResult>;
   /**
    * This process fanned out `seen` (published by `origin`) from the channel's log, but the log no
    * longer holds that event there (Redis came back from an older snapshot: offsets would be handed

@@ -1,6 +1,8 @@
 import { MemoryLog, entryAt, type LogEntry, type PublishedEvent, type ReadResult } from '../log';
 import type { Position } from '../position';
-import type { Adapter, EntryListener, LogOptions } from './adapter';
+import type { Adapter, EntryListener, LogOptions, ReadOptions } from './adapter';
+
+const NO_LOG: ReadResult = Object.freeze({ head: Object.freeze({ epoch: '', offset: 0 }), matched: -1, evicted: false, events: Object.freeze([]) });
 
 interface Kept {
   readonly log: MemoryLog;
@@ -57,7 +59,8 @@ export class MemoryAdapter implements Adapter {
     if (kept !== undefined) this.#expireLater(channel, kept);
   }
 
-  read(channel: string, after: readonly Position[] | undefined, options: LogOptions): Promise<ReadResult> {
+  read(channel: string, after: readonly Position[] | undefined, options: ReadOptions): Promise<ReadResult> {
+    if (options.create === false && !this.#logs.has(channel)) return Promise.resolve(NO_LOG);
     return Promise.resolve(this.#keep(channel, options).log.read(after));
   }
 

@@ -21,7 +21,7 @@ import { debug } from '../debug';
 import { SseError, fieldError } from '../errors';
 import type { DataKind, LogEntry, PublishedEvent, ReadResult } from '../log';
 import { isEpoch, newEpoch, type Position } from '../position';
-import type { Adapter, EntryListener, LogOptions } from './adapter';
+import type { Adapter, EntryListener, LogOptions, ReadOptions } from './adapter';
 import { MemoryAdapter } from './memory';
 
 /** Options of `RedisAdapter.connect()`. */
@@ -116,10 +116,14 @@ local function originAt(offset)
   return ''
 end`;
 
-// KEYS: meta, log. ARGV: new epoch, ttl ms (0: none), mode ('head' | 'after'), then epoch and
-// offset pairs of the client's positions. Returns epoch, head, matched index (0-based, -1),
-// evicted (1/0), entries, and the origin of the event at the matched position.
+// KEYS: meta, log. ARGV: new epoch ('' to not create a missing log), ttl ms (0: none), mode
+// ('head' | 'after'), then epoch and offset pairs of the client's positions. Returns epoch
+// ('' for a missing log), head, matched index (0-based, -1), evicted (1/0), entries, and the
+// origin of the event at the matched position.
 const READ_SCRIPT = `${ORIGIN_AT}
+if ARGV[1] == '' and redis.call('EXISTS', KEYS[1]) == 0 then
+  return { '', 0, -1, 0, {} }
+end
 ${ENSURE_LOG(1)}
 if tonumber(ARGV[2]) > 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -564,7 +568,7 @@ export class RedisAdapter implements Adapter {
     (this.#sharded ? subscriber.sunsubscribe(name) : subscriber.unsubscribe(name)).catch(() => undefined);
   }
 
-  async read(channel: string, after: readonly Position[] | undefined, options: LogOptions): Promise<ReadResult> {
+  async read(channel: string, after: readonly Position[] | undefined, options: ReadOptions): Promise<ReadResult> {
     if (this.#listeners.has(channel) && !this.#options.has(channel)) {
       this.#options.set(channel, options);
       if (options.ttl > 0) this.#scheduleCheck();
@@ -573,7 +577,7 @@ export class RedisAdapter implements Adapter {
     for (const position of after ?? []) pairs.push(position.epoch, position.offset);
     let reply: ReadReply;
     try {
-      reply = await this.#commands.sseRead(...this.#keys(channel), newEpoch(), options.ttl, after === undefined ? 'head' : 'after', ...pairs);
+      reply = await this.#commands.sseRead(...this.#keys(channel), options.create === false ? '' : newEpoch(), options.ttl, after === undefined ? 'head' : 'after', ...pairs);
     } catch (cause) {
       throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not read the log of "${channel}": ${explain(cause)}`, { cause });
     }
@@ -584,7 +588,7 @@ export class RedisAdapter implements Adapter {
       if (entry !== undefined) events.push(entry);
       else this.#reportFormat(`a log entry of "${channel}"`);
     }
-    this.#see(channel, { epoch, offset: Number(head) });
+    if (epoch !== '') this.#see(channel, { epoch, offset: Number(head) });
     return {
       head: { epoch, offset: Number(head) },
       matched: Number(matched),

@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import express from 'express';
+import Redis from 'ioredis';
+import { ChannelRegistry, sse } from 'express-sse-hub';
+import { RedisAdapter } from 'express-sse-hub/redis';
+import { HAS_REDIS_SERVER, startRedis, type TestRedis } from './helpers/redis';
+import { openStream, startServer, type TestServer, type TestStream } from './helpers/server';
+
+let redis: TestRedis | undefined;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  if (redis?.ownServer) await redis.stop();
+});
+
+const HAS_REDIS = HAS_REDIS_SERVER || process.env.REDIS_URL !== undefined || process.env.CI !== undefined;
+const describeRedis = HAS_REDIS ? describe : describe.skip;
+
+interface Instance {
+  readonly registry: ChannelRegistry;
+  readonly adapter: RedisAdapter;
+  readonly server: TestServer;
+  close(): Promise<void>;
+}
+
+function tokens(count: number, paceMs: number) {
+  return async function* (signal: AbortSignal): AsyncGenerator<{ token: string }> {
+    for (let i = 0; i < count; i += 1) {
+      await sleep(paceMs, undefined, { signal });
+      yield { token: `w${i} ` };
+    }
+  };
+}
+
+const expectedTokens = (count: number): string[] => Array.from({ length: count }, (_, i) => `w${i} `);
+const tokenTexts = (stream: TestStream): string[] => stream.events.filter((e) => e.event === 'token').map((e) => (JSON.parse(e.data) as { token: string }).token);
+
+describeRedis('runs on Redis: started on one instance, followed and stopped from another', () => {
+  let prefix: string;
+  let instances: Instance[] = [];
+
+  async function instance(ttl = 60_000): Promise<Instance> {
+    const adapter = await RedisAdapter.connect({ url: redis!.url, prefix });
+    const registry = new ChannelRegistry({ adapter, runs: { ttl } });
+    registry.on('error', () => undefined);
+    const app = express();
+    app.get('/runs/:id', sse({ heartbeat: false }), (req, res) => void registry.followRun(res, String(req.params.id)));
+    const server = await startServer(app);
+    const started: Instance = {
+      registry,
+      adapter,
+      server,
+      close: async () => {
+        await registry.close({ timeout: 500 });
+        await server.close();
+      },
+    };
+    instances.push(started);
+    return started;
+  }
+
+  beforeEach(() => {
+    prefix = `runs-${randomUUID()}`;
+  });
+  afterEach(async () => {
+    await Promise.all(instances.map((i) => i.close()));
+    instances = [];
+  });
+
+  it('a follower on another instance gets the whole run; a resume there gets exactly the rest, then 204', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const run = await a.registry.run('r1', tokens(50, 3));
+    // Followed on B before the first token exists: the log is there from the start.
+    const early = await openStream(`${b.server.url}/runs/r1`);
+    const partial = await openStream(`${b.server.url}/runs/r1`);
+    await partial.waitForEvents(10);
+    partial.destroy();
+    const rest = await openStream(`${a.server.url}/runs/r1`, { headers: { 'last-event-id': partial.lastEventId()! } });
+    await Promise.all([early.ended, rest.ended]);
+    expect(tokenTexts(early)).toEqual(expectedTokens(50));
+    expect(early.events.at(-1)!.data).toBe('[DONE]');
+    expect([...tokenTexts(partial), ...tokenTexts(rest)]).toEqual(expectedTokens(50));
+    expect((await run.done).reason).toBe('done');
+    const after = await openStream(`${b.server.url}/runs/r1`, { headers: { 'last-event-id': early.lastEventId()! } });
+    await after.ended;
+    expect(after.response.statusCode).toBe(204);
+  });
+
+  it('stopRun() on another instance aborts the producer there and ends every follower', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const run = await a.registry.run('r2', tokens(10_000, 5));
+    const onA = await openStream(`${a.server.url}/runs/r2`);
+    const onB = await openStream(`${b.server.url}/runs/r2`);
+    await Promise.all([onA.waitForEvents(3), onB.waitForEvents(3)]);
+    const started = performance.now();
+    expect(await b.registry.stopRun('r2')).toBe(true);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(run.signal.aborted).toBe(true);
+    await Promise.all([onA.ended, onB.ended]);
+    for (const stream of [onA, onB]) {
+      expect(stream.events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"stopped"}' });
+      expect(tokenTexts(stream)).toEqual(expectedTokens(tokenTexts(stream).length));
+    }
+    expect(tokenTexts(onA)).toEqual(tokenTexts(onB));
+    expect(await b.registry.stopRun('r2')).toBe(false);
+  });
+
+  it('a run whose process died is ended by stopRun() elsewhere after a bounded wait', async () => {
+    const [a, b] = [await instance(), await instance()];
+    await a.registry.run('orphan', tokens(10_000, 5));
+    const onB = await openStream(`${b.server.url}/runs/orphan`);
+    await onB.waitForEvents(3);
+    // A dies: its Redis connections go, its run is never ended by it.
+    await a.adapter.close();
+    const started = performance.now();
+    expect(await b.registry.stopRun('orphan')).toBe(true);
+    const waited = performance.now() - started;
+    expect(waited).toBeGreaterThan(1500);
+    expect(waited).toBeLessThan(4000);
+    await onB.ended;
+    expect(onB.events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"stopped"}' });
+  });
+
+  it('an expired run frees its Redis keys and answers 404', async () => {
+    const [a] = [await instance(300)];
+    await (await a.registry.run('brief', tokens(5, 1))).done;
+    const client = new Redis(redis!.url);
+    try {
+      const keys = await client.keys(`${prefix}:*`);
+      expect(keys.sort()).toEqual([`${prefix}:{\u0000run:brief}:log`, `${prefix}:{\u0000run:brief}:meta`]);
+      const deadline = Date.now() + 3000;
+      while ((await client.keys(`${prefix}:*`)).length > 0 && Date.now() < deadline) await sleep(50);
+      expect(await client.keys(`${prefix}:*`)).toEqual([]);
+      // Made-up ids create nothing.
+      const stream = await openStream(`${a.server.url}/runs/brief`);
+      await stream.ended;
+      expect(stream.response.statusCode).toBe(404);
+      expect(await client.keys(`${prefix}:*`)).toEqual([]);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
