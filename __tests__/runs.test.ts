@@ -65,6 +65,8 @@ describe('runs: registry.run() and followRun()', () => {
     expect(last).toMatchObject({ event: undefined, data: '[DONE]' });
     expect(stream.events.every((e) => e.id !== undefined && e.id !== '')).toBe(true);
     expect(new Set(stream.events.map((e) => e.id)).size).toBe(stream.events.length);
+    // No id-only frame repeats what the last event said.
+    expect(stream.raw().match(/^id:/gm)?.length).toBe(stream.events.length);
 
     const again = await openStream(`${server.url}/runs/late`, { headers: { 'last-event-id': last.id! } });
     await again.ended;

@@ -391,9 +391,9 @@ export class Channel {
   }
 
   /** @internal */
-  deliver(subscription: Subscription, entry: LogEntry): void {
-    if (subscription.filter !== undefined && !this.#passes(subscription, entry)) return;
-    this.#enqueue(subscription.stream, frameOf(entry));
+  deliver(subscription: Subscription, entry: LogEntry): boolean {
+    if (subscription.filter !== undefined && !this.#passes(subscription, entry)) return false;
+    return this.#enqueue(subscription.stream, frameOf(entry)) > 0;
   }
 
   /** @internal */

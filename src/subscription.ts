@@ -80,8 +80,8 @@ export interface Feed {
   isCurrent(subscription: Subscription): boolean;
   /** Reads the log (after the channel's delivery is in place); `undefined`: the head only. */
   read(after: readonly Position[] | undefined): Promise<ReadResult>;
-  /** Queues one entry for the subscription's connection, through its filter. */
-  deliver(subscription: Subscription, entry: LogEntry): void;
+  /** Queues one entry for the subscription's connection, through its filter; false when not queued. */
+  deliver(subscription: Subscription, entry: LogEntry): boolean;
   /** Queues a `reset` event for the connection. */
   reset(stream: SseStream, reason: ResetReason): void;
   /** Counts a replay. */
@@ -104,6 +104,8 @@ export class Subscription {
   #cursor: Position | undefined;
   /** Entries the channel fanned out while a read was in flight. */
   #pending: LogEntry[] | undefined;
+  /** The last frame queued for the connection carried the cursor as its id. */
+  #sentCursor = false;
 
   constructor(stream: SseStream, filter: Filter | undefined, live: boolean) {
     this.stream = stream;
@@ -133,9 +135,10 @@ export class Subscription {
 
   /**
    * The replay's read came back: delivers what the client missed (after a `reset` when it cannot
-   * be exact), then what arrived meanwhile, and goes live.
+   * be exact), then what arrived meanwhile, and goes live. Returns true when the last frame it
+   * queued carried the connection's position in this channel as its id.
    */
-  start(feed: Feed, result: ReadResult, client: ClientPosition | undefined, unclaimed: number): void {
+  start(feed: Feed, result: ReadResult, client: ClientPosition | undefined, unclaimed: number): boolean {
     let reason: ResetReason | undefined;
     let events: readonly LogEntry[] = [];
     let cursor: Position = result.head;
@@ -161,6 +164,7 @@ export class Subscription {
     if (client === undefined) announce(this.stream);
     this.#deliverAll(feed, events);
     this.#drainPending(feed);
+    return this.#sentCursor && this.#state !== REPLAYING;
   }
 
   /** The read failed: the connection is closed so the client retries. */
@@ -176,14 +180,14 @@ export class Subscription {
     if (entry.offset <= cursor.offset) return true; // already has it
     if (entry.offset !== cursor.offset + 1) return false;
     this.#cursor = entry;
-    feed.deliver(this, entry);
+    this.#sentCursor = feed.deliver(this, entry);
     return true;
   }
 
   #deliverAll(feed: Feed, events: readonly LogEntry[]): void {
     for (const entry of events) {
       this.#cursor = entry;
-      feed.deliver(this, entry);
+      this.#sentCursor = feed.deliver(this, entry);
     }
   }
 
@@ -397,13 +401,15 @@ async function replayAll(replaying: readonly [Feed, Subscription][], stream: Sse
       unclaimed = client.positions.length - claimed.size;
     }
   }
+  // A connection in one channel whose replay ended with an event has just been told where it is.
+  let told = replaying.length === 1 && stream.positionSources === 1;
   replaying.forEach(([feed, subscription], i) => {
     if (!feed.isCurrent(subscription)) return; // left meanwhile
     const result = results[i]!;
     if (result.status === 'rejected') subscription.fail(feed, result.reason);
-    else subscription.start(feed, result.value, client, unclaimed);
+    else told = subscription.start(feed, result.value, client, unclaimed) && told;
   });
-  announce(stream);
+  if (!told) announce(stream);
 }
 
 /**
