@@ -38,7 +38,15 @@ export interface DemoOptions {
    * @default { windowMs: 60000, limit: 60 }
    */
   readonly generateEventLimit?: { readonly windowMs: number; readonly limit: number };
+  /**
+   * Rate limit of `POST /ai/runs` per client IP.
+   * @default { windowMs: 60000, limit: 20 }
+   */
+  readonly runLimit?: { readonly windowMs: number; readonly limit: number };
 }
+
+/** Most runs one demo process generates at once; one more is answered 503. */
+export const MAX_RUNS = 100;
 
 /** Live counters of the demo, for tests and curiosity. */
 export interface DemoMetrics {
@@ -273,6 +281,36 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     streamAnswer,
   );
 
+  // Resumable runs: the answer is generated apart from any request and kept (registry.run()), so
+  // a reload, a lost connection or another instance (with REDIS_URL) picks it up where it was.
+  // POST starts one; GET follows it (from Last-Event-ID, or from the start); POST …/stop ends it
+  // from anywhere. /ai/chat/:id/stream serves it to the AI SDK (useChat with resume: true).
+  const runStreams = sse({ maxConnections: 2000, maxConnectionsPerKey: 20 });
+  const runLimit = rateLimit({
+    windowMs: options.runLimit?.windowMs ?? 60_000,
+    limit: options.runLimit?.limit ?? 20,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    message: { error: 'too many runs started from here; retry later' },
+  });
+  app.post('/ai/runs', runLimit, express.json({ limit: BODY_LIMIT }), promptFrom((req) => (req.body as { prompt?: unknown } | undefined)?.prompt), async (req, res) => {
+    if (registry.stats().runs >= MAX_RUNS) {
+      res.set('Retry-After', '5');
+      badRequest(res, 503, `this server generates ${MAX_RUNS} answers already; retry later`);
+      return;
+    }
+    const id = randomUUID();
+    const pace = paceFrom(req, tokenPaceMs);
+    await registry.run(id, (signal) => tokenStream(signal, pace, () => (metrics.tokens += 1)));
+    const url = `/ai/runs/${id}`;
+    res.status(201).location(url).json({ id, url });
+  });
+  app.get('/ai/runs/:id', runStreams, (req, res) => void registry.followRun(res, String(req.params.id)));
+  app.get('/ai/chat/:id/stream', runStreams, (req, res) => void registry.followRun(res, String(req.params.id), { format: 'ai-sdk' }));
+  app.post('/ai/runs/:id/stop', async (req, res) => {
+    res.json({ stopped: await registry.stopRun(String(req.params.id)) });
+  });
+
   // Bad JSON and oversized bodies come here from express.json().
   const onError: ErrorRequestHandler = (error: { status?: number; type?: string; message?: string }, _req, res, next) => {
     if (res.headersSent) {
@@ -295,7 +333,7 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
       for (const end of [...randomStreams.values()]) end('server shutting down');
       const last = { event: 'shutdown', data: 'The demo server is shutting down.' };
       // Every stream, whichever channels it is in or whether it is in any: each handler ends its own.
-      await Promise.all([subscribeStreams, soloStreams, streamsOfRandomEvents, tokenStreams].map((handler) => handler.close(last)));
+      await Promise.all([subscribeStreams, soloStreams, streamsOfRandomEvents, tokenStreams, runStreams].map((handler) => handler.close(last)));
       await Promise.all([registry.close(), local.close()]);
     },
   };

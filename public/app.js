@@ -277,6 +277,7 @@ let aiStop;
 function aiBegin(how) {
   $('ai-output').textContent = '';
   $('ai-state').textContent = `streaming (${how})…`;
+  $('ai-run').disabled = true;
   $('ai-get').disabled = true;
   $('ai-post').disabled = true;
   $('ai-stop').disabled = false;
@@ -285,6 +286,7 @@ function aiBegin(how) {
 function aiEnd(text) {
   aiStop = undefined;
   $('ai-state').textContent = text;
+  $('ai-run').disabled = false;
   $('ai-get').disabled = false;
   $('ai-post').disabled = false;
   $('ai-stop').disabled = true;
@@ -350,6 +352,86 @@ $('ai-post').addEventListener('click', () => {
 });
 
 $('ai-stop').addEventListener('click', () => aiStop && aiStop());
+
+// ---------- resumable runs: /ai/runs ----------
+// The run's id lives in the address (#run=<id>): a reload, or the same address in another tab,
+// follows the same run. A new EventSource starts from the beginning of the run, so the whole
+// answer so far appears at once, then the rest as it is generated.
+const RUN_HASH = /^#run=([A-Za-z0-9_.:~-]{1,128})$/;
+
+function followRun(id) {
+  aiBegin(`run ${id.slice(0, 8)}`);
+  const es = new EventSource(`/ai/runs/${encodeURIComponent(id)}`);
+  let ended = false;
+  const finish = (text) => {
+    ended = true;
+    es.close(); // the server closes after the end; without this EventSource would ask again (and get 204)
+    aiEnd(text);
+  };
+  aiStop = async () => {
+    $('ai-stop').disabled = true;
+    $('ai-state').textContent = 'stopping…';
+    // Every tab following the run gets the end: this one too, through its stream.
+    const response = await fetch(`/ai/runs/${encodeURIComponent(id)}/stop`, { method: 'POST' }).catch(() => undefined);
+    if (response === undefined || !response.ok) {
+      $('ai-state').textContent = `could not stop the run${response ? `: HTTP ${response.status}` : ' (server unreachable)'}`;
+      $('ai-stop').disabled = false;
+    }
+  };
+  es.addEventListener('open', () => {
+    if (!ended) $('ai-state').textContent = `streaming (run ${id.slice(0, 8)})…`;
+  });
+  es.addEventListener('token', (e) => {
+    $('ai-output').append(document.createTextNode(parseJson(e.data).token ?? ''));
+  });
+  es.addEventListener('reset', (e) => log('reset', e.data));
+  es.addEventListener('message', (e) => {
+    if (e.data !== '[DONE]') return;
+    $('ai-output').append(document.createTextNode(' [DONE]'));
+    finish('done');
+  });
+  es.addEventListener('end', (e) => {
+    const reason = parseJson(e.data).reason ?? 'ended';
+    $('ai-output').append(document.createTextNode(` [${reason}]`));
+    finish(reason);
+  });
+  es.addEventListener('error', () => {
+    if (ended) return;
+    if (es.readyState === EventSource.CLOSED) {
+      // A 404 (unknown or expired run) or a 204 (nothing more): EventSource gives up on those.
+      finish('the run is gone (it may have expired)');
+      history.replaceState(null, '', location.pathname + location.search);
+    } else {
+      $('ai-state').textContent = 'reconnecting… (the run goes on without us)';
+    }
+  });
+}
+
+$('ai-run').addEventListener('click', async () => {
+  aiBegin('starting a run');
+  const query = pace ? `?pace=${encodeURIComponent(pace)}` : '';
+  let response;
+  try {
+    response = await fetch(`/ai/runs${query}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ prompt: $('ai-prompt').value }),
+    });
+  } catch {
+    aiEnd('the server is unreachable');
+    return;
+  }
+  const body = await response.json().catch(() => ({}));
+  if (response.status !== 201) {
+    aiEnd(`could not start: ${body.error ?? `HTTP ${response.status}`}`);
+    return;
+  }
+  history.replaceState(null, '', `${location.pathname}${location.search}#run=${body.id}`);
+  followRun(body.id);
+});
+
+const runInHash = RUN_HASH.exec(location.hash);
+if (runInHash) followRun(runInHash[1]);
 
 import('/client.js').then(
   (client) => {
