@@ -6,7 +6,7 @@ import { ChannelRegistry } from 'express-sse-hub';
 import { RedisAdapter } from 'express-sse-hub/redis';
 import { createDemoApp, type Demo } from '../demo/app';
 import { CANNED_ANSWER } from '../demo/feeds';
-import { HAS_REDIS_SERVER, startRedis, type TestRedis } from './helpers/redis';
+import { describeRedis, useRedis } from './helpers/redis';
 import { openStream, startServer, type TestServer, type TestStream } from './helpers/server';
 
 const tokensOf = (stream: TestStream): string[] => stream.events.filter((e) => e.event === 'token').map((e) => (JSON.parse(e.data) as { token: string }).token);
@@ -95,24 +95,17 @@ describe('the demo: resumable runs', () => {
   });
 });
 
-let redis: TestRedis | undefined;
-const HAS_REDIS = HAS_REDIS_SERVER || process.env.REDIS_URL !== undefined || process.env.CI !== undefined;
-(HAS_REDIS ? describe : describe.skip)('the demo with REDIS_URL: a run started on one instance', () => {
+describeRedis('the demo with REDIS_URL: a run started on one instance', () => {
+  const redis = useRedis();
   const demos: Demo[] = [];
   const servers: TestServer[] = [];
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    if (redis?.ownServer) await redis.stop();
-  });
   afterEach(async () => {
     await Promise.all(demos.splice(0).map((d) => d.close()));
     await Promise.all(servers.splice(0).map((s) => s.close()));
   });
 
   async function instance(prefix: string): Promise<TestServer> {
-    const adapter = await RedisAdapter.connect({ url: redis!.url, prefix });
+    const adapter = await RedisAdapter.connect({ url: redis().url, prefix });
     const demo = createDemoApp({ registry: new ChannelRegistry({ adapter, history: 200 }), clockIntervalMs: 1000, tokenPaceMs: 5 });
     demos.push(demo);
     const server = await startServer(demo.app);

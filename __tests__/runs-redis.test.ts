@@ -4,19 +4,8 @@ import express from 'express';
 import Redis from 'ioredis';
 import { ChannelRegistry, sse } from 'express-sse-hub';
 import { RedisAdapter } from 'express-sse-hub/redis';
-import { HAS_REDIS_SERVER, startRedis, type TestRedis } from './helpers/redis';
+import { describeRedis, useRedis } from './helpers/redis';
 import { openStream, startServer, type TestServer, type TestStream } from './helpers/server';
-
-let redis: TestRedis | undefined;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  if (redis?.ownServer) await redis.stop();
-});
-
-const HAS_REDIS = HAS_REDIS_SERVER || process.env.REDIS_URL !== undefined || process.env.CI !== undefined;
-const describeRedis = HAS_REDIS ? describe : describe.skip;
 
 interface Instance {
   readonly registry: ChannelRegistry;
@@ -38,11 +27,12 @@ const expectedTokens = (count: number): string[] => Array.from({ length: count }
 const tokenTexts = (stream: TestStream): string[] => stream.events.filter((e) => e.event === 'token').map((e) => (JSON.parse(e.data) as { token: string }).token);
 
 describeRedis('runs on Redis: started on one instance, followed and stopped from another', () => {
+  const redis = useRedis();
   let prefix: string;
   let instances: Instance[] = [];
 
   async function instance(ttl = 60_000): Promise<Instance> {
-    const adapter = await RedisAdapter.connect({ url: redis!.url, prefix });
+    const adapter = await RedisAdapter.connect({ url: redis().url, prefix });
     const registry = new ChannelRegistry({ adapter, runs: { ttl } });
     registry.on('error', () => undefined);
     const app = express();
@@ -126,7 +116,7 @@ describeRedis('runs on Redis: started on one instance, followed and stopped from
   it('an expired run frees its Redis keys and answers 404', async () => {
     const [a] = [await instance(300)];
     await (await a.registry.run('brief', tokens(5, 1))).done;
-    const client = new Redis(redis!.url);
+    const client = new Redis(redis().url);
     try {
       const keys = await client.keys(`${prefix}:*`);
       expect(keys.sort()).toEqual([`${prefix}:{\u0000run:brief}:log`, `${prefix}:{\u0000run:brief}:meta`]);

@@ -146,3 +146,27 @@ export async function startRedis(): Promise<TestRedis | undefined> {
     },
   };
 }
+
+/** Whether the Redis tests run: a redis-server on PATH, a REDIS_URL, or CI (where startRedis() throws if neither exists). */
+export const HAS_REDIS = HAS_REDIS_SERVER || process.env.REDIS_URL !== undefined || process.env.CI !== undefined;
+
+/** `describe` when the Redis tests run, else `describe.skip`. */
+export const describeRedis = HAS_REDIS ? describe : describe.skip;
+
+/**
+ * Starts a Redis for the enclosing describe block (beforeAll) and stops it afterwards (afterAll);
+ * call the returned function inside tests to get it.
+ */
+export function useRedis(): () => TestRedis {
+  let redis: TestRedis | undefined;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    if (redis?.ownServer) await redis.stop();
+  });
+  return () => {
+    if (redis === undefined) throw new Error('no Redis: startRedis() found none');
+    return redis;
+  };
+}
