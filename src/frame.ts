@@ -6,10 +6,10 @@ import { formatPosition } from './position';
 import { formatEventFields, validateId } from './serializer';
 
 export interface Frame {
-  /** `event:` and `data:` lines, without an id and the closing blank line. */
-  readonly body: string;
   /** The whole frame with the entry's own id (its position, or the caller's id). */
   readonly text: string;
+  /** Length of its `event:` and `data:` lines: what comes before the `id:` line. */
+  readonly bodyLength: number;
   /** UTF-8 bytes of `text`. */
   readonly bytes: number;
   /** The entry has a position in a log (its id is that position). */
@@ -27,7 +27,9 @@ export function frameOf(entry: LogEntry): Frame {
     const custom = customIdOf(entry);
     const id = entry.offset > 0 ? formatPosition(entry) : custom === undefined ? undefined : validateId(custom);
     const text = id === undefined ? `${body}\n` : `${body}id: ${id}\n\n`;
-    frame = { body, text, bytes: Buffer.byteLength(text), positioned: entry.offset > 0 };
+    // Only the whole text is kept (a log's frames live as long as its entries): the body is a
+    // prefix of it.
+    frame = { text, bodyLength: body.length, bytes: Buffer.byteLength(text), positioned: entry.offset > 0 };
     frames.set(entry, frame);
   }
   return frame;
@@ -35,5 +37,5 @@ export function frameOf(entry: LogEntry): Frame {
 
 /** The frame with another id: for a connection in several channels with history. */
 export function frameWithId(frame: Frame, id: string): string {
-  return `${frame.body}id: ${id}\n\n`;
+  return `${frame.text.slice(0, frame.bodyLength)}id: ${id}\n\n`;
 }
