@@ -56,7 +56,7 @@ describe('MemoryLog', () => {
     it('returns only the head when read without positions', () => {
       const log = new MemoryLog(10);
       fill(log, 3);
-      expect(log.read(undefined)).toEqual({ head: { epoch: log.epoch, offset: 3 }, matched: -1, evicted: false, events: [] });
+      expect(log.read(undefined)).toEqual({ head: { epoch: log.epoch, offset: 3 }, matched: -1, evicted: false, events: [], sealed: false });
     });
 
     describe('when the position was evicted', () => {
@@ -344,5 +344,30 @@ describe('historyTtl', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('MemoryAdapter: sealed logs and reads that create nothing', () => {
+  const options = { history: 10, ttl: 0 };
+
+  it('refuses to append after a sealing event, and says so on reads', async () => {
+    const adapter = new MemoryAdapter();
+    await adapter.publish('c', published('a'), options);
+    await adapter.publish('c', published('end'), { ...options, seal: true });
+    await expect(adapter.publish('c', published('late'), options)).rejects.toMatchObject({ code: 'ERR_SSE_LOG_SEALED' });
+    const result = await adapter.read('c', [], options);
+    expect(result.sealed).toBe(true);
+    expect(texts(result)).toEqual(['a', 'end']);
+    await adapter.close();
+  });
+
+  it('creates nothing for create: false, and says when a read created the log', async () => {
+    const adapter = new MemoryAdapter();
+    expect(await adapter.read('nope', undefined, { ...options, create: false })).toMatchObject({ head: { epoch: '', offset: 0 }, events: [] });
+    expect(adapter.size).toBe(0);
+    expect((await adapter.read('new', undefined, options)).created).toBe(true);
+    expect((await adapter.read('new', undefined, options)).created).toBeUndefined();
+    expect(adapter.size).toBe(1);
+    await adapter.close();
   });
 });

@@ -31,9 +31,10 @@ describeRedis('runs on Redis: started on one instance, followed and stopped from
   let prefix: string;
   let instances: Instance[] = [];
 
-  async function instance(ttl = 60_000): Promise<Instance> {
-    const adapter = await RedisAdapter.connect({ url: redis().url, prefix });
-    const registry = new ChannelRegistry({ adapter, runs: { ttl } });
+  async function instance(ttl = 60_000, options: { maxDuration?: number; sharded?: boolean | 'auto'; verifyInterval?: number } = {}): Promise<Instance> {
+    const { maxDuration = 600_000, sharded = 'auto', verifyInterval = 10_000 } = options;
+    const adapter = await RedisAdapter.connect({ url: redis().url, prefix, sharded, verifyInterval });
+    const registry = new ChannelRegistry({ adapter, runs: { ttl, maxDuration } });
     registry.on('error', () => undefined);
     const app = express();
     app.get('/runs/:id', sse({ heartbeat: false }), (req, res) => void registry.followRun(res, String(req.params.id)));
@@ -111,6 +112,70 @@ describeRedis('runs on Redis: started on one instance, followed and stopped from
     expect(waited).toBeLessThan(4000);
     await onB.ended;
     expect(onB.events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"stopped"}' });
+  });
+
+  it('two processes starting one id at once: exactly one run, one end', async () => {
+    const [a, b] = [await instance(), await instance()];
+    const results = await Promise.allSettled([a.registry.run('dup', tokens(5, 1)), b.registry.run('dup', tokens(5, 1))]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const rejected = results.find((r) => r.status === 'rejected')!;
+    expect(rejected.reason).toMatchObject({ code: 'ERR_SSE_RUN_EXISTS' });
+    const stream = await openStream(`${a.server.url}/runs/dup`);
+    await stream.ended;
+    expect(tokenTexts(stream)).toEqual(expectedTokens(5));
+  });
+
+  it('a stop request the producer never gets still stops it: the end seals the log, its next chunk is refused', async () => {
+    // A listens on classic Pub/Sub, B publishes sharded: B's stop request cannot reach A (nor does
+    // the end B writes: A's follower finds it when A checks its logs, every 300 ms here).
+    const a = await instance(60_000, { sharded: false, verifyInterval: 300 });
+    const b = await instance(60_000, { sharded: true });
+    const run = await a.registry.run('deaf', tokens(10_000, 5));
+    const onA = await openStream(`${a.server.url}/runs/deaf`);
+    await onA.waitForEvents(3);
+    expect(await b.registry.stopRun('deaf')).toBe(true);
+    expect(await run.done).toMatchObject({ reason: 'stopped' });
+    expect(run.signal.aborted).toBe(true);
+    await onA.ended;
+    expect(onA.events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"stopped"}' });
+    // Nothing after the end: a client holding it gets 204.
+    const after = await openStream(`${a.server.url}/runs/deaf`, { headers: { 'last-event-id': onA.lastEventId()! } });
+    await after.ended;
+    expect(after.response.statusCode).toBe(204);
+  });
+
+  it('a run whose process died with nobody stopping it is ended by its followers\' watchdog after runs.maxDuration', async () => {
+    const [a, b] = [await instance(60_000, { maxDuration: 1500 }), await instance(60_000, { maxDuration: 1500 })];
+    await a.registry.run('abandoned', tokens(10_000, 20));
+    const onB = await openStream(`${b.server.url}/runs/abandoned`);
+    await onB.waitForEvents(3);
+    // A dies: its Redis connections go; its run can store neither chunks nor an end.
+    await a.adapter.close();
+    const died = performance.now();
+    await onB.ended;
+    const waited = performance.now() - died;
+    expect(onB.events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"timeout"}' });
+    expect(waited).toBeGreaterThan(1500);
+    expect(waited).toBeLessThan(5000);
+  });
+
+  it('reads do not keep an ended run longer than runs.ttl', async () => {
+    const [a] = [await instance(5000)];
+    await (await a.registry.run('kept', tokens(3, 1))).done;
+    const client = new Redis(redis().url);
+    try {
+      const key = `${prefix}:{\u0000run:kept}:meta`;
+      for (let i = 0; i < 3; i += 1) {
+        const stream = await openStream(`${a.server.url}/runs/kept`);
+        await stream.ended;
+      }
+      expect(await a.registry.stopRun('kept')).toBe(false);
+      const left = await client.pttl(key);
+      expect(left).toBeGreaterThan(0);
+      expect(left).toBeLessThanOrEqual(5000);
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('an expired run frees its Redis keys and answers 404', async () => {

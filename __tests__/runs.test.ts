@@ -199,14 +199,72 @@ describe('runs: registry.run() and followRun()', () => {
     expect(slow.signal.aborted).toBe(true);
   });
 
-  it('refuses a taken id, a reserved event name and a bad source with clear errors', async () => {
-    const { registry } = setup;
+  it('refuses a taken id, a reserved event name and a bad source with clear errors, and a refused start takes nothing', async () => {
+    const { registry, adapter } = setup;
     await registry.run('taken', tokens(2, 1));
     await expect(registry.run('taken', tokens(2, 1))).rejects.toMatchObject({ code: 'ERR_SSE_RUN_EXISTS' });
+    // Two starts of one id at once: one wins.
+    const both = await Promise.allSettled([registry.run('twice', tokens(2, 1)), registry.run('twice', tokens(2, 1))]);
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
     await expect(registry.run('bad id', tokens(2, 1))).rejects.toMatchObject({ code: 'ERR_SSE_INVALID_ARGUMENT' });
+    const logs = adapter.size;
     await expect(registry.run('ev', tokens(2, 1), { event: 'end' })).rejects.toMatchObject({ code: 'ERR_SSE_INVALID_EVENT' });
     await expect(registry.run('src', 42 as never)).rejects.toMatchObject({ code: 'ERR_SSE_INVALID_ARGUMENT' });
+    await expect(registry.run('long', tokens(2, 1), { maxDuration: 10 * 60 * 1000 + 1 })).rejects.toMatchObject({ code: 'ERR_SSE_INVALID_OPTION' });
+    expect(adapter.size).toBe(logs);
+    // The ids of refused starts are free.
+    expect((await (await registry.run('ev', tokens(2, 1))).done).reason).toBe('done');
     expect(() => registry.channel('\u0000run:taken')).toThrow(/reserved for runs/);
+    expect(() => registry.channel('\u0000runs')).toThrow(/reserved for runs/);
+  });
+
+  it('keeps a run that pauses longer than runs.ttl: a follower gets all of it, without a reset', async () => {
+    const adapter = new MemoryAdapter();
+    const registry = new ChannelRegistry({ adapter, runs: { ttl: 100 } });
+    const app = express();
+    app.get('/runs/:id', sse({ heartbeat: false }), (req, res) => void registry.followRun(res, String(req.params.id)));
+    const server = await startServer(app);
+    try {
+      const run = await registry.run('pause', async function* () {
+        yield 'first';
+        await sleep(350);
+        yield 'second';
+      });
+      await run.done;
+      const stream = await openStream(`${server.url}/runs/pause`);
+      await stream.ended;
+      expect(stream.events.map((e) => [e.event, e.data])).toEqual([
+        ['token', 'first'],
+        ['token', 'second'],
+        [undefined, '[DONE]'],
+      ]);
+      // Ended, it is kept runs.ttl, then freed.
+      await waitUntil(() => adapter.size === 0, 'the ended run to expire', 2000);
+    } finally {
+      await registry.close();
+      await server.close();
+    }
+  });
+
+  it('answers a follow that races registry.close() with 503, never an unhandled rejection', async () => {
+    const registry = new ChannelRegistry();
+    const app = express();
+    let closing: Promise<void> | undefined;
+    app.get('/runs/:id', sse({ heartbeat: false }), (req, res) => {
+      closing = registry.close({ timeout: 1000 }); // a shutdown starts while the log is read
+      void registry.followRun(res, String(req.params.id));
+    });
+    const server = await startServer(app);
+    try {
+      await registry.run('closing', tokens(1000, 5));
+      const stream = await openStream(`${server.url}/runs/closing`);
+      await stream.ended;
+      await closing;
+      expect(stream.response.statusCode).toBe(503);
+      expect(stream.response.headers['retry-after']).toBeDefined();
+    } finally {
+      await server.close();
+    }
   });
 
   it('registry.close() ends every run it produces (reason "shutdown") and its followers get that end', async () => {
@@ -241,8 +299,8 @@ describe('runs: registry.run() and followRun()', () => {
       expect(textOf(message)).toBe(expectedTokens(30).join(''));
       await run.done;
       expect(await readWithAiSdk(server.url, 'chat-1')).toBeNull();
-      const unknown = new DefaultChatTransport({ api: `${server.url}/api/chat` });
-      await expect(unknown.reconnectToStream({ chatId: 'no-such-chat' })).rejects.toThrow(/no such run/);
+      // A chat without an active run: 204, which the AI SDK reads as "nothing to resume".
+      expect(await readWithAiSdk(server.url, 'no-such-chat')).toBeNull();
     });
 
     it('sends the header, then start, text parts, finish and [DONE]; a stopped run ends with abort', async () => {

@@ -293,15 +293,18 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     legacyHeaders: false,
     message: { error: 'too many runs started from here; retry later' },
   });
+  let generatingRuns = 0;
   app.post('/ai/runs', runLimit, express.json({ limit: BODY_LIMIT }), promptFrom((req) => (req.body as { prompt?: unknown } | undefined)?.prompt), async (req, res) => {
-    if (registry.stats().runs >= MAX_RUNS) {
+    if (generatingRuns >= MAX_RUNS) {
       res.set('Retry-After', '5');
       badRequest(res, 503, `this server generates ${MAX_RUNS} answers already; retry later`);
       return;
     }
     const id = randomUUID();
     const pace = paceFrom(req, tokenPaceMs);
-    await registry.run(id, (signal) => tokenStream(signal, pace, () => (metrics.tokens += 1)));
+    const run = await registry.run(id, (signal) => tokenStream(signal, pace, () => (metrics.tokens += 1)));
+    generatingRuns += 1;
+    void run.done.then(() => (generatingRuns -= 1));
     const url = `/ai/runs/${id}`;
     res.status(201).location(url).json({ id, url });
   });

@@ -12,8 +12,8 @@ import type { Connection } from './connection';
 import { debug } from './debug';
 import { SseError, fieldError, warn } from './errors';
 import { frameOf, frameWithId, type Frame } from './frame';
-import type { DataKind, LogEntry, ReadResult } from './log';
-import { checkOptionNames, checkOptionsObject } from './options';
+import { kindOf, type LogEntry, type ReadResult } from './log';
+import { MAX_TIMER_MS, checkOptionNames, checkOptionsObject, isTimerMs } from './options';
 import { formatPosition, type ClientPosition, type Position } from './position';
 import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from './serializer';
 import { SseStream } from './stream';
@@ -93,8 +93,6 @@ export const RESET_EVENT = 'reset';
 
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 export const DEFAULT_HISTORY_TTL_MS = 24 * 60 * 60 * 1000;
-// setTimeout silently clamps anything above 2^31-1 ms to 1 ms.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What a registry gives its channels. */
 export interface ChannelHooks {
@@ -131,7 +129,7 @@ export function resolveChannelOptions(options: ChannelOptions = {}, what = 'chan
   if (history !== false && !(Number.isSafeInteger(history) && history >= 0)) {
     throw fieldError('ERR_SSE_INVALID_OPTION', 'history', 'false or a non-negative integer (events)', history);
   }
-  if (historyTtl !== false && !(Number.isSafeInteger(historyTtl) && historyTtl > 0 && historyTtl <= MAX_TIMER_MS)) {
+  if (historyTtl !== false && !isTimerMs(historyTtl)) {
     throw fieldError('ERR_SSE_INVALID_OPTION', 'historyTtl', `false or an integer from 1 to ${MAX_TIMER_MS} (ms)`, historyTtl);
   }
   if (maxBufferedBytes !== false && !(Number.isSafeInteger(maxBufferedBytes) && maxBufferedBytes > 0)) {
@@ -174,6 +172,8 @@ function standaloneHooks(): ChannelHooks {
     onLeave: () => undefined,
   };
 }
+
+const UNREAD = Symbol('unread');
 
 /** Milliseconds a broadcast waits for its own event to be fanned out here. */
 const DELIVERY_TIMEOUT_MS = 5000;
@@ -292,7 +292,7 @@ export class Channel {
     // After close() there is nobody left to deliver to. Resolving rather than rejecting keeps a
     // fire-and-forget broadcast racing a shutdown from becoming an unhandled rejection.
     if (this.#closed) return { id: undefined, delivered: 0 };
-    const kind: DataKind = typeof data === 'string' ? 'text' : this.#settings.serialize === JSON.stringify ? 'json' : 'other';
+    const kind = kindOf(data, this.#settings.serialize);
     // Every event says who published it (so a reader can tell two events at one offset apart);
     // only a channel with subscribers here waits for its own to come back.
     const origin = this.#hooks.nextOrigin();
@@ -653,9 +653,14 @@ export class Channel {
   }
 
   #passes(subscription: Subscription, entry: LogEntry): boolean {
+    // `data` is parsed only if the filter reads it (many look at the event name alone).
+    let data: unknown = UNREAD;
     const view: ChannelEvent = {
       channel: this.name,
-      data: dataOf(entry),
+      get data(): unknown {
+        if (data === UNREAD) data = dataOf(entry);
+        return data;
+      },
       event: entry.event,
       id: entry.offset > 0 ? formatPosition(entry) : entry.id,
     };

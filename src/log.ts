@@ -1,9 +1,18 @@
 // A channel's log as an adapter stores it, and the in-memory one: a bounded ring of the newest
 // events with contiguous offsets within one epoch (see position.ts), read "after a position".
 import { newEpoch, type Position } from './position';
+import type { Serializer } from './serializer';
 
 /** How an event's text was produced, so a receiving process can rebuild the value filters see. */
 export type DataKind = 'text' | 'json' | 'other';
+
+/** The message of the error a publish to a sealed log rejects with. */
+export const SEALED = 'the log is sealed: it ended, nothing more is appended';
+
+/** The kind of `data` once `serialize` turned it into text. */
+export function kindOf(data: unknown, serialize: Serializer): DataKind {
+  return typeof data === 'string' ? 'text' : serialize === JSON.stringify ? 'json' : 'other';
+}
 
 /** An event as the publishing process hands it to the adapter: already serialized. */
 export interface PublishedEvent {
@@ -38,6 +47,10 @@ export interface ReadResult {
    * saw another event there knows the log went back in time (see Adapter.renew).
    */
   readonly matchedOrigin?: string | undefined;
+  /** The log was sealed: its newest event ends it, nothing follows. */
+  readonly sealed?: boolean;
+  /** This read created the log (it did not exist). */
+  readonly created?: boolean;
   /**
    * The events after the matched position, oldest first; when nothing matched or the position
    * was evicted, every event the log holds; none for a read without positions (head only).
@@ -75,6 +88,8 @@ export class MemoryLog {
   #start = 0;
   /** Offset of the newest event; 0 while empty. */
   #head = 0;
+  /** Its newest event ends it (see PublishOptions.seal). */
+  sealed = false;
 
   constructor(capacity: number) {
     this.#capacity = Math.max(1, capacity);
@@ -104,15 +119,16 @@ export class MemoryLog {
   /** The events after the client's position in this log (see ReadResult); `undefined`: the head only. */
   read(after: readonly Position[] | undefined): ReadResult {
     const head = this.head;
-    if (after === undefined) return { head, matched: -1, evicted: false, events: [] };
+    const sealed = this.sealed;
+    if (after === undefined) return { head, matched: -1, evicted: false, events: [], sealed };
     const matched = matchPosition(after, this.epoch, this.#head);
     const oldest = this.#head - this.#ring.length + 1;
-    if (matched === -1) return { head, matched, evicted: false, events: this.#slice(0) };
+    if (matched === -1) return { head, matched, evicted: false, events: this.#slice(0), sealed };
     const offset = after[matched]!.offset;
     // Offsets are contiguous: the event after `offset` sits at a known index.
-    if (offset < oldest - 1) return { head, matched, evicted: true, events: this.#slice(0) };
+    if (offset < oldest - 1) return { head, matched, evicted: true, events: this.#slice(0), sealed };
     const at = offset >= oldest ? this.#ring[(this.#start + offset - oldest) % this.#ring.length] : undefined;
-    return { head, matched, evicted: false, events: this.#slice(offset - oldest + 1), matchedOrigin: at?.origin };
+    return { head, matched, evicted: false, events: this.#slice(offset - oldest + 1), matchedOrigin: at?.origin, sealed };
   }
 
   #slice(from: number): LogEntry[] {

@@ -54,7 +54,12 @@ export interface SseSettings {
 
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 // setInterval silently clamps anything above 2^31-1 ms to 1 ms, which would flood every stream.
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A delay timers honour: an integer from 1 to MAX_TIMER_MS. */
+export function isTimerMs(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) > 0 && (value as number) <= MAX_TIMER_MS;
+}
 
 const KNOWN_OPTIONS = new Set(['heartbeat', 'retry', 'serialize', 'maxConnections', 'maxConnectionsPerKey', 'connectionKey', 'retryAfter']);
 
@@ -76,7 +81,7 @@ export function resolveSseOptions(options: SseOptions = {}): SseSettings {
   checkOptionsObject(options, 'sse()');
   checkOptionNames(options, KNOWN_OPTIONS, 'sse()');
   const { heartbeat = DEFAULT_HEARTBEAT_MS, retry, serialize = JSON.stringify, maxConnections, maxConnectionsPerKey, connectionKey, retryAfter = 10 } = options;
-  if (heartbeat !== false && !(Number.isSafeInteger(heartbeat) && heartbeat > 0 && heartbeat <= MAX_TIMER_MS)) {
+  if (heartbeat !== false && !isTimerMs(heartbeat)) {
     throw fieldError('ERR_SSE_INVALID_OPTION', 'heartbeat', `false or an integer from 1 to ${MAX_TIMER_MS} (ms)`, heartbeat);
   }
   if (retry !== undefined) {

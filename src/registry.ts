@@ -5,9 +5,9 @@ import { Channel, resolveChannelOptions, streamOf, validateChannelName, type Cha
 import type { Adapter } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
 import { SseError, fieldError, warn } from './errors';
-import { checkOptionsObject } from './options';
+import { checkOptionsObject, isTimerMs } from './options';
 import { endAll, resolveCloseOptions, type CloseOptions } from './shutdown';
-import { RUN_PREFIX, resolveRunDefaults, type Run, type RunDefaults, type RunOptions, type RunSource } from './run';
+import { RESERVED_PREFIX, RUN_PREFIX, resolveRunDefaults, type Run, type RunDefaults, type RunOptions, type RunSource } from './run';
 import { Runs, type FollowOptions, type FollowOutcome } from './runs';
 import type { SseStream } from './stream';
 import type { Authorize, SubscribeOptions } from './subscription';
@@ -93,7 +93,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     if (authorize !== undefined && typeof authorize !== 'function') {
       throw fieldError('ERR_SSE_INVALID_OPTION', 'authorize', 'a function (req, channel) => boolean | Promise<boolean>', authorize);
     }
-    if (!(Number.isSafeInteger(authorizeTimeout) && authorizeTimeout > 0 && authorizeTimeout <= 2 ** 31 - 1)) {
+    if (!isTimerMs(authorizeTimeout)) {
       throw fieldError('ERR_SSE_INVALID_OPTION', 'authorizeTimeout', 'a positive integer (ms)', authorizeTimeout);
     }
     resolveChannelOptions(defaults, 'ChannelRegistry');
@@ -150,7 +150,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   /** The channel called `name`, created with `options` (over the registry's defaults) if new. */
   channel(name: string, options?: ChannelOptions): Channel {
     validateChannelName(name);
-    if (name.startsWith(RUN_PREFIX)) throw fieldError('ERR_SSE_INVALID_CHANNEL', 'channel name', 'a name not starting with "\\u0000run:" (reserved for runs)', name);
+    if (name.startsWith(RESERVED_PREFIX)) throw fieldError('ERR_SSE_INVALID_CHANNEL', 'channel name', 'a name not starting with "\\u0000run" (reserved for runs)', name);
     const existing = this.#lookup(name);
     if (existing !== undefined) return existing;
     if (options !== undefined) checkOptionsObject(options, 'channel');
@@ -233,10 +233,12 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
    * so `server.close()` can complete.
    */
   async close(options: CloseOptions = {}): Promise<void> {
-    const { frame, timeout } = resolveCloseOptions(options, this.#defaults.serialize ?? JSON.stringify);
+    const { frame, timeout: budget } = resolveCloseOptions(options, this.#defaults.serialize ?? JSON.stringify);
     this.#closed = true;
     // Runs produced here end first (reason "shutdown"), so their followers get the end.
-    await this.#runs.close();
+    const started = performance.now();
+    await this.#runs.close(budget);
+    const timeout = Math.max(1, budget - Math.round(performance.now() - started));
     const streams = new Set<SseStream>();
     for (const channel of this.#live()) {
       channel.markClosed();

@@ -1,7 +1,7 @@
 // How a follower sees a run: the run's own events (`token`s, then `[DONE]` or `end`), or the
 // AI SDK's UI message stream protocol (`x-vercel-ai-ui-message-stream: v1`), so an AI SDK
 // `useChat({ resume: true })` app can resume from this package. Either way the stream closes
-// after the run's end, and nothing past it is sent.
+// after the run's end (its log is sealed there: nothing follows it).
 import { isEndEvent } from './run';
 import type { SseStream } from './stream';
 import type { ChannelEvent, Filter } from './subscription';
@@ -27,8 +27,11 @@ export interface RunView {
 /** The header the AI SDK's clients expect on a UI message stream. */
 export const UI_MESSAGE_STREAM_HEADER = 'x-vercel-ai-ui-message-stream';
 
-export function runView(format: RunFormat, stream: SseStream, runId: string): RunView {
-  return format === 'ai-sdk' ? uiMessageView(stream, runId) : sseView(stream);
+/** Called with every event a follower sees (`ended`: it was the run's end). */
+export type OnRunEvent = (ended: boolean) => void;
+
+export function runView(format: RunFormat, stream: SseStream, runId: string, onEvent: OnRunEvent): RunView {
+  return format === 'ai-sdk' ? uiMessageView(stream, runId, onEvent) : sseView(stream, onEvent);
 }
 
 // Ends the stream once the run's end is queued (the end frame is queued right after the filter
@@ -37,16 +40,13 @@ function closeSoon(stream: SseStream): void {
   queueMicrotask(() => stream.close());
 }
 
-function sseView(stream: SseStream): RunView {
-  let ended = false;
+function sseView(stream: SseStream, onEvent: OnRunEvent): RunView {
   return {
     begin: () => undefined,
     filter: (event) => {
-      if (ended) return false;
-      if (isEndEvent(event.event, event.data)) {
-        ended = true;
-        closeSoon(stream);
-      }
+      const ended = isEndEvent(event.event, event.data);
+      onEvent(ended);
+      if (ended) closeSoon(stream);
       return true;
     },
   };
@@ -65,9 +65,8 @@ export function textOf(data: unknown): string | undefined {
   return undefined;
 }
 
-function uiMessageView(stream: SseStream, runId: string): RunView {
+function uiMessageView(stream: SseStream, runId: string, onEvent: OnRunEvent): RunView {
   const textId = 'text-0';
-  let ended = false;
   const part = (value: object, id?: string): void => {
     stream.send(JSON.stringify(value), id === undefined ? undefined : { id });
   };
@@ -86,9 +85,9 @@ function uiMessageView(stream: SseStream, runId: string): RunView {
       part({ type: 'text-start', id: textId });
     },
     filter: (event) => {
-      if (ended) return false;
-      if (isEndEvent(event.event, event.data)) {
-        ended = true;
+      const ended = isEndEvent(event.event, event.data);
+      onEvent(ended);
+      if (ended) {
         end(event);
         return false;
       }

@@ -5,11 +5,13 @@
 //
 // The log holds the run's chunks as events (`token` by default), then exactly one end: a plain
 // `[DONE]` message when the source finished, an `end` event `{"reason": …}` otherwise (stopped,
-// failed, out of time, shut down). Ends are recognised by who published them (an origin ending
-// in ":end"), so a follower that already has the end is told so with a 204.
+// failed, out of time, shut down). The end seals the log (the adapter refuses anything after it),
+// so there is one end, whoever writes it: the producer, a stop from a process that found the
+// producer gone, or a follower's watchdog. Chunks never use the end's names, so a follower
+// recognises the end by its name alone.
 import { SseError, fieldError } from './errors';
-import type { PublishedEvent } from './log';
-import { checkOptionNames, checkOptionsObject } from './options';
+import { kindOf, type PublishedEvent } from './log';
+import { MAX_TIMER_MS, checkOptionNames, checkOptionsObject, isTimerMs } from './options';
 import { serializeData, validateEvent, type Serializer } from './serializer';
 import { iterate, type PipeSource } from './source';
 
@@ -45,7 +47,8 @@ export interface RunOptions {
   readonly event?: string;
   /**
    * Milliseconds the generation may take; then its signal aborts and the run ends with reason
-   * `'timeout'`. It goes on meanwhile whether or not anyone follows it.
+   * `'timeout'`. It goes on meanwhile whether or not anyone follows it. At most the registry's
+   * `runs.maxDuration`, which every process knows (see RunDefaults.maxDuration).
    * @default the registry's `runs.maxDuration` (10 minutes)
    */
   readonly maxDuration?: number;
@@ -79,7 +82,13 @@ export interface RunDefaults {
    * @default 3600000 (1 hour)
    */
   readonly ttl?: number;
-  /** Default of `RunOptions.maxDuration`. @default 600000 (10 minutes) */
+  /**
+   * The longest a run may take (and the default of `RunOptions.maxDuration`). It also bounds
+   * every follower's wait: a run whose log gets no event for this long, because the process
+   * producing it died, is ended (reason `'timeout'`) by a process following it. Every process
+   * sharing runs should agree on it.
+   * @default 600000 (10 minutes)
+   */
   readonly maxDuration?: number;
 }
 
@@ -89,16 +98,17 @@ export interface RunSettings {
   readonly maxDuration: number;
 }
 
-/** Prefix of the channels that hold runs: reserved, `registry.channel()` refuses it. */
-export const RUN_PREFIX = '\u0000run:';
+/** Prefix of every channel runs use: reserved, `registry.channel()` refuses it. */
+export const RESERVED_PREFIX = '\u0000run';
+/** Prefix of the channels that hold runs. */
+export const RUN_PREFIX = `${RESERVED_PREFIX}:`;
 /** Where stop requests travel between processes (no history). */
-export const RUN_CONTROL_CHANNEL = '\u0000runs';
+export const RUN_CONTROL_CHANNEL = `${RESERVED_PREFIX}s`;
 /** Data of the end of a run that finished: what OpenAI-style clients wait for. */
 export const DONE = '[DONE]';
 /** Event name of the end of a run that did not finish. */
 export const END_EVENT = 'end';
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const RUN_ID = /^[A-Za-z0-9_.:~-]{1,128}$/;
 const KNOWN_RUN_OPTIONS = new Set(['event', 'maxDuration']);
 const KNOWN_DEFAULTS = new Set(['history', 'ttl', 'maxDuration']);
@@ -117,28 +127,41 @@ export function runChannelName(id: string): string {
   return RUN_PREFIX + id;
 }
 
-/** An entry with this origin is a run's end. */
-export function isEndOrigin(origin: string | undefined): boolean {
-  return origin !== undefined && origin.endsWith(':end');
-}
-
 /** A run's end as a follower sees it (chunks never use these names). */
 export function isEndEvent(event: string | undefined, data: unknown): boolean {
   return event === END_EVENT || (event === undefined && data === DONE);
 }
 
-/** The entry that ends a run. */
+/** The entry that ends a run (appended with `seal`). */
 export function endEntry(reason: RunEndReason, origin: string): PublishedEvent {
-  const end = `${origin}:end`;
-  if (reason === 'done') return { event: undefined, text: DONE, kind: 'text', id: undefined, origin: end };
-  return { event: END_EVENT, text: JSON.stringify({ reason }), kind: 'json', id: undefined, origin: end };
+  if (reason === 'done') return { event: undefined, text: DONE, kind: 'text', id: undefined, origin };
+  return { event: END_EVENT, text: JSON.stringify({ reason }), kind: 'json', id: undefined, origin };
 }
 
-function positiveMs(value: unknown, name: string): number {
-  if (!(Number.isSafeInteger(value) && (value as number) > 0 && (value as number) <= MAX_TIMER_MS)) {
-    throw fieldError('ERR_SSE_INVALID_OPTION', name, `an integer from 1 to ${MAX_TIMER_MS} (ms)`, value);
+function positiveMs(value: unknown, name: string, max = MAX_TIMER_MS): number {
+  if (!(isTimerMs(value) && value <= max)) throw fieldError('ERR_SSE_INVALID_OPTION', name, `an integer from 1 to ${max} (ms)`, value);
+  return value;
+}
+
+/** A run's options, checked (before anything is stored). */
+export interface RunConfig {
+  readonly event: string;
+  readonly maxDuration: number;
+}
+
+/** Checks what `registry.run()` was given; throws a TypeError naming what is wrong. */
+export function resolveRunOptions(source: unknown, options: RunOptions, settings: RunSettings): RunConfig {
+  checkOptionsObject(options, 'run()');
+  checkOptionNames(options, KNOWN_RUN_OPTIONS, 'run()');
+  const { event = 'token', maxDuration = settings.maxDuration } = options;
+  validateEvent(event);
+  if (event === END_EVENT || event === 'message') {
+    throw fieldError('ERR_SSE_INVALID_EVENT', 'event', `a name other than "${END_EVENT}" and "message" (they mark a run's end)`, event);
   }
-  return value as number;
+  if (typeof source !== 'function' && (source === null || typeof source !== 'object')) {
+    throw fieldError('ERR_SSE_INVALID_ARGUMENT', 'run source', 'an async iterable, a ReadableStream or a function (signal) => one of them', source);
+  }
+  return { event, maxDuration: positiveMs(maxDuration, 'maxDuration', settings.maxDuration) };
 }
 
 export function resolveRunDefaults(options: RunDefaults = {}): RunSettings {
@@ -151,12 +174,21 @@ export function resolveRunDefaults(options: RunDefaults = {}): RunSettings {
 
 /** What a run needs from the registry. */
 export interface RunHooks {
-  /** Appends to this run's log. */
-  append(event: PublishedEvent): Promise<unknown>;
+  /** Appends to this run's log; `end` seals it. Rejects with `ERR_SSE_LOG_SEALED` once sealed. */
+  append(event: PublishedEvent, end: boolean): Promise<unknown>;
   nextOrigin(): string;
   onError(error: Error): void;
   serialize: Serializer;
 }
+
+/** Attempts, and the waits between them, to store a run's end before its followers are left to their watchdog. */
+const END_RETRIES_MS = [0, 250, 1000, 4000];
+
+function isSealed(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ERR_SSE_LOG_SEALED';
+}
+
+function noop(): void {}
 
 interface Step<T> {
   readonly aborted: boolean;
@@ -174,21 +206,11 @@ export class RunProducer implements Run {
   /** Wakes the step in flight when the run is aborted. */
   #wake: ((step: Step<never>) => void) | undefined;
 
-  constructor(id: string, source: RunSource, options: RunOptions, settings: RunSettings, hooks: RunHooks) {
-    checkOptionsObject(options, 'run()');
-    checkOptionNames(options, KNOWN_RUN_OPTIONS, 'run()');
-    const { event = 'token', maxDuration = settings.maxDuration } = options;
-    validateEvent(event);
-    if (event === END_EVENT || event === 'message') {
-      throw fieldError('ERR_SSE_INVALID_EVENT', 'event', `a name other than "${END_EVENT}" and "message" (they mark a run's end)`, event);
-    }
-    if (typeof source !== 'function' && (source === null || typeof source !== 'object')) {
-      throw fieldError('ERR_SSE_INVALID_ARGUMENT', 'run source', 'an async iterable, a ReadableStream or a function (signal) => one of them', source);
-    }
+  constructor(id: string, source: RunSource, config: RunConfig, hooks: RunHooks) {
     this.id = id;
     this.#hooks = hooks;
-    this.#event = event;
-    this.done = this.#produce(source, positiveMs(maxDuration, 'maxDuration'));
+    this.#event = config.event;
+    this.done = this.#produce(source, config.maxDuration);
   }
 
   get signal(): AbortSignal {
@@ -229,8 +251,15 @@ export class RunProducer implements Run {
     const hooks = this.#hooks;
     let chunks = 0;
     let failed = false;
+    let sealed = false;
     try {
-      const opened = typeof source === 'function' ? await this.#untilAborted(Promise.resolve().then(() => source(this.signal))) : { aborted: false, value: source };
+      let opened: Step<PipeSource> = { aborted: false, value: source as PipeSource };
+      if (typeof source === 'function') {
+        const opening = Promise.resolve().then(() => source(this.signal));
+        opened = await this.#untilAborted(opening);
+        // Aborted while the source was being made: stop it once it exists.
+        if (opened.aborted) opening.then((late) => iterate(late).stop(), noop);
+      }
       if (!opened.aborted) {
         const { iterator, stop } = iterate(opened.value!);
         stopSource = stop;
@@ -240,14 +269,18 @@ export class RunProducer implements Run {
           if (step.aborted || step.value!.done === true) break;
           const chunk: unknown = step.value!.value;
           const text = serializeData(chunk, hooks.serialize);
-          const kind = typeof chunk === 'string' ? 'text' : hooks.serialize === JSON.stringify ? 'json' : 'other';
-          await hooks.append({ event: this.#event, text, kind, id: undefined, origin: hooks.nextOrigin() });
+          // No origin: nobody waits for a chunk to come back, and a run's log holds thousands.
+          await hooks.append({ event: this.#event, text, kind: kindOf(chunk, hooks.serialize), id: undefined, origin: undefined }, false);
           chunks += 1;
           if (this.signal.aborted) break;
         }
       }
     } catch (cause) {
-      if (!this.signal.aborted) {
+      if (isSealed(cause)) {
+        // Ended elsewhere: a stop whose request never reached this process wrote the end.
+        sealed = true;
+        this.abort('stopped');
+      } else if (!this.signal.aborted) {
         failed = true;
         hooks.onError(new SseError('ERR_SSE_RUN_FAILED', `run "${this.id}" failed after ${chunks} chunk(s); its followers get an end with reason "error"`, { cause }));
       }
@@ -261,11 +294,24 @@ export class RunProducer implements Run {
       this.#reason = reason;
       this.#controller.abort(new SseError('ERR_SSE_RUN_STOPPED', `run "${this.id}" ended: ${reason}`));
     }
-    try {
-      await hooks.append(endEntry(reason, hooks.nextOrigin()));
-    } catch (cause) {
-      hooks.onError(new SseError('ERR_SSE_RUN_FAILED', `the end of run "${this.id}" could not be stored; its followers wait until they reconnect`, { cause }));
-    }
+    if (!sealed) await this.#storeEnd(reason);
     return { reason, chunks };
+  }
+
+  // The end, sealed; retried, since followers otherwise wait for their watchdog (runs.maxDuration).
+  async #storeEnd(reason: RunEndReason): Promise<void> {
+    const hooks = this.#hooks;
+    let last: unknown;
+    for (const wait of END_RETRIES_MS) {
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait).unref());
+      try {
+        await hooks.append(endEntry(reason, hooks.nextOrigin()), true);
+        return;
+      } catch (cause) {
+        if (isSealed(cause)) return; // another process ended it
+        last = cause;
+      }
+    }
+    hooks.onError(new SseError('ERR_SSE_RUN_FAILED', `the end of run "${this.id}" could not be stored; its followers get one from their watchdog`, { cause: last }));
   }
 }

@@ -1,15 +1,19 @@
 // The runs of a registry: starting them here, stopping them from any process, following them.
 //
-// - Starting creates the run's log at once (so a follower asking a moment later finds it, even
-//   before the first chunk) and produces into it here (run.ts).
-// - Stopping a run this process produces aborts it; any other process asks every process over
-//   one control channel, waits for the run's end to appear in its log, and writes the end itself
-//   when none does within a bound (the producing process is gone).
+// - Starting checks everything, then creates the run's log at once, atomically (a second start of
+//   the same id, here or on another process, is refused), so a follower asking a moment later
+//   finds it before its first chunk; the run produces into it here (run.ts).
+// - Stopping a run this process produces aborts it. Any other process asks every process over one
+//   control channel, waits for the run's end to appear in its log, and writes the end itself when
+//   none does within a bound (the producing process is gone, or the request was lost). The end
+//   seals the log, so a producer still running finds out at its next chunk and stops.
 // - Following reads the run's log once to answer 404 (unknown or expired) or 204 (the client
 //   already has the end); otherwise it subscribes the connection to the run's channel from the
 //   client's position, or from the start, and closes the stream after the end (run-views.ts).
+//   A process with followers also keeps a watchdog per run: a log that gets no event for
+//   `runs.maxDuration` belongs to a dead producer, and the watchdog ends it.
 import type { Response } from 'express';
-import type { Adapter, LogEntry, ReadOptions, ReadResult } from './adapters/adapter';
+import type { Adapter, PublishOptions, ReadOptions, ReadResult } from './adapters/adapter';
 import { Channel, streamOf } from './channel';
 import { debug } from './debug';
 import { SseError, fieldError } from './errors';
@@ -19,11 +23,12 @@ import {
   RUN_CONTROL_CHANNEL,
   RunProducer,
   endEntry,
-  isEndOrigin,
   isRunId,
+  resolveRunOptions,
   runChannelName,
   validateRunId,
   type Run,
+  type RunEndReason,
   type RunOptions,
   type RunSettings,
   type RunSource,
@@ -42,13 +47,13 @@ export interface FollowOptions {
 export type FollowOutcome =
   /** The run streams to the client (until its end, or until the client leaves). */
   | 'streaming'
-  /** 204: the run ended and the client has its end (`ai-sdk`: the run ended). */
+  /** 204: the client has the run's end (`ai-sdk`: the run ended, or there is none). */
   | 'finished'
   /** 404 with a JSON `{ error }`: no such run here, or it expired. */
   | 'not-found'
-  /** 503 with `Retry-After`: its log could not be read (the adapter is unavailable). */
+  /** 503 with `Retry-After`: the run's log could not be read, or the registry is closing. */
   | 'unavailable'
-  /** The client left, or the stream was closed, before anything was answered. */
+  /** Nothing to answer: the client left, or the `sse()` handler refused the stream (its limits, its shutdown). */
   | 'closed';
 
 /** What runs need from their registry. */
@@ -66,13 +71,19 @@ const KNOWN_FOLLOW_OPTIONS = new Set(['format']);
 /** How long a stop from another process waits for the producer to write the end. */
 export const STOP_WAIT_MS = 2000;
 const STOP_POLL_MS = 50;
-/** How long `close()` waits for the ends of the runs it stops. */
-const CLOSE_WAIT_MS = 5000;
+/** Past `runs.maxDuration` of silence, how long (at most) a watchdog still leaves the producer to end its run. */
+const WATCHDOG_GRACE_MS = 5000;
+
+function isSealed(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ERR_SSE_LOG_SEALED';
+}
 
 export class Runs {
   readonly #settings: RunSettings;
   readonly #hooks: RunsHooks;
   readonly #local = new Map<string, RunProducer>();
+  /** Watchdogs of the runs followed here, by id. */
+  readonly #watchdogs = new Map<string, NodeJS.Timeout>();
   /** The subscription to stop requests, from the first run on. */
   #control: Promise<void> | undefined;
 
@@ -86,23 +97,29 @@ export class Runs {
     return this.#local.size;
   }
 
-  get #log(): ReadOptions {
-    return { history: this.#settings.history, ttl: this.#settings.ttl };
+  get #grace(): number {
+    return Math.min(WATCHDOG_GRACE_MS, this.#settings.maxDuration);
+  }
+
+  // A running log outlives any pause of its producer (ended, it is kept `ttl`): see run.ts.
+  #options(end: boolean): PublishOptions {
+    const { history, ttl, maxDuration } = this.#settings;
+    return end ? { history, ttl, seal: true } : { history, ttl: maxDuration + this.#grace + ttl };
   }
 
   async start(id: string, source: RunSource, options: RunOptions = {}): Promise<Run> {
     validateRunId(id);
+    const config = resolveRunOptions(source, options, this.#settings);
+    const exists = (): SseError => new SseError('ERR_SSE_RUN_EXISTS', `a run "${id}" exists already (running, or kept after its end)`);
+    if (this.#local.has(id)) throw exists();
+    await this.#listenForStops();
     const name = runChannelName(id);
     const hooks = this.#hooks;
-    if (this.#local.has(id) || (await this.#read(id, undefined, false)).head.epoch !== '') {
-      throw new SseError('ERR_SSE_RUN_EXISTS', `a run "${id}" exists already (running or kept after its end)`);
-    }
-    // The log exists from now on: a follower finds the run before its first chunk.
-    await Promise.all([this.#read(id, undefined, true), this.#listenForStops()]);
-    if (this.#local.has(id)) throw new SseError('ERR_SSE_RUN_EXISTS', `a run "${id}" exists already (running or kept after its end)`);
-    const log = this.#log;
-    const run = new RunProducer(id, source, options, this.#settings, {
-      append: (event) => hooks.adapter.publish(name, event, log),
+    // Created here, or refused: only one start of an id wins, on any process.
+    const { created } = await hooks.adapter.read(name, undefined, { ...this.#options(false), create: true });
+    if (created !== true || this.#local.has(id)) throw exists();
+    const run = new RunProducer(id, source, config, {
+      append: (event, end) => hooks.adapter.publish(name, event, this.#options(end)),
       nextOrigin: () => hooks.nextOrigin(),
       onError: (error) => hooks.onError(error),
       serialize: hooks.serialize,
@@ -124,9 +141,10 @@ export class Runs {
   async stop(id: string): Promise<boolean> {
     const local = this.#local.get(id);
     if (local !== undefined) {
+      const running = !local.signal.aborted;
       local.stop();
       await local.done;
-      return true;
+      return running;
     }
     if (!isRunId(id) || (await this.#state(id)) !== 'running') return false;
     const hooks = this.#hooks;
@@ -136,17 +154,17 @@ export class Runs {
       await new Promise((resolve) => setTimeout(resolve, STOP_POLL_MS));
       if ((await this.#state(id)) !== 'running') return true;
     }
-    // Nobody wrote the end: the process producing the run is gone (or stuck). End it here, so its
-    // followers are not left waiting.
+    // Nobody wrote the end: the process producing the run is gone, or never got the request. End
+    // it here; a producer still running finds the log sealed at its next chunk and stops.
     debug('run "%s": no process ended it within %d ms; ending it here', id, STOP_WAIT_MS);
-    await hooks.adapter.publish(runChannelName(id), endEntry('stopped', hooks.nextOrigin()), this.#log);
+    await this.#end(id, 'stopped');
     return true;
   }
 
   /**
    * Answers the request with the run `id`: 404 (JSON) when there is none, 204 when the client has
    * its end already, else its stream from the client's Last-Event-ID (or from the start), ending
-   * after the run's end.
+   * after the run's end. Never rejects for what happens at run time (it answers 503 instead).
    */
   async follow(target: Response | SseStream, id: string, options: FollowOptions = {}): Promise<FollowOutcome> {
     const stream = streamOf(target);
@@ -155,26 +173,32 @@ export class Runs {
     const format = options.format ?? 'sse';
     if (format !== 'sse' && format !== 'ai-sdk') throw fieldError('ERR_SSE_INVALID_OPTION', 'format', '"sse" or "ai-sdk"', format);
     if (stream.closed) return 'closed';
-    if (!isRunId(id)) return this.#answer(stream, 'not-found');
+    // An AI SDK client asks for the active stream of a chat: none is a 204, not an error.
+    const missing = format === 'ai-sdk' ? 'finished' : 'not-found';
+    if (!isRunId(id)) return this.#answer(stream, missing);
     // A route-mounted sse() must not open the stream while the log is read.
     stream.claim();
-    // An AI SDK client resumes by reading the whole run again; it sends no Last-Event-ID.
-    const client = format === 'sse' ? parseLastEventId(stream.lastEventId) : undefined;
-    let result: ReadResult;
     try {
-      result = await this.#read(id, client === undefined || !client.valid ? [] : client.positions, false);
+      return await this.#follow(stream, id, format, missing);
     } catch (cause) {
-      this.#hooks.onError(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not read run "${id}"; answered 503`, { cause }));
+      this.#hooks.onError(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not follow run "${id}"; answered 503`, { cause }));
       stream.refuse(503, 'express-sse-hub: the run could not be read; retry later\n', stream.retryAfter);
       return 'unavailable';
     }
+  }
+
+  async #follow(stream: SseStream, id: string, format: RunFormat, missing: 'finished' | 'not-found'): Promise<FollowOutcome> {
+    // An AI SDK client resumes by reading the whole run again; it sends no Last-Event-ID.
+    const client = format === 'sse' ? parseLastEventId(stream.lastEventId) : undefined;
+    const result = await this.#read(id, client?.valid === true ? client.positions : undefined);
     if (stream.closed) return 'closed';
-    if (result.head.epoch === '') return this.#answer(stream, 'not-found');
+    if (result.head.epoch === '') return this.#answer(stream, missing);
     const finished =
-      format === 'sse' ? result.matched >= 0 && !result.evicted && isEndOrigin(result.matchedOrigin) : result.events.some((entry: LogEntry) => isEndOrigin(entry.origin));
+      format === 'sse' ? result.sealed === true && result.matched >= 0 && !result.evicted && result.events.length === 0 : result.sealed === true;
     if (finished) return this.#answer(stream, 'finished');
     if (format === 'ai-sdk') stream.res.setHeader(UI_MESSAGE_STREAM_HEADER, 'v1');
-    const view = runView(format, stream, id);
+    const watchdog = this.#watch(id);
+    const view = runView(format, stream, id, watchdog);
     // No position from the client: the whole run, from before its first chunk.
     const from: ClientPosition = client ?? { positions: [{ epoch: result.head.epoch, offset: 0 }], valid: true };
     Channel.subscribeAll([this.#hooks.channel(runChannelName(id))], stream, { filter: view.filter }, from);
@@ -183,12 +207,14 @@ export class Runs {
     return 'streaming';
   }
 
-  /** Stops every run produced here (reason `shutdown`) and waits, boundedly, for their ends. */
-  async close(): Promise<void> {
+  /** Stops every run produced here (reason `shutdown`) and waits for their ends, at most `timeout` ms. */
+  async close(timeout: number): Promise<void> {
+    for (const timer of this.#watchdogs.values()) clearTimeout(timer);
+    this.#watchdogs.clear();
     const runs = [...this.#local.values()];
     for (const run of runs) run.abort('shutdown');
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(runs.map((run) => run.done)), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    await Promise.race([Promise.all(runs.map((run) => run.done)), new Promise((resolve) => (timer = setTimeout(resolve, timeout)))]);
     clearTimeout(timer);
     if (this.#control !== undefined) this.#hooks.adapter.unsubscribe(RUN_CONTROL_CHANNEL);
   }
@@ -206,17 +232,53 @@ export class Runs {
     return outcome;
   }
 
-  #read(id: string, after: readonly Position[] | undefined, create: boolean): Promise<ReadResult> {
-    return this.#hooks.adapter.read(runChannelName(id), after, { ...this.#log, create });
+  // Reads without creating (a made-up id leaves nothing behind) and without keeping the log longer.
+  #read(id: string, after: readonly Position[] | undefined): Promise<ReadResult> {
+    const read: ReadOptions = { ...this.#options(false), create: false };
+    return this.#hooks.adapter.read(runChannelName(id), after, read);
   }
 
-  // 'missing', 'ended' (its newest event is its end) or 'running'.
   async #state(id: string): Promise<'missing' | 'ended' | 'running'> {
-    const { head } = await this.#read(id, undefined, false);
+    const { head, sealed } = await this.#read(id, undefined);
     if (head.epoch === '') return 'missing';
-    if (head.offset === 0) return 'running';
-    const result = await this.#read(id, [head], false);
-    return isEndOrigin(result.matchedOrigin) ? 'ended' : 'running';
+    return sealed === true ? 'ended' : 'running';
+  }
+
+  // Appends the end (sealed) unless the run has one already.
+  async #end(id: string, reason: RunEndReason): Promise<void> {
+    try {
+      await this.#hooks.adapter.publish(runChannelName(id), endEntry(reason, this.#hooks.nextOrigin()), this.#options(true));
+    } catch (error) {
+      if (!isSealed(error)) throw error;
+    }
+  }
+
+  // The watchdog of a run followed here: refreshed by every event its followers see; fired after
+  // runs.maxDuration (and a grace) without one, it ends the run if anyone here still follows it.
+  // Returns what followers call on each event (`ended`: the run's end went by).
+  #watch(id: string): (ended: boolean) => void {
+    let timer = this.#watchdogs.get(id);
+    if (timer === undefined) {
+      timer = setTimeout(() => {
+        this.#watchdogs.delete(id);
+        const channel = this.#hooks.channel(runChannelName(id));
+        if (channel.size === 0 || this.#local.has(id)) return;
+        debug('run "%s": no event for %d ms; its producer is gone, ending it', id, this.#settings.maxDuration);
+        this.#end(id, 'timeout').catch((cause: unknown) => this.#hooks.onError(new SseError('ERR_SSE_RUN_FAILED', `could not end the abandoned run "${id}"`, { cause })));
+      }, this.#settings.maxDuration + this.#grace);
+      timer.unref();
+      this.#watchdogs.set(id, timer);
+    }
+    return (ended) => {
+      const current = this.#watchdogs.get(id);
+      if (current === undefined) return;
+      if (ended) {
+        clearTimeout(current);
+        this.#watchdogs.delete(id);
+      } else {
+        current.refresh();
+      }
+    };
   }
 
   #listenForStops(): Promise<void> {
@@ -238,4 +300,3 @@ export class Runs {
     return this.#control;
   }
 }
-

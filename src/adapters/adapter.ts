@@ -17,12 +17,22 @@ export interface LogOptions {
   readonly ttl: number;
 }
 
+/** How an event is appended. */
+export interface PublishOptions extends LogOptions {
+  /**
+   * The event ends the log (a run's end): later publishes to it reject with
+   * `ERR_SSE_LOG_SEALED`, and reads say `sealed`.
+   */
+  readonly seal?: boolean;
+}
+
 /** How a log is read: as it is kept, and whether reading may create it. */
 export interface ReadOptions extends LogOptions {
   /**
    * `false`: a log that does not exist is not created; the read then finds head
    * `{ epoch: '', offset: 0 }` and no events. (Lookups driven by clients, such as a run id,
-   * must not leave an empty log behind for every made-up name.)
+   * must not leave an empty log behind for every made-up name.) Such a read never changes when
+   * the log expires.
    * @default true
    */
   readonly create?: boolean;
@@ -40,9 +50,10 @@ export interface Adapter {
    * Appends the event to the channel's log (when `history` > 0) and delivers it to every process
    * subscribed to the channel. Resolves with its position (`undefined` without history) once
    * it is stored and published. Rejects when that cannot be done; it may still have been
-   * published when the rejection is a timeout.
+   * published when the rejection is a timeout. Rejects with `ERR_SSE_LOG_SEALED`, storing and
+   * publishing nothing, when the log was sealed (see PublishOptions).
    */
-  publish(channel: string, event: PublishedEvent, options: LogOptions): Promise<Position | undefined>;
+  publish(channel: string, event: PublishedEvent, options: PublishOptions): Promise<Position | undefined>;
   /**
    * Starts delivering the channel's new entries to `listener`. Resolves once the subscription is
    * in place: every entry published after that reaches the listener unless delivery breaks,

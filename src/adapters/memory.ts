@@ -1,12 +1,14 @@
-import { MemoryLog, entryAt, type LogEntry, type PublishedEvent, type ReadResult } from '../log';
+import { SseError } from '../errors';
+import { MemoryLog, SEALED, entryAt, type LogEntry, type PublishedEvent, type ReadResult } from '../log';
 import type { Position } from '../position';
-import type { Adapter, EntryListener, LogOptions, ReadOptions } from './adapter';
+import type { Adapter, EntryListener, LogOptions, PublishOptions, ReadOptions } from './adapter';
 
 const NO_LOG: ReadResult = Object.freeze({ head: Object.freeze({ epoch: '', offset: 0 }), matched: -1, evicted: false, events: Object.freeze([]) });
 
 interface Kept {
   readonly log: MemoryLog;
-  readonly ttl: number;
+  /** As the newest publish said: a run's log is kept longer while it runs than after its end. */
+  ttl: number;
   /** Runs out `ttl` ms after the last event while nobody is subscribed; undefined meanwhile. */
   expiry: NodeJS.Timeout | undefined;
 }
@@ -28,14 +30,23 @@ export class MemoryAdapter implements Adapter {
     return this.#logs.size;
   }
 
-  publish(channel: string, event: PublishedEvent, options: LogOptions): Promise<Position | undefined> {
+  publish(channel: string, event: PublishedEvent, options: PublishOptions): Promise<Position | undefined> {
     let entry: LogEntry;
     let position: Position | undefined;
     if (options.history > 0) {
-      const kept = this.#keep(channel, options);
+      const { kept } = this.#keep(channel, options);
+      if (kept.log.sealed) return Promise.reject(new SseError('ERR_SSE_LOG_SEALED', `"${channel}": ${SEALED}`));
       entry = kept.log.append(event);
+      if (options.seal === true) kept.log.sealed = true;
       position = { epoch: entry.epoch, offset: entry.offset };
-      kept.expiry?.refresh();
+      if (kept.ttl !== options.ttl) {
+        kept.ttl = options.ttl;
+        clearTimeout(kept.expiry);
+        kept.expiry = undefined;
+        if (!this.#listeners.has(channel)) this.#expireLater(channel, kept);
+      } else {
+        kept.expiry?.refresh();
+      }
     } else {
       entry = entryAt(event, '', 0);
     }
@@ -61,7 +72,9 @@ export class MemoryAdapter implements Adapter {
 
   read(channel: string, after: readonly Position[] | undefined, options: ReadOptions): Promise<ReadResult> {
     if (options.create === false && !this.#logs.has(channel)) return Promise.resolve(NO_LOG);
-    return Promise.resolve(this.#keep(channel, options).log.read(after));
+    const { kept, created } = this.#keep(channel, options);
+    const result = kept.log.read(after);
+    return Promise.resolve(created ? { ...result, created } : result);
   }
 
   close(): Promise<void> {
@@ -71,14 +84,13 @@ export class MemoryAdapter implements Adapter {
     return Promise.resolve();
   }
 
-  #keep(channel: string, options: LogOptions): Kept {
+  #keep(channel: string, options: LogOptions): { kept: Kept; created: boolean } {
     let kept = this.#logs.get(channel);
-    if (kept === undefined) {
-      kept = { log: new MemoryLog(options.history), ttl: options.ttl, expiry: undefined };
-      this.#logs.set(channel, kept);
-      if (!this.#listeners.has(channel)) this.#expireLater(channel, kept);
-    }
-    return kept;
+    if (kept !== undefined) return { kept, created: false };
+    kept = { log: new MemoryLog(options.history), ttl: options.ttl, expiry: undefined };
+    this.#logs.set(channel, kept);
+    if (!this.#listeners.has(channel)) this.#expireLater(channel, kept);
+    return { kept, created: true };
   }
 
   // One timer per unsubscribed log, refreshed (not recreated) by each new event.

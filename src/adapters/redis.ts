@@ -19,9 +19,9 @@
 import Redis, { Cluster, type RedisOptions } from 'ioredis';
 import { debug } from '../debug';
 import { SseError, fieldError } from '../errors';
-import type { DataKind, LogEntry, PublishedEvent, ReadResult } from '../log';
+import { SEALED, type DataKind, type LogEntry, type PublishedEvent, type ReadResult } from '../log';
 import { isEpoch, newEpoch, type Position } from '../position';
-import type { Adapter, EntryListener, LogOptions, ReadOptions } from './adapter';
+import type { Adapter, EntryListener, LogOptions, PublishOptions, ReadOptions } from './adapter';
 import { MemoryAdapter } from './memory';
 
 /** Options of `RedisAdapter.connect()`. */
@@ -72,16 +72,34 @@ const FORMAT = '1';
 // Both scripts below start here: a log with no meta is from before (its data was lost or its
 // keys expired); it starts again, empty, with the new epoch the caller passed in ARGV[n].
 const ENSURE_LOG = (epochArgument: number): string => `
+local created = 0
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[${epochArgument}]
+  created = 1
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'head', 0)
 end`;
 
+// Sets a key's expiry to ttl ms unless it is kept longer already: a run's log, kept long while it
+// runs, is not cut short by a reader.
+const EXTEND = `
+local function extend(key, ttl)
+  local left = redis.call('PTTL', key)
+  if left >= 0 and left >= ttl then return end
+  redis.call('PEXPIRE', key, ttl)
+end`;
+
 // KEYS: meta, log. ARGV: history, ttl ms (0: none), new epoch, Pub/Sub channel, sharded (1/0),
-// format, text, kind, event ('' for none), has event (1/0), origin ('' for none).
+// format, text, kind, event ('' for none), has event (1/0), origin ('' for none), seal (1/0).
+// Returns epoch and offset; offset -1 when the log is sealed (nothing appended or published).
 const APPEND_SCRIPT = `${ENSURE_LOG(3)}
+if redis.call('HEXISTS', KEYS[1], 'sealed') == 1 then
+  return { epoch, -1 }
+end
+if ARGV[12] == '1' then
+  redis.call('HSET', KEYS[1], 'sealed', 1)
+end
 local offset = redis.call('HINCRBY', KEYS[1], 'head', 1)
 local fields = { 'v', ARGV[6], 't', ARGV[7], 'k', ARGV[8] }
 local message = { v = ARGV[6], e = epoch, o = tostring(offset), t = ARGV[7], k = ARGV[8] }
@@ -118,20 +136,22 @@ end`;
 
 // KEYS: meta, log. ARGV: new epoch ('' to not create a missing log), ttl ms (0: none), mode
 // ('head' | 'after'), then epoch and offset pairs of the client's positions. Returns epoch
-// ('' for a missing log), head, matched index (0-based, -1), evicted (1/0), entries, and the
-// origin of the event at the matched position.
+// ('' for a missing log), head, matched index (0-based, -1), evicted (1/0), entries, the origin
+// of the event at the matched position ('' for none), sealed (1/0), created (1/0).
 const READ_SCRIPT = `${ORIGIN_AT}
+${EXTEND}
 if ARGV[1] == '' and redis.call('EXISTS', KEYS[1]) == 0 then
-  return { '', 0, -1, 0, {} }
+  return { '', 0, -1, 0, {}, '', 0, 0 }
 end
 ${ENSURE_LOG(1)}
 if tonumber(ARGV[2]) > 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  extend(KEYS[1], tonumber(ARGV[2]))
+  extend(KEYS[2], tonumber(ARGV[2]))
 end
+local sealed = redis.call('HEXISTS', KEYS[1], 'sealed')
 local head = tonumber(redis.call('HGET', KEYS[1], 'head'))
 if ARGV[3] == 'head' then
-  return { epoch, head, -1, 0, {} }
+  return { epoch, head, -1, 0, {}, '', sealed, created }
 end
 local matched = -1
 local offset = 0
@@ -144,29 +164,29 @@ for i = 4, #ARGV - 1, 2 do
   end
 end
 if matched == -1 then
-  return { epoch, head, -1, 0, redis.call('XRANGE', KEYS[2], '-', '+') }
+  return { epoch, head, -1, 0, redis.call('XRANGE', KEYS[2], '-', '+'), '', sealed, created }
 end
 local oldest = head - redis.call('XLEN', KEYS[2]) + 1
 if offset < oldest - 1 then
-  return { epoch, head, matched, 1, redis.call('XRANGE', KEYS[2], '-', '+') }
+  return { epoch, head, matched, 1, redis.call('XRANGE', KEYS[2], '-', '+'), '', sealed, created }
 end
 local origin = ''
 if offset >= oldest then
   origin = originAt(offset)
 end
-return { epoch, head, matched, 0, redis.call('XRANGE', KEYS[2], '(' .. tostring(offset) .. '-0', '+'), origin }
+return { epoch, head, matched, 0, redis.call('XRANGE', KEYS[2], '(' .. tostring(offset) .. '-0', '+'), origin, sealed, created }
 `;
 
 // KEYS: meta, log. ARGV: ttl ms (0: none). Keeps a subscribed channel's log alive and returns
 // its epoch and head (nil when it does not exist).
-const HEAD_SCRIPT = `
+const HEAD_SCRIPT = `${EXTEND}
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   return false
 end
 if tonumber(ARGV[1]) > 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+  extend(KEYS[1], tonumber(ARGV[1]))
+  extend(KEYS[2], tonumber(ARGV[1]))
 end
 return { epoch, redis.call('HGET', KEYS[1], 'head') }
 `;
@@ -194,7 +214,7 @@ return 1
 `;
 
 type StreamEntry = [id: string, fields: string[]];
-type ReadReply = [epoch: string, head: number, matched: number, evicted: number, entries: StreamEntry[], origin?: string];
+type ReadReply = [epoch: string, head: number, matched: number, evicted: number, entries: StreamEntry[], origin: string, sealed: number, created: number];
 
 interface Scripted {
   sseAppend(...args: (string | number)[]): Promise<[string, number]>;
@@ -489,10 +509,11 @@ export class RedisAdapter implements Adapter {
     return [`${tagged}:meta`, `${tagged}:log`];
   }
 
-  async publish(channel: string, event: PublishedEvent, options: LogOptions): Promise<Position | undefined> {
+  async publish(channel: string, event: PublishedEvent, options: PublishOptions): Promise<Position | undefined> {
+    let appended: [string, number];
     try {
       if (options.history > 0) {
-        const [epoch, offset] = await this.#commands.sseAppend(
+        appended = await this.#commands.sseAppend(
           ...this.#keys(channel),
           options.history,
           options.ttl,
@@ -505,20 +526,24 @@ export class RedisAdapter implements Adapter {
           event.event ?? '',
           event.event === undefined ? '0' : '1',
           event.origin ?? '',
+          options.seal === true ? '1' : '0',
         );
-        return { epoch, offset: Number(offset) };
+      } else {
+        const message: WireMessage = { v: FORMAT, e: '', o: '0', t: event.text, k: event.kind };
+        if (event.event !== undefined) message.n = event.event;
+        if (event.id !== undefined) message.c = event.id;
+        if (event.origin !== undefined) message.r = event.origin;
+        const text = JSON.stringify(message);
+        const commands = this.#commands as Redis;
+        await (this.#sharded ? commands.spublish(this.#pubsubChannel(channel), text) : commands.publish(this.#pubsubChannel(channel), text));
+        return undefined;
       }
-      const message: WireMessage = { v: FORMAT, e: '', o: '0', t: event.text, k: event.kind };
-      if (event.event !== undefined) message.n = event.event;
-      if (event.id !== undefined) message.c = event.id;
-      if (event.origin !== undefined) message.r = event.origin;
-      const text = JSON.stringify(message);
-      const commands = this.#commands as Redis;
-      await (this.#sharded ? commands.spublish(this.#pubsubChannel(channel), text) : commands.publish(this.#pubsubChannel(channel), text));
-      return undefined;
     } catch (cause) {
       throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not publish on "${channel}": ${explain(cause)}; the event may not have been sent`, { cause });
     }
+    const [epoch, offset] = appended;
+    if (Number(offset) === -1) throw new SseError('ERR_SSE_LOG_SEALED', `"${channel}": ${SEALED}`);
+    return { epoch, offset: Number(offset) };
   }
 
   async subscribe(channel: string, listener: EntryListener): Promise<void> {
@@ -577,11 +602,12 @@ export class RedisAdapter implements Adapter {
     for (const position of after ?? []) pairs.push(position.epoch, position.offset);
     let reply: ReadReply;
     try {
-      reply = await this.#commands.sseRead(...this.#keys(channel), options.create === false ? '' : newEpoch(), options.ttl, after === undefined ? 'head' : 'after', ...pairs);
+      const create = options.create !== false;
+      reply = await this.#commands.sseRead(...this.#keys(channel), create ? newEpoch() : '', create ? options.ttl : 0, after === undefined ? 'head' : 'after', ...pairs);
     } catch (cause) {
       throw new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not read the log of "${channel}": ${explain(cause)}`, { cause });
     }
-    const [epoch, head, matched, evicted, entries, origin] = reply;
+    const [epoch, head, matched, evicted, entries, origin, sealed, created] = reply;
     const events: LogEntry[] = [];
     for (const raw of entries) {
       const entry = entryOf(raw, epoch);
@@ -594,7 +620,9 @@ export class RedisAdapter implements Adapter {
       matched: Number(matched),
       evicted: Number(evicted) === 1,
       events,
-      matchedOrigin: origin === undefined || origin === '' ? undefined : origin,
+      matchedOrigin: origin === '' ? undefined : origin,
+      sealed: Number(sealed) === 1,
+      created: Number(created) === 1,
     };
   }
 
