@@ -14,14 +14,11 @@
 //   memory   N idle connections → heap and RSS per connection after GC, minus the empty server
 //   multi    10 channels; each client joins 3 of them on one connection; E events round-robin
 //            over the channels → deliveries/s (only targets that can multiplex a connection)
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { option, startServer, stopServer } from './process';
 
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i === -1 ? undefined : process.argv[i + 1];
-}
 
 const quick = process.argv.includes('--quick');
 const SIZES = option('sizes')?.split(',').map(Number) ?? (quick ? [100, 1000] : [100, 1000, 5000]);
@@ -48,26 +45,8 @@ interface Session {
   report: Promise<LoaderMessage>;
 }
 
-function startServer(target: string): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', path.join(__dirname, 'server.ts'), target], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += String(chunk);
-      const newline = out.indexOf('\n');
-      if (newline !== -1) resolve({ child, base: `http://127.0.0.1:${(JSON.parse(out.slice(0, newline)) as { port: number }).port}` });
-    });
-    child.once('exit', (code) => reject(new Error(`${target} server exited early (${code})`)));
-  });
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
+function startTarget(target: string): Promise<{ child: ChildProcess; base: string }> {
+  return startServer(path.join(__dirname, 'server.ts'), [target]);
 }
 
 async function json<T>(url: string, method = 'GET'): Promise<T> {
@@ -83,7 +62,7 @@ async function withTarget<T>(
   body: (s: Session) => Promise<T>,
   channels = 0,
 ): Promise<T> {
-  const { child, base } = await startServer(target);
+  const { child, base } = await startTarget(target);
   const loader = fork(path.join(__dirname, 'sse-clients.ts'), [], { execArgv: ['--import', 'tsx'] });
   try {
     const ready = new Promise<void>((resolve) => loader.on('message', (m: LoaderMessage) => m.ready === true && resolve()));
@@ -94,7 +73,7 @@ async function withTarget<T>(
     return await body({ base, loader, report });
   } finally {
     if (loader.exitCode === null) loader.kill('SIGKILL');
-    await stop(child);
+    await stopServer(child);
   }
 }
 
@@ -120,8 +99,8 @@ async function burst(target: string, clients: number): Promise<{ rate: number; c
 }
 
 async function multi(target: string, clients: number): Promise<{ rate: number } | undefined> {
-  const probe = await startServer(target);
-  const { multi: supported } = await json<{ multi: boolean }>(`${probe.base}/multi`).finally(() => stop(probe.child));
+  const probe = await startTarget(target);
+  const { multi: supported } = await json<{ multi: boolean }>(`${probe.base}/multi`).finally(() => stopServer(probe.child));
   if (!supported) return undefined;
   // Each client is on 3 of the 10 channels: it gets 3 of every 10 events.
   const perClient = (BURST_EVENTS * 3) / MULTI_CHANNELS;
@@ -154,8 +133,8 @@ async function steady(target: string, clients: number): Promise<{ p50: number; p
 
 async function memory(target: string, clients: number): Promise<{ heap: number; rss: number }> {
   // The same server with no connection is the baseline.
-  const empty = await startServer(target);
-  const baseline = await json<{ heap: number; rss: number }>(`${empty.base}/memory`).finally(() => stop(empty.child));
+  const empty = await startTarget(target);
+  const baseline = await json<{ heap: number; rss: number }>(`${empty.base}/memory`).finally(() => stopServer(empty.child));
   return withTarget(target, clients, 0, false, async ({ base: url }) => {
     const loaded = await json<{ heap: number; rss: number }>(`${url}/memory`);
     return { heap: (loaded.heap - baseline.heap) / clients, rss: (loaded.rss - baseline.rss) / clients };

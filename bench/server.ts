@@ -12,6 +12,7 @@
 import http from 'node:http';
 import express from 'express';
 import { ChannelRegistry, sse } from 'express-sse-hub';
+import { serve } from './process';
 
 interface Target {
   readonly app: http.RequestListener;
@@ -188,12 +189,7 @@ async function main(): Promise<void> {
       target.app(req, res);
     }
   });
-  server.maxConnections = 20_000;
-  // A clean exit on SIGTERM lets --cpu-prof write its profile.
-  process.once('SIGTERM', () => process.exit(0));
-  server.listen(0, '127.0.0.1', () => {
-    process.stdout.write(`${JSON.stringify({ port: (server.address() as { port: number }).port })}\n`);
-  });
+  serve(server);
 }
 
 if (require.main === module) void main();

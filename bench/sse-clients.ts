@@ -3,6 +3,7 @@
 // process (node --import tsx) so it does not share an event loop with the server it measures.
 // Messages: parent → { url, clients, expect } ; child → { ready } then { latencies, counts, errors }.
 import http from 'node:http';
+import { onFrames } from './process';
 
 interface Start {
   url: string;
@@ -39,29 +40,21 @@ process.once('message', (message: Start) => {
       open += 1;
       if (open === clients) process.send!({ ready: true });
       else if (open % BATCH === 0) for (let k = open; k < Math.min(open + BATCH, clients); k += 1) connect(k);
-      res.setEncoding('utf8');
-      let buffer = '';
-      res.on('data', (chunk: string) => {
-        buffer += chunk;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          // Libraries differ in the fields around it; the payload is always a {"t":…,"n":…} object.
-          const at = frame.indexOf('{"t":');
-          if (at === -1) continue;
-          const { t, n } = JSON.parse(frame.slice(at, frame.indexOf('}', at) + 1)) as { t: number; n: number };
-          if (latency) latencies.push(now() - t);
-          // Lost, duplicated or out of order: consecutive on one channel, increasing across several.
-          if (channels === 0 ? n !== lastSeq[c]! + 1 : n <= lastSeq[c]!) errors += 1;
-          lastSeq[c] = n;
-          counts[c]! += 1;
-          if (counts[c] === expect && expect > 0) {
-            done += 1;
-            if (done === clients) {
-              // Exit only once the message is flushed: a large one is cut off by an early exit.
-              process.send!({ latencies, counts, errors }, undefined, {}, () => process.exit(0));
-            }
+      onFrames(res, (frame) => {
+        // Libraries differ in the fields around it; the payload is always a {"t":…,"n":…} object.
+        const at = frame.indexOf('{"t":');
+        if (at === -1) return;
+        const { t, n } = JSON.parse(frame.slice(at, frame.indexOf('}', at) + 1)) as { t: number; n: number };
+        if (latency) latencies.push(now() - t);
+        // Lost, duplicated or out of order: consecutive on one channel, increasing across several.
+        if (channels === 0 ? n !== lastSeq[c]! + 1 : n <= lastSeq[c]!) errors += 1;
+        lastSeq[c] = n;
+        counts[c]! += 1;
+        if (counts[c] === expect && expect > 0) {
+          done += 1;
+          if (done === clients) {
+            // Exit only once the message is flushed: a large one is cut off by an early exit.
+            process.send!({ latencies, counts, errors }, undefined, {}, () => process.exit(0));
           }
         }
       });
