@@ -14,7 +14,8 @@
 //   memory   N idle connections → heap and RSS per connection after GC, minus the empty server
 //   multi    10 channels; each client joins 3 of them on one connection; E events round-robin
 //            over the channels → deliveries/s (only targets that can multiplex a connection)
-import { fork, type ChildProcess } from 'node:child_process';
+//   tokens   resumable runs against raw and better-sse (bench/tokens.ts, run after the others)
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { option, startServer, stopServer } from './process';
@@ -27,8 +28,8 @@ const STEADY_EVENTS = quick ? 20 : 50;
 const STEADY_INTERVAL_MS = 20;
 const REPEATS = quick ? 1 : 3;
 const MULTI_CHANNELS = 10;
-/** --scenarios burst,steady,multi,memory runs only those (default: all). */
-const SCENARIOS = new Set(option('scenarios')?.split(',') ?? ['burst', 'steady', 'multi', 'memory']);
+/** --scenarios burst,steady,multi,memory,tokens runs only those (default: all). */
+const SCENARIOS = new Set(option('scenarios')?.split(',') ?? ['burst', 'steady', 'multi', 'memory', 'tokens']);
 const TARGETS = option('targets')?.split(',') ?? ['raw', 'express-sse-hub', 'better-sse', 'sse-channel', 'express-sse'];
 
 interface LoaderMessage {
@@ -211,6 +212,15 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   console.log('Every client received every event exactly once, in order, in every run.');
+  if (SCENARIOS.has('tokens')) await tokens();
+}
+
+// The token-streaming scenario (resumable runs) has its own script: bench/tokens.ts.
+async function tokens(): Promise<void> {
+  console.log('\n# Token streaming (bench/tokens.ts)\n');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'tokens.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) process.exit(code ?? 1);
 }
 
 main().catch((error: unknown) => {
