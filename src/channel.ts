@@ -214,6 +214,12 @@ export class Channel {
   /** Who published the entry at #position, when the channel fanned it out itself. */
   #positionOrigin: string | undefined;
   #token: string | undefined;
+  /**
+   * Log reads in flight for connections, by where the channel was and what they read after: a
+   * reconnect storm (10 000 clients back from one restarted instance, all at the same id) makes
+   * one read, not 10 000.
+   */
+  readonly #reads = new Map<string, Promise<ReadResult>>();
   /** Entries that arrived while the channel reads its log; undefined when not reading. */
   #backlog: LogEntry[] | undefined;
   #closed = false;
@@ -390,7 +396,19 @@ export class Channel {
       const position = (await this.#positioned?.promise) ?? this.#position;
       if (position !== undefined) return { head: position, matched: -1, evicted: false, events: [] };
     }
-    return this.#adapter.read(this.name, after, this.#log);
+    // A read in flight answers for this one only if the channel fanned out nothing since it
+    // started: whatever it misses then still reaches this connection live, as it would have
+    // reached the first. (The result is shared and never modified.)
+    const key = `${this.#token ?? ''}|${after === undefined ? '' : after.map(formatPosition).join(',')}`;
+    const pending = this.#reads.get(key);
+    if (pending !== undefined) return pending;
+    const read = this.#adapter.read(this.name, after, this.#log);
+    this.#reads.set(key, read);
+    const forget = (): void => {
+      if (this.#reads.get(key) === read) this.#reads.delete(key);
+    };
+    read.then(forget, forget);
+    return read;
   }
 
   /** @internal */
