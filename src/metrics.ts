@@ -90,7 +90,16 @@ export function collectMetrics(options: MetricsOptions): SseMetrics {
     names.push(full);
     return full;
   };
-  const statsOf = () => registries.map((r) => r.stats());
+  // One scrape reads every metric in turn: the registries' stats (which count distinct connections
+  // over all channels) are taken once per scrape, not once per metric.
+  let scraped: ReturnType<ChannelRegistry['stats']>[] | undefined;
+  const statsOf = (): ReturnType<ChannelRegistry['stats']>[] => {
+    if (scraped === undefined) {
+      scraped = registries.map((r) => r.stats());
+      setImmediate(() => (scraped = undefined));
+    }
+    return scraped;
+  };
   const sum = (pick: (s: ReturnType<ChannelRegistry['stats']>) => number): number => statsOf().reduce((n, s) => n + pick(s), 0);
 
   // prom-client counters only go up: each scrape adds what the library counted since the last.

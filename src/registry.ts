@@ -193,8 +193,9 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Graceful shutdown: refuses new work, sends the optional last event to every connection once
-   * (after a `retry:` drawn from `retryJitter`, which spreads their reconnections), ends every stream and resolves when they have closed (destroying stragglers after `timeout`),
-   * so `server.close()` can complete.
+   * (after a `retry:` drawn from `retryJitter`, which spreads their reconnections), ends every
+   * stream and resolves when they have closed (destroying stragglers after `timeout`), so
+   * `server.close()` can complete.
    */
   async close(options: CloseOptions = {}): Promise<void> {
     const { frame, timeout, retry } = resolveCloseOptions(options, this.#defaults.serialize ?? JSON.stringify);
