@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { createDemoApp, PRESENCE_COALESCE_MS, RANDOM_EVENTS_TOTAL, type Demo } from '../demo/app';
+import { createDemoApp, DEMO_TOKEN, PRESENCE_COALESCE_MS, RANDOM_EVENTS_TOTAL, type Demo } from '../demo/app';
 import { CANNED_ANSWER } from '../demo/feeds';
 import { parsePrometheus, valueOf } from './helpers/prometheus';
 import { openStream, startServer, waitUntil, type TestServer, type TestStream } from './helpers/server';
@@ -334,13 +334,17 @@ describe('the demo\'s stream limits', () => {
     expect(third.headers.get('retry-after')).not.toBeNull();
   });
 
-  it('refuses a sixth stream on a route whatever the IP with 503, and GET / keeps answering', async () => {
-    await start('loopback');
-    for (let i = 0; i < 5; i += 1) clients.push(await openStream(`${server.url}/random-events`, { headers: { 'x-forwarded-for': `203.0.113.${i}` } }));
-    const sixth = await fetch(`${server.url}/random-events`, { headers: { 'x-forwarded-for': '203.0.113.99' } });
-    expect(sixth.status).toBe(503);
-    expect((await fetch(`${server.url}/`)).status).toBe(200);
-  });
+  it.each([['/subscribe?channels=news'], ['/random-events'], ['/ai/stream?prompt=hi'], ['/private/solo']])(
+    'refuses a sixth stream on %s whatever the IP with 503, and GET / keeps answering',
+    async (route) => {
+      await start('loopback');
+      const headers = (ip: string) => ({ 'x-forwarded-for': ip, authorization: `Bearer ${DEMO_TOKEN}` });
+      for (let i = 0; i < 5; i += 1) clients.push(await openStream(`${server.url}${route}`, { headers: headers(`203.0.113.${i}`) }));
+      const sixth = await fetch(`${server.url}${route}`, { headers: { ...headers('203.0.113.99'), accept: 'text/event-stream' } });
+      expect(sixth.status).toBe(503);
+      expect((await fetch(`${server.url}/`)).status).toBe(200);
+    },
+  );
 
   describe('behind a proxy (TRUST_PROXY)', () => {
     it('counts each forwarded client on its own when the proxy is trusted, and all as one when not', async () => {

@@ -221,7 +221,7 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
 
   // One stream per client at a time: a second one gets 429 with Retry-After, and the browser
   // client waits that long and tries again (EventSource would give up for good).
-  const soloStreams = sse({ maxConnectionsPerKey: 1, retryAfter: SOLO_RETRY_AFTER });
+  const soloStreams = sse({ maxConnections: max, maxConnectionsPerKey: 1, retryAfter: SOLO_RETRY_AFTER });
   app.get('/private/solo', requireDemoToken, soloStreams, (_req, res) => {
     res.sse.send('You hold the one stream a client may have here.', { event: 'connected' });
     local.subscribe(res, [CLOCK_CHANNEL]);
