@@ -1,7 +1,8 @@
 import request from 'supertest';
-import { createDemoApp, RANDOM_EVENTS_TOTAL, type Demo } from '../demo/app';
+import { createDemoApp, DEMO_TOKEN, PRESENCE_COALESCE_MS, RANDOM_EVENTS_TOTAL, type Demo } from '../demo/app';
 import { CANNED_ANSWER } from '../demo/feeds';
-import { openStream, startServer, waitUntil, type TestServer } from './helpers/server';
+import { parsePrometheus, valueOf } from './helpers/prometheus';
+import { openStream, startServer, waitUntil, type TestServer, type TestStream } from './helpers/server';
 
 describe('the demo server', () => {
   let demo: Demo;
@@ -34,7 +35,8 @@ describe('the demo server', () => {
       expect(client.events[0]).toEqual({ event: 'connected', id: undefined, data: 'You are now subscribed!' });
       // Its place in the news channel's log, in an id-only frame.
       expect(client.lastEventId()).toMatch(/^0\.[0-9a-z]{8}$/);
-      expect(client.events.slice(1).map((e) => e.event)).toEqual(expect.arrayContaining(['presence']));
+      // Presence changes are gathered for PRESENCE_COALESCE_MS, so it may come after a tick.
+      await waitUntil(() => client.events.some((e) => e.event === 'presence'), 'the head count');
       await waitUntil(() => client.events.some((e) => e.event === 'current-date'), 'a clock tick');
       const tick = client.events.find((e) => e.event === 'current-date');
       expect(Number.isNaN(Date.parse(tick!.data))).toBe(false);
@@ -63,11 +65,44 @@ describe('the demo server', () => {
       first.destroy();
     });
 
-    it.each([['a b'], ['x'.repeat(33)], ['presence'], ['a,,b']])('answers 400 JSON for channels=%p before opening a stream', async (channels) => {
+    it.each([
+      ['a b', /channels must be/],
+      ['x'.repeat(33), /channels must be/],
+      ['a,,b', /channels must be/],
+      ['presence', /"presence" is reserved/],
+      ['news,made-up', /no channel "made-up" here/],
+    ])('answers 400 JSON for channels=%p before opening a stream', async (channels, message) => {
       const response = await request(demo.app).get('/subscribe').query({ channels }).set('Accept', 'text/event-stream');
       expect(response.status).toBe(400);
       expect(response.type).toBe('application/json');
-      expect((response.body as { error: string }).error).toMatch(/channels must be/);
+      expect((response.body as { error: string }).error).toMatch(message);
+    });
+
+    it('creates no channel for made-up names, even with a Last-Event-ID', async () => {
+      for (let i = 0; i < 50; i += 1) {
+        const response = await request(demo.app).get('/subscribe').query({ channels: `made-up-${i}` }).set('Last-Event-ID', '0.aaaaaaaa');
+        expect(response.status).toBe(400);
+      }
+      expect(Object.keys(demo.registry.stats().channels).filter((name) => name.startsWith('made-up'))).toEqual([]);
+    });
+
+    it.each([['%0A'], ['a%0Db'], ['%00'], [encodeURIComponent('x'.repeat(513))]])('answers 400 JSON for ?lastEventId=%s', async (id) => {
+      const response = await fetch(`${server.url}/subscribe?channels=news&lastEventId=${id}`, { headers: { accept: 'text/event-stream' } });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: string }).error).toMatch(/Last-Event-ID must be one line/);
+    });
+
+    it('sends one presence event for many clients leaving at once, not one per client', async () => {
+      const watcher = await openStream(`${server.url}/subscribe?channels=news`);
+      const crowd = await Promise.all(Array.from({ length: 40 }, () => openStream(`${server.url}/subscribe?channels=news`, { retain: false })));
+      await waitUntil(() => watcher.events.some((e) => e.event === 'presence' && e.data === '{"count":41}'), 'count 41', 5000);
+      const before = watcher.events.filter((e) => e.event === 'presence').length;
+      for (const client of crowd) client.destroy();
+      await waitUntil(() => watcher.events.filter((e) => e.event === 'presence').at(-1)?.data === '{"count":1}', 'back to 1', 5000);
+      await new Promise((r) => setTimeout(r, PRESENCE_COALESCE_MS * 2));
+      // 40 leaves: at most two events (a window may close while the sockets are still closing).
+      expect(watcher.events.filter((e) => e.event === 'presence').length - before).toBeLessThanOrEqual(2);
+      watcher.destroy();
     });
   });
 
@@ -103,7 +138,8 @@ describe('the demo server', () => {
       ['a bad event name', (r: request.Test) => r.send({ event: 'a\nb', data: 'x' }), 400, /event must be/],
       ['a long event name', (r: request.Test) => r.send({ event: 'e'.repeat(33), data: 'x' }), 400, /event must be/],
       ['a bad channel name', (r: request.Test) => r.send({ channel: '../etc', data: 'x' }), 400, /channel must be/],
-      ['a reserved channel', (r: request.Test) => r.send({ channel: 'clock', data: 'x' }), 400, /channel must be/],
+      ['a reserved channel', (r: request.Test) => r.send({ channel: 'clock', data: 'x' }), 400, /channel "clock" is reserved/],
+      ['a made-up channel', (r: request.Test) => r.send({ channel: 'made-up', data: 'x' }), 400, /no channel "made-up" here/],
       ['an array body', (r: request.Test) => r.send([1, 2]), 400, /JSON object/],
       ['a body over the limit', (r: request.Test) => r.send({ data: 'x'.repeat(20_000) }), 413, /larger than/],
       ['a form body', (r: request.Test) => r.type('form').send('data=x'), 415, /Content-Type: application\/json/],
@@ -245,12 +281,86 @@ describe('the demo server', () => {
   });
 
   describe('demo.close()', () => {
-    it('sends every subscriber a shutdown event and ends the streams', async () => {
+    it('sends every subscriber a shutdown event after a retry: within 5 s, and ends the streams', async () => {
       const client = await openStream(`${server.url}/subscribe`);
       await client.waitForEvents(1);
       await demo.close();
       await client.ended;
       expect(client.events.at(-1)).toMatchObject({ event: 'shutdown' });
+      const retries = [...client.raw().matchAll(/^retry: (\d+)$/gm)].map((m) => Number(m[1]));
+      expect(retries.at(-1)).toBeLessThanOrEqual(5000);
+    });
+  });
+
+  describe('GET /metrics', () => {
+    it('answers Prometheus text that moves as clients connect and events are broadcast', async () => {
+      const scrape = async () => parsePrometheus((await request(demo.app).get('/metrics').expect(200)).text);
+      const before = await scrape();
+      const client = await openStream(`${server.url}/subscribe?channels=news`);
+      await client.waitForEvents(1);
+      await request(demo.app).post('/generateEvent').send({ data: 'counted' }).expect(200);
+      await waitUntil(() => client.events.some((e) => e.data === 'counted'), 'the event');
+      const after = await scrape();
+      expect(valueOf(after, 'sse_connections') - valueOf(before, 'sse_connections')).toBe(1);
+      expect(valueOf(after, 'sse_events_total') - valueOf(before, 'sse_events_total')).toBeGreaterThanOrEqual(1);
+      expect(valueOf(after, 'sse_deliveries_total')).toBeGreaterThan(valueOf(before, 'sse_deliveries_total'));
+      const json = (await request(demo.app).get('/metrics.json').expect(200)).body as Record<string, number>;
+      expect(json.sse_connections).toBe(1);
+      client.destroy();
+    });
+  });
+});
+
+describe('the demo\'s stream limits', () => {
+  let demo: Demo;
+  let server: TestServer;
+  const clients: TestStream[] = [];
+  async function start(trustProxy?: string): Promise<void> {
+    demo = createDemoApp({ clockIntervalMs: 60_000, randomPaceMs: 1000, tokenPaceMs: 1000, streamLimits: { max: 5, perIp: 2 }, trustProxy });
+    server = await startServer(demo.app);
+  }
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.destroy();
+    await demo.close();
+    await server.close();
+  });
+
+  it.each([['/subscribe?channels=news'], ['/random-events'], ['/ai/stream?prompt=hi']])('refuses a third stream from one IP on %s with 429', async (route) => {
+    await start();
+    clients.push(await openStream(`${server.url}${route}`), await openStream(`${server.url}${route}`));
+    await Promise.all(clients.map((c) => c.waitForEvents(1)));
+    const third = await fetch(`${server.url}${route}`, { headers: { accept: 'text/event-stream' } });
+    expect(third.status).toBe(429);
+    expect(third.headers.get('retry-after')).not.toBeNull();
+  });
+
+  it.each([['/subscribe?channels=news'], ['/random-events'], ['/ai/stream?prompt=hi'], ['/private/solo']])(
+    'refuses a sixth stream on %s whatever the IP with 503, and GET / keeps answering',
+    async (route) => {
+      await start('loopback');
+      const headers = (ip: string) => ({ 'x-forwarded-for': ip, authorization: `Bearer ${DEMO_TOKEN}` });
+      for (let i = 0; i < 5; i += 1) clients.push(await openStream(`${server.url}${route}`, { headers: headers(`203.0.113.${i}`) }));
+      const sixth = await fetch(`${server.url}${route}`, { headers: { ...headers('203.0.113.99'), accept: 'text/event-stream' } });
+      expect(sixth.status).toBe(503);
+      expect((await fetch(`${server.url}/`)).status).toBe(200);
+    },
+  );
+
+  describe('behind a proxy (TRUST_PROXY)', () => {
+    it('counts each forwarded client on its own when the proxy is trusted, and all as one when not', async () => {
+      const through = (ip: string) => openStream(`${server.url}/subscribe?channels=news`, { headers: { 'x-forwarded-for': ip } });
+      await start('loopback');
+      for (const ip of ['198.51.100.1', '198.51.100.2', '198.51.100.3']) clients.push(await through(ip));
+      await Promise.all(clients.map((c) => c.waitForEvents(1)));
+      expect(demo.registry.stats().connections).toBe(3);
+      for (const client of clients.splice(0)) client.destroy();
+      await demo.close();
+      await server.close();
+
+      await start();
+      clients.push(await through('198.51.100.1'), await through('198.51.100.2'));
+      const third = await fetch(`${server.url}/subscribe?channels=news`, { headers: { 'x-forwarded-for': '198.51.100.3' } });
+      expect(third.status).toBe(429);
     });
   });
 });

@@ -93,11 +93,17 @@ describe('registry.stats()', () => {
     const bToOne = bytes(`data: b\nid: ${hello.id},${b.id}\n\n`);
     expect(registry.stats()).toEqual({
       connections: 2,
+      subscriptions: 3,
       events: 3,
+      // before + hello to two, hello + b to one.
+      deliveries: 4,
       bytes: toTwo + toOne + bToOne,
       dropped: 0,
+      droppedBy: { 'slow-client': 0, 'write-failed': 0 },
       replays: 1,
       resets: 0,
+      resetsBy: { 'unknown-id': 0, evicted: 0, lost: 0 },
+      adapterErrors: 0,
       runs: 0,
       channels: {
         a: { subscribers: 2, events: 2, bytes: toTwo + toOne, dropped: 0, replays: 1, resets: 0 },
@@ -146,5 +152,37 @@ describe('registry.close()', () => {
       await expect(registry.channel('a').broadcast('late')).resolves.toEqual({ id: undefined, delivered: 0 });
       expect(() => registry.channel('new')).toThrow(expect.objectContaining({ code: 'ERR_SSE_REGISTRY_CLOSED' }) as Error);
     }, 30_000);
+  });
+
+  describe('with retryJitter (a rolling restart)', () => {
+    it('sends each client a retry: drawn over the window before the last event, so reconnections spread', async () => {
+      const registry = new ChannelRegistry();
+      const app = express();
+      app.get('/subscribe', sse({ heartbeat: false, retry: 1000 }), (_req, res) => registry.subscribe(res, 'a'));
+      const server = await startServer(app);
+      const clients = await Promise.all(Array.from({ length: 200 }, () => openStream(`${server.url}/subscribe`)));
+      await waitUntil(() => registry.stats().connections === 200, '200 connections');
+      await registry.close({ event: 'shutdown', retryJitter: 10_000 });
+      await Promise.all(clients.map((c) => c.ended));
+      const retries = clients.map((c) => {
+        // The stream's own retry: 1000 first, then the one sent at close.
+        const fields = [...c.raw().matchAll(/^retry: (\d+)$/gm)].map((m) => Number(m[1]));
+        expect(fields).toHaveLength(2);
+        expect(c.raw().indexOf(`retry: ${fields[1]}\n`, c.raw().indexOf('retry: 1000') + 1)).toBeLessThan(c.raw().indexOf('event: shutdown'));
+        return fields[1]!;
+      });
+      expect(retries.every((ms) => Number.isInteger(ms) && ms >= 0 && ms <= 10_000)).toBe(true);
+      // Spread, not bunched: every tenth of the window holds some of the 200 (each about 20).
+      const tenths = new Set(retries.map((ms) => Math.min(9, Math.floor(ms / 1000))));
+      expect(tenths.size).toBe(10);
+      await server.close();
+    });
+
+    it.each([[-1], [1.5], ['100'], [2 ** 31]])('throws a TypeError naming retryJitter for %p', async (retryJitter) => {
+      const registry = new ChannelRegistry();
+      await expect(registry.close({ retryJitter } as never)).rejects.toThrow(/retryJitter/);
+      await expect(sse().close({ retryJitter } as never)).rejects.toThrow(TypeError);
+      await registry.close();
+    });
   });
 });

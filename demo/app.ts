@@ -3,6 +3,8 @@ import path from 'node:path';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { ChannelRegistry, sse } from 'express-sse-hub';
+import { collectMetrics } from 'express-sse-hub/metrics';
+import { Registry as MetricsRegistry } from 'prom-client';
 import { randomCatFact, randomEvent, tokenStream } from './feeds';
 
 export const PUBLIC_DIR = path.join(__dirname, '..', 'public');
@@ -18,6 +20,22 @@ export const DEFAULT_CHANNEL = 'news';
 /** Emits `current-date` every `clockIntervalMs`. */
 export const CLOCK_CHANNEL = 'clock';
 const PRESENCE_CHANNEL = 'presence';
+/**
+ * The channels a client may name. The demo is public: a channel per made-up name (each with a
+ * log for Last-Event-ID) would let anyone grow the heap until it crashes.
+ */
+export const PUBLIC_CHANNELS: readonly string[] = [DEFAULT_CHANNEL, 'sport'];
+/** Names the server alone sends on: they have their own message when a client names them. */
+const RESERVED_CHANNELS: Readonly<Record<string, string>> = {
+  [PRESENCE_CHANNEL]: 'every stream gets the head count by itself',
+  [CLOCK_CHANNEL]: 'the server ticks it; subscribe to it, but only the server broadcasts there',
+};
+/** Milliseconds presence changes are gathered into one `presence` event. */
+export const PRESENCE_COALESCE_MS = 250;
+/** A Last-Event-ID the demo accepts: one line of printable ASCII, as this package's ids are. */
+const LAST_EVENT_ID = /^[\x20-\x7e]{0,512}$/;
+/** Milliseconds over which a shutdown spreads its clients' reconnections (`retry:`). */
+export const SHUTDOWN_RETRY_JITTER_MS = 5000;
 /** Events of the random-events stream before it ends by itself (the last seed's demo). */
 export const RANDOM_EVENTS_TOTAL = 30;
 /** Channel and event names the demo accepts: short tokens. */
@@ -43,6 +61,14 @@ export interface DemoOptions {
    * @default { windowMs: 60000, limit: 20 }
    */
   readonly runLimit?: { readonly windowMs: number; readonly limit: number };
+  /**
+   * Express's `trust proxy` setting (the server reads TRUST_PROXY): behind nginx, `1` or
+   * `'loopback'`, so `req.ip` (and every per-IP limit) is the client's, not the proxy's.
+   * @default false
+   */
+  readonly trustProxy?: boolean | number | string;
+  /** Stream limits of each stream route: in all, and per client IP. @default { max: 10000, perIp: 50 } */
+  readonly streamLimits?: { readonly max: number; readonly perIp: number };
 }
 
 /** Most runs one demo process generates at once; one more is answered 503. */
@@ -62,6 +88,8 @@ export interface Demo {
   readonly app: Express;
   readonly registry: ChannelRegistry;
   readonly metrics: DemoMetrics;
+  /** The prom-client registry behind GET /metrics. */
+  readonly prometheus: MetricsRegistry;
   /**
    * Stops the clock and ends every stream however it was opened (channels, random events, token
    * streams): each gets a `shutdown` event, their signals abort, stragglers are reset after 1 s.
@@ -86,14 +114,48 @@ const channelList: RequestHandler = (req, res, next) => {
     return;
   }
   const names = raw === undefined || raw === '' ? [DEFAULT_CHANNEL, CLOCK_CHANNEL] : raw.split(',');
-  const bad = names.find((n) => !TOKEN.test(n) || n === PRESENCE_CHANNEL);
+  if (names.includes(PRESENCE_CHANNEL)) {
+    badRequest(res, 400, `channels: "${PRESENCE_CHANNEL}" is reserved (${RESERVED_CHANNELS[PRESENCE_CHANNEL]})`);
+    return;
+  }
+  const bad = names.find((n) => !TOKEN.test(n));
   if (bad !== undefined || names.length > 10) {
     badRequest(res, 400, `channels must be 1 to 10 names of letters, digits, "-" or "_" (at most 32 each); got ${JSON.stringify(raw)}`);
+    return;
+  }
+  const unknown = names.find((n) => n !== CLOCK_CHANNEL && !PUBLIC_CHANNELS.includes(n));
+  if (unknown !== undefined) {
+    badRequest(res, 400, `channels: no channel "${unknown}" here; this demo has ${[...PUBLIC_CHANNELS, CLOCK_CHANNEL].join(', ')}`);
     return;
   }
   res.locals.channels = names;
   next();
 };
+
+/** 400 for a Last-Event-ID (header or ?lastEventId=) that no event of this server could have had. */
+const lastEventIdCheck: RequestHandler = (req, res, next) => {
+  const header = req.get('last-event-id');
+  const query = req.query.lastEventId;
+  if (query !== undefined && typeof query !== 'string') {
+    badRequest(res, 400, 'lastEventId must be given once');
+    return;
+  }
+  for (const id of [header, query]) {
+    if (id !== undefined && !LAST_EVENT_ID.test(id)) {
+      badRequest(res, 400, 'Last-Event-ID must be one line of printable ASCII, at most 512 characters');
+      return;
+    }
+  }
+  next();
+};
+
+/** TRUST_PROXY as Express takes it: true/false, a hop count, or addresses and names ("loopback, 10.0.0.0/8"). */
+export function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
+}
 
 /** Lets through requests with `Authorization: Bearer <DEMO_TOKEN>`; 401 otherwise (before any stream byte). */
 const requireDemoToken: RequestHandler = (req, res, next) => {
@@ -118,7 +180,16 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
   // Dates and head counts are only true now: no history, so nobody is replayed stale ones.
   const clock = local.channel(CLOCK_CHANNEL);
   const presence = local.channel(PRESENCE_CHANNEL);
-  const announcePresence = (): void => void presence.broadcast({ count: presence.size }, { event: 'presence' });
+  // Coalesced: 9 000 clients leaving at once make one event, not 9 000 events to everyone.
+  let presenceTimer: NodeJS.Timeout | undefined;
+  const announcePresence = (): void => {
+    if (presenceTimer !== undefined) return;
+    presenceTimer = setTimeout(() => {
+      presenceTimer = undefined;
+      void presence.broadcast({ count: presence.size }, { event: 'presence' });
+    }, PRESENCE_COALESCE_MS);
+    presenceTimer.unref();
+  };
 
   // One timer for the whole app, not one per connection.
   const clockTimer = setInterval(() => void clock.broadcast(new Date().toISOString(), { event: 'current-date' }), clockIntervalMs);
@@ -126,15 +197,19 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
 
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', options.trustProxy ?? false);
   app.use(express.static(PUBLIC_DIR));
 
   // The first seed's stream, on the channel registry: `connected`, then the channels asked for.
   // Connection limits: a client (IP) that opens more than 50 streams gets 429, a server with
   // 10 000 open gets 503; both before any stream byte.
   // One sse() per kind of stream, each with its own limits; close() ends all of them.
-  const subscribeStreams = sse({ retry: 2000, maxConnections: 10_000, maxConnectionsPerKey: 50 });
-  const streamsOfRandomEvents = sse();
-  const tokenStreams = sse();
+  const { max, perIp } = options.streamLimits ?? { max: 10_000, perIp: 50 };
+  const subscribeStreams = sse({ retry: 2000, maxConnections: max, maxConnectionsPerKey: perIp });
+  // Every stream route has limits: without them one IP held 5 000 random-event streams, then
+  // the process ran out of file descriptors and even GET / failed.
+  const streamsOfRandomEvents = sse({ maxConnections: max, maxConnectionsPerKey: perIp });
+  const tokenStreams = sse({ maxConnections: max, maxConnectionsPerKey: perIp });
   const subscribeTo: RequestHandler = (_req, res) => {
     const names = res.locals.channels as string[];
     // No id here: the subscription below tells the client its position in the channels itself
@@ -146,15 +221,15 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     announcePresence();
     res.sse.signal.addEventListener('abort', announcePresence, { once: true });
   };
-  app.get('/subscribe', channelList, subscribeStreams, subscribeTo);
+  app.get('/subscribe', channelList, lastEventIdCheck, subscribeStreams, subscribeTo);
 
   // The same stream behind a bearer token, which EventSource cannot send and the package's browser
   // client (express-sse-hub/client, served below as /client.js) sends as a header: the page uses it.
-  app.get('/private/subscribe', requireDemoToken, channelList, subscribeStreams, subscribeTo);
+  app.get('/private/subscribe', requireDemoToken, channelList, lastEventIdCheck, subscribeStreams, subscribeTo);
 
   // One stream per client at a time: a second one gets 429 with Retry-After, and the browser
   // client waits that long and tries again (EventSource would give up for good).
-  const soloStreams = sse({ maxConnectionsPerKey: 1, retryAfter: SOLO_RETRY_AFTER });
+  const soloStreams = sse({ maxConnections: max, maxConnectionsPerKey: 1, retryAfter: SOLO_RETRY_AFTER });
   app.get('/private/solo', requireDemoToken, soloStreams, (_req, res) => {
     res.sse.send('You hold the one stream a client may have here.', { event: 'connected' });
     local.subscribe(res, [CLOCK_CHANNEL]);
@@ -190,8 +265,16 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
       return;
     }
     const { channel = DEFAULT_CHANNEL, event, data = '' } = body as Record<string, unknown>;
-    if (typeof channel !== 'string' || !TOKEN.test(channel) || channel === PRESENCE_CHANNEL || channel === CLOCK_CHANNEL) {
+    if (typeof channel === 'string' && Object.hasOwn(RESERVED_CHANNELS, channel)) {
+      badRequest(res, 400, `channel "${channel}" is reserved: ${RESERVED_CHANNELS[channel]}`);
+      return;
+    }
+    if (typeof channel !== 'string' || !TOKEN.test(channel)) {
       badRequest(res, 400, `channel must be a name of letters, digits, "-" or "_" (at most 32); got ${JSON.stringify(channel)}`);
+      return;
+    }
+    if (!PUBLIC_CHANNELS.includes(channel)) {
+      badRequest(res, 400, `channel: no channel "${channel}" here; broadcast to ${PUBLIC_CHANNELS.join(' or ')}`);
       return;
     }
     if (event !== undefined && (typeof event !== 'string' || !TOKEN.test(event))) {
@@ -314,6 +397,23 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     res.json({ stopped: await registry.stopRun(String(req.params.id)) });
   });
 
+  // Operations: Prometheus metrics of every stream route and both registries, and the same
+  // figures as JSON for the page's operations panel.
+  const prometheus = new MetricsRegistry();
+  const handlers = [subscribeStreams, soloStreams, streamsOfRandomEvents, tokenStreams, runStreams];
+  const collected = collectMetrics({ registry: prometheus, channels: [registry, local], handlers });
+  app.get('/metrics', async (_req, res) => {
+    res.set('Cache-Control', 'no-store').type(prometheus.contentType).send(await prometheus.metrics());
+  });
+  app.get('/metrics.json', async (_req, res) => {
+    const figures: Record<string, number> = {};
+    for (const metric of await prometheus.getMetricsAsJSON()) {
+      if (String(metric.type) === 'histogram') continue;
+      figures[metric.name] = metric.values.reduce((sum, { value }) => sum + value, 0);
+    }
+    res.set('Cache-Control', 'no-store').json({ time: Date.now(), rss: process.memoryUsage.rss(), ...figures });
+  });
+
   // Bad JSON and oversized bodies come here from express.json().
   const onError: ErrorRequestHandler = (error: { status?: number; type?: string; message?: string }, _req, res, next) => {
     if (res.headersSent) {
@@ -331,12 +431,17 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     app,
     registry,
     metrics,
+    prometheus,
     close: async () => {
       clearInterval(clockTimer);
+      clearTimeout(presenceTimer);
+      collected.close();
       for (const end of [...randomStreams.values()]) end('server shutting down');
-      const last = { event: 'shutdown', data: 'The demo server is shutting down.' };
+      // Each client is told to come back after its own delay, spread over 5 s: a restart does not
+      // bring every client back in the same instant.
+      const last = { event: 'shutdown', data: 'The demo server is shutting down.', retryJitter: SHUTDOWN_RETRY_JITTER_MS };
       // Every stream, whichever channels it is in or whether it is in any: each handler ends its own.
-      await Promise.all([subscribeStreams, soloStreams, streamsOfRandomEvents, tokenStreams, runStreams].map((handler) => handler.close(last)));
+      await Promise.all(handlers.map((handler) => handler.close(last)));
       await Promise.all([registry.close(), local.close()]);
     },
   };

@@ -1,7 +1,10 @@
 import { Cluster } from 'ioredis';
 import { ChannelRegistry, type Adapter } from 'express-sse-hub';
 import { RedisAdapter, createRedisAdapter } from 'express-sse-hub/redis';
-import { createDemoApp } from './app';
+import { createDemoApp, parseTrustProxy } from './app';
+
+/** Milliseconds between checks that the process that started the server is still there. */
+const PARENT_CHECK_MS = 1000;
 
 /** REDIS_CLUSTER=host:port,host:port,… (a Redis Cluster), else REDIS_URL (one Redis), else memory. */
 async function adapterFromEnv(): Promise<{ adapter: Adapter | undefined; where: string }> {
@@ -26,7 +29,7 @@ async function main(): Promise<void> {
   const { adapter, where } = await adapterFromEnv();
   const registry = new ChannelRegistry({ history: 200, historyTtl: 60 * 60 * 1000, ...(adapter === undefined ? {} : { adapter }) });
   registry.on('error', (error) => console.error(`[express-sse-hub] ${error.message}`));
-  const demo = createDemoApp({ registry });
+  const demo = createDemoApp({ registry, trustProxy: parseTrustProxy(process.env.TRUST_PROXY) });
   const server = demo.app.listen(port);
   server.once('listening', () => console.log(`express-sse-hub demo: http://localhost:${port}${where}`));
   server.once('error', (error: NodeJS.ErrnoException) => {
@@ -48,6 +51,16 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  // `npm start` execs the server, so a signal to npm's child reaches it; npm itself may still exit
+  // on a signal without passing it on. Then this process is adopted by another: shut down too,
+  // rather than keep the port as an orphan.
+  const parent = process.ppid;
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(watch);
+    void shutdown('parent process exited');
+  }, PARENT_CHECK_MS);
+  watch.unref();
 }
 
 main().catch((error: unknown) => {

@@ -120,8 +120,26 @@ function connect() {
     log('catFact', e.data);
   });
   // History could not be replayed exactly (id unknown or too old): what follows is what remains.
-  source.addEventListener('reset', (e) => log('reset', e.data));
+  source.addEventListener('reset', (e) => {
+    log('reset', e.data);
+    showReset(parseJson(e.data));
+  });
   source.addEventListener('shutdown', (e) => log('shutdown', e.data));
+}
+
+const RESET_REASONS = {
+  'unknown-id': 'the server did not know the last event id (another deployment, or history was lost)',
+  evicted: 'you were away longer than the history the server keeps',
+  lost: 'the server lost its place in the log',
+};
+
+/** A `reset` said in words: some events of a channel may be missing; what follows is what remains. */
+function showReset(reset) {
+  const notice = $('reset-notice');
+  const channel = reset && typeof reset.channel === 'string' ? reset.channel : 'a channel';
+  const why = (reset && RESET_REASONS[reset.reason]) || 'history could not be replayed exactly';
+  notice.textContent = `Reset on "${channel}": ${why}. Some events may be missing; the feed continues from what the server still holds.`;
+  notice.hidden = false;
 }
 
 function reconnect() {
@@ -196,9 +214,17 @@ $('broadcast-form').addEventListener('submit', (e) => {
 });
 
 $('cat-fact').addEventListener('click', async () => {
-  const response = await fetch('/generateEvent');
-  const result = await response.json();
-  $('broadcast-result').textContent = `Cat fact delivered to ${result.delivered} connection(s), id ${result.id}.`;
+  let response;
+  try {
+    response = await fetch('/generateEvent');
+  } catch {
+    $('broadcast-result').textContent = 'Failed: the server cannot be reached.';
+    return;
+  }
+  const result = await response.json().catch(() => ({}));
+  $('broadcast-result').textContent = response.ok
+    ? `Cat fact delivered to ${result.delivered} connection(s), id ${result.id}.`
+    : `Refused (${response.status}): ${result.error ?? response.statusText}`;
 });
 
 // ---------- random events: /random-events ----------
@@ -258,8 +284,15 @@ $('random-start').addEventListener('click', () => {
     log('end', `${e.data} (id ${e.lastEventId})`);
     randomEnded(`ended: ${e.data}`);
   });
+  randomSource.addEventListener('open', () => {
+    if (randomSource) $('random-state').textContent = 'running';
+  });
   randomSource.addEventListener('error', () => {
-    if (randomSource && randomSource.readyState === EventSource.CLOSED) randomEnded('connection failed');
+    if (!randomSource) return;
+    // EventSource retries by itself while the server is down (CONNECTING), and gives up (CLOSED)
+    // on an answer that is not a stream, such as a 429.
+    if (randomSource.readyState === EventSource.CLOSED) randomEnded('connection failed');
+    else $('random-state').textContent = 'retrying: the server cannot be reached';
   });
 });
 
@@ -432,6 +465,68 @@ $('ai-run').addEventListener('click', async () => {
 
 const runInHash = RUN_HASH.exec(location.hash);
 if (runInHash) followRun(runInHash[1]);
+
+// ---------- operations panel: /metrics.json (#16) ----------
+const OPS_POLL_MS = 2000;
+const OPS_POINTS = 150; // 5 minutes
+const opsSeries = { connections: [], events: [], drops: [], rss: [] };
+let opsLast;
+
+function opsChart(id, values) {
+  const svg = $(id);
+  const max = Math.max(1, ...values);
+  const step = 300 / (OPS_POINTS - 1);
+  const offset = OPS_POINTS - values.length;
+  const points = values.map((v, i) => `${((offset + i) * step).toFixed(1)},${(58 - (v / max) * 54).toFixed(1)}`).join(' ');
+  let line = svg.querySelector('polyline');
+  if (!line) {
+    line = document.createElementNS('http://www.w3.org/2000/svg', 'polyline');
+    svg.append(line);
+  }
+  line.setAttribute('points', points);
+  svg.setAttribute('data-max', String(max));
+}
+
+function opsPush(name, value) {
+  const series = opsSeries[name];
+  series.push(value);
+  if (series.length > OPS_POINTS) series.shift();
+}
+
+async function opsPoll() {
+  let now;
+  try {
+    const response = await fetch('/metrics.json', { cache: 'no-store' });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    now = await response.json();
+  } catch (error) {
+    $('ops-state').textContent = `Not updating: ${error.message}; retrying.`;
+    return;
+  }
+  $('ops-state').textContent = '';
+  const troubles = (m) => (m.sse_clients_dropped_total ?? 0) + (m.sse_connections_refused_total ?? 0);
+  if (opsLast) {
+    const seconds = Math.max(0.001, (now.time - opsLast.time) / 1000);
+    const events = Math.max(0, now.sse_events_total - opsLast.sse_events_total) / seconds;
+    const drops = (Math.max(0, troubles(now) - troubles(opsLast)) / seconds) * 60;
+    opsPush('events', events);
+    opsPush('drops', drops);
+    $('ops-events').textContent = events.toFixed(1);
+    $('ops-drops').textContent = drops.toFixed(0);
+  }
+  opsLast = now;
+  opsPush('connections', now.sse_connections);
+  opsPush('rss', now.rss / 1048576);
+  $('ops-connections').textContent = String(now.sse_connections);
+  $('ops-rss').textContent = `${(now.rss / 1048576).toFixed(0)} MB`;
+  $('ops-totals').textContent =
+    `${now.sse_events_total} events, ${now.sse_deliveries_total} deliveries, ${now.sse_clients_dropped_total} dropped, ` +
+    `${now.sse_connections_refused_total} refused, ${now.sse_replays_total} replays, ${now.sse_resets_total} resets, ${now.sse_adapter_errors_total} adapter errors`;
+  for (const name of Object.keys(opsSeries)) opsChart(`ops-chart-${name}`, opsSeries[name]);
+}
+
+opsPoll();
+setInterval(opsPoll, OPS_POLL_MS);
 
 import('/client.js').then(
   (client) => {

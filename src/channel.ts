@@ -9,6 +9,7 @@ import type { Response } from 'express';
 import { dataOf, type Adapter, type LogOptions } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
 import type { Connection } from './connection';
+import { newCounters, type Counters } from './counters';
 import { debug } from './debug';
 import { SseError, fieldError, warn } from './errors';
 import { frameOf, frameWithId, type Frame } from './frame';
@@ -99,6 +100,8 @@ export interface ChannelHooks {
   readonly adapter: Adapter;
   readonly authorize: Authorize | undefined;
   readonly authorizeTimeout: number;
+  /** The registry's running totals, which the channel adds to. */
+  readonly counters: Counters;
   onError(error: Error): void;
   /** A unique name for the next broadcast from this process. */
   nextOrigin(): string;
@@ -166,6 +169,7 @@ function standaloneHooks(): ChannelHooks {
     adapter: new MemoryAdapter(),
     authorize: undefined,
     authorizeTimeout: 0,
+    counters: newCounters(),
     onError: warn,
     nextOrigin: () => `standalone:${(standaloneOrigins += 1)}`,
     onJoin: () => undefined,
@@ -210,6 +214,12 @@ export class Channel {
   /** Who published the entry at #position, when the channel fanned it out itself. */
   #positionOrigin: string | undefined;
   #token: string | undefined;
+  /**
+   * Log reads in flight for connections, by where the channel was and what they read after: a
+   * reconnect storm (10 000 clients back from one restarted instance, all at the same id) makes
+   * one read, not 10 000.
+   */
+  readonly #reads = new Map<string, Promise<ReadResult>>();
   /** Entries that arrived while the channel reads its log; undefined when not reading. */
   #backlog: LogEntry[] | undefined;
   #closed = false;
@@ -304,9 +314,11 @@ export class Channel {
       position = await this.#adapter.publish(this.name, { event, text, kind, id: customId, data, origin }, this.#log);
     } catch (error) {
       this.#waiting.delete(origin);
+      this.#hooks.counters.adapterErrors += 1;
       throw error;
     }
     this.#events += 1;
+    this.#hooks.counters.events += 1;
     if (waits && this.#waiting.has(origin)) delivered = this.#awaitDelivery(origin, delivered as Promise<number>);
     return { id: position === undefined ? customId : formatPosition(position), delivered: await delivered };
   }
@@ -387,18 +399,33 @@ export class Channel {
       const position = (await this.#positioned?.promise) ?? this.#position;
       if (position !== undefined) return { head: position, matched: -1, evicted: false, events: [] };
     }
-    return this.#adapter.read(this.name, after, this.#log);
+    // A read in flight answers for this one only if the channel fanned out nothing since it
+    // started: whatever it misses then still reaches this connection live, as it would have
+    // reached the first. (The result is shared and never modified.)
+    const key = `${this.#token ?? ''}|${after === undefined ? '' : after.map(formatPosition).join(',')}`;
+    const pending = this.#reads.get(key);
+    if (pending !== undefined) return pending;
+    const read = this.#adapter.read(this.name, after, this.#log);
+    this.#reads.set(key, read);
+    const forget = (): void => {
+      if (this.#reads.get(key) === read) this.#reads.delete(key);
+    };
+    read.then(forget, forget);
+    return read;
   }
 
   /** @internal */
   deliver(subscription: Subscription, entry: LogEntry): boolean {
     if (subscription.filter !== undefined && !this.#passes(subscription, entry)) return false;
-    return this.#enqueue(subscription.stream, frameOf(entry)) > 0;
+    if (this.#enqueue(subscription.stream, frameOf(entry)) === 0) return false;
+    this.#hooks.counters.deliveries += 1;
+    return true;
   }
 
   /** @internal */
   reset(stream: SseStream, reason: ResetReason): void {
     this.#resets += 1;
+    this.#hooks.counters.resets[reason] += 1;
     const frame = formatEvent(JSON.stringify({ channel: this.name, lastEventId: stream.lastEventId ?? null, reason }), { event: RESET_EVENT });
     stream.enqueue(frame);
   }
@@ -406,6 +433,7 @@ export class Channel {
   /** @internal */
   countReplay(): void {
     this.#replays += 1;
+    this.#hooks.counters.replays += 1;
   }
 
   /** @internal Where `stream` is in this channel, on the wire. */
@@ -434,6 +462,7 @@ export class Channel {
       },
       (cause: unknown) => {
         if (this.#delivery !== delivery) return;
+        this.#hooks.counters.adapterErrors += 1;
         this.#hooks.onError(new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not subscribe to "${this.name}"; its connections were closed so they retry`, { cause }));
         this.#giveUp();
       },
@@ -556,6 +585,7 @@ export class Channel {
       }, SYNC_RETRY_MS * attempt).unref();
       return;
     }
+    this.#hooks.counters.adapterErrors += 1;
     this.#hooks.onError(
       new SseError('ERR_SSE_ADAPTER_UNAVAILABLE', `could not read the log of "${this.name}" to catch up; its connections were closed so they reconnect and replay`, { cause }),
     );
@@ -619,12 +649,14 @@ export class Channel {
       }
     }
     this.#bytes += sent;
+    this.#hooks.counters.bytes += sent;
     for (const subscription of this.#subscriptions.values()) {
       if (!subscription.live) subscription.receive(this, entry);
       else if (subscription.filter === undefined || this.#passes(subscription, entry)) {
         if (this.#enqueue(subscription.stream, frame) > 0) count += 1;
       }
     }
+    this.#hooks.counters.deliveries += count;
     this.#resolveWaiter(entry, count);
   }
 
@@ -640,6 +672,7 @@ export class Channel {
     }
     if (!stream.enqueue(text, bytes)) return 0;
     this.#bytes += bytes;
+    this.#hooks.counters.bytes += bytes;
     return bytes;
   }
 
@@ -693,8 +726,12 @@ export class Channel {
     stream.offClose(this);
     if (this.hasHistory) stream.removePositionSource(this);
     if (this.size === 0) this.#stopDelivery();
-    const dropped = stream.dropped;
-    if (dropped) this.#dropped += 1;
+    const reason = stream.dropReason;
+    const dropped = reason !== undefined;
+    if (dropped) {
+      this.#dropped += 1;
+      this.#hooks.counters.dropped[reason] += 1;
+    }
     this.#hooks.onLeave(this, stream, dropped);
   }
 

@@ -35,6 +35,8 @@ const WATCHING = 4;
 /** In the flusher's batch. */
 const QUEUED = 8;
 const DROPPED = 16;
+/** With DROPPED: the write failed (else the client was too slow). */
+const WRITE_FAILED = 64;
 /** The response emitted 'close': its socket is done with it (or gone). */
 const RELEASED = 32;
 /** Quiet heartbeat ticks since the last write, in bits 8-10. */
@@ -95,6 +97,12 @@ export class Connection {
   /** @internal Why the connection was dropped, if it was. */
   get dropped(): boolean {
     return (this.flags & DROPPED) !== 0;
+  }
+
+  /** @internal Why the connection was dropped; undefined if it was not. */
+  get dropReason(): DropReason | undefined {
+    if ((this.flags & DROPPED) === 0) return undefined;
+    return (this.flags & WRITE_FAILED) !== 0 ? 'write-failed' : 'slow-client';
   }
 
   /**
@@ -223,7 +231,7 @@ export class Connection {
   /** @internal Drops the connection at once: a reset, its queue and socket buffers discarded. */
   drop(reason: DropReason): void {
     if ((this.flags & CLOSED) !== 0) return;
-    this.flags |= DROPPED;
+    this.flags |= reason === 'write-failed' ? DROPPED | WRITE_FAILED : DROPPED;
     debug('dropped a connection (%s) with %d bytes unsent', reason, this.bufferedBytes);
     this.#clearQueue();
     // A reset rather than an end: ending would wait behind the backlog this client cannot read,

@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { Response } from 'express';
 import { Channel, resolveChannelOptions, streamOf, validateChannelName, type ChannelHooks, type ChannelOptions, type ChannelStats } from './channel';
 import type { Adapter } from './adapters/adapter';
+import type { DropReason } from './connection';
+import { newCounters, total } from './counters';
 import { MemoryAdapter } from './adapters/memory';
 import { SseError, fieldError, warn } from './errors';
 import { checkOptionsObject, isTimerMs } from './options';
@@ -10,7 +12,7 @@ import { endAll, resolveCloseOptions, type CloseOptions } from './shutdown';
 import { RESERVED_PREFIX, RUN_PREFIX, resolveRunDefaults, type Run, type RunDefaults, type RunOptions, type RunSource } from './run';
 import { Runs, type FollowOptions, type FollowOutcome } from './runs';
 import type { SseStream } from './stream';
-import type { Authorize, SubscribeOptions } from './subscription';
+import type { Authorize, ResetReason, SubscribeOptions } from './subscription';
 
 /** Options of `new ChannelRegistry()`: the transport, and defaults for every channel it creates. */
 export interface RegistryOptions extends ChannelOptions {
@@ -39,15 +41,31 @@ export interface RegistryOptions extends ChannelOptions {
 
 export const DEFAULT_AUTHORIZE_TIMEOUT_MS = 10_000;
 
-/** Counters of a registry, for metrics. */
+/**
+ * Counters of a registry, for metrics. The totals count since the registry was created, channels
+ * collected since included; `channels` holds the channels that exist now.
+ */
 export interface RegistryStats {
   /** Distinct connections subscribed to at least one channel. */
   readonly connections: number;
+  /** Subscriptions: connections summed over channels (one connection in three channels: 3). */
+  readonly subscriptions: number;
+  /** Events broadcast from this process. */
   readonly events: number;
+  /** Frames queued to connections, replays included. */
+  readonly deliveries: number;
+  /** Bytes of those frames. */
   readonly bytes: number;
+  /** Connections dropped while subscribed (slow, or a write failed); `droppedBy` splits them. */
   readonly dropped: number;
+  readonly droppedBy: Readonly<Record<DropReason, number>>;
+  /** Subscriptions that replayed history. */
   readonly replays: number;
+  /** `reset` events sent; `resetsBy` splits them by reason. */
   readonly resets: number;
+  readonly resetsBy: Readonly<Record<ResetReason, number>>;
+  /** Adapter failures: errors it reported, publishes, subscriptions and log reads that failed. */
+  readonly adapterErrors: number;
   /** Runs this process produces now. */
   readonly runs: number;
   /** Channels by name (runs' logs are counted above, not listed here). */
@@ -78,6 +96,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   readonly #hooks: ChannelHooks;
   readonly #adapter: Adapter;
   readonly #runs: Runs;
+  readonly #counters = newCounters();
   /** Names this process's broadcasts, so each can find its own event when it comes back. */
   readonly #origin = randomUUID();
   #broadcasts = 0;
@@ -99,12 +118,16 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     resolveChannelOptions(defaults, 'ChannelRegistry');
     this.#defaults = defaults;
     this.#adapter = adapter;
-    adapter.onError = (error) => this.#reportError(error);
+    adapter.onError = (error) => {
+      this.#counters.adapterErrors += 1;
+      this.#reportError(error);
+    };
     adapter.onResync = (names) => this.#resync(names);
     this.#hooks = {
       adapter,
       authorize,
       authorizeTimeout,
+      counters: this.#counters,
       onError: (error) => this.#reportError(error),
       nextOrigin: () => `${this.#origin}:${(this.#broadcasts += 1)}`,
       onJoin: (channel) => this.#keepStrongly(channel),
@@ -228,12 +251,13 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * Graceful shutdown: refuses new work, sends the optional last event to every connection once,
-   * ends every stream and resolves when they have closed (destroying stragglers after `timeout`),
-   * so `server.close()` can complete.
+   * Graceful shutdown: refuses new work, sends the optional last event to every connection once
+   * (after a `retry:` drawn from `retryJitter`, which spreads their reconnections), ends every
+   * stream and resolves when they have closed (destroying stragglers after `timeout`), so
+   * `server.close()` can complete.
    */
   async close(options: CloseOptions = {}): Promise<void> {
-    const { frame, timeout: budget } = resolveCloseOptions(options, this.#defaults.serialize ?? JSON.stringify);
+    const { frame, timeout: budget, retry } = resolveCloseOptions(options, this.#defaults.serialize ?? JSON.stringify);
     this.#closed = true;
     // Runs produced here end first (reason "shutdown"), so their followers get the end.
     const started = performance.now();
@@ -244,7 +268,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       channel.markClosed();
       for (const stream of channel.streams()) streams.add(stream);
     }
-    await endAll(streams, (stream) => stream.terminate(frame), timeout);
+    await endAll(streams, (stream) => stream.terminate(frame, retry()), timeout);
     await this.#adapter.close();
   }
 
@@ -252,21 +276,28 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   stats(): RegistryStats {
     // No prototype: a channel may be called "__proto__" or "constructor".
     const channels = Object.create(null) as Record<string, ChannelStats>;
-    let events = 0;
-    let bytes = 0;
-    let dropped = 0;
-    let replays = 0;
-    let resets = 0;
+    let subscriptions = 0;
     for (const channel of this.#live()) {
       const s = channel.stats();
       if (!channel.name.startsWith(RUN_PREFIX)) channels[channel.name] = s;
-      events += s.events;
-      bytes += s.bytes;
-      dropped += s.dropped;
-      replays += s.replays;
-      resets += s.resets;
+      subscriptions += s.subscribers;
     }
-    return { connections: this.#countConnections(), events, bytes, dropped, replays, resets, runs: this.#runs.size, channels };
+    const c = this.#counters;
+    return {
+      connections: this.#countConnections(),
+      subscriptions,
+      events: c.events,
+      deliveries: c.deliveries,
+      bytes: c.bytes,
+      dropped: total(c.dropped),
+      droppedBy: { ...c.dropped },
+      replays: c.replays,
+      resets: total(c.resets),
+      resetsBy: { ...c.resets },
+      adapterErrors: c.adapterErrors,
+      runs: this.#runs.size,
+      channels,
+    };
   }
 
   // Counted when asked (a Set over the subscribers of every channel) rather than kept in a map

@@ -7,7 +7,7 @@ import type { Connection } from './connection';
 import { debug } from './debug';
 import { fieldError } from './errors';
 import { checkOptionNames, checkOptionsObject } from './options';
-import { formatEvent, serializeData, type Serializer } from './serializer';
+import { formatEvent, formatRetry, serializeData, type Serializer } from './serializer';
 
 /** Default milliseconds a shutdown waits for connections to finish before resetting them. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 1000;
@@ -51,18 +51,42 @@ export interface CloseOptions {
    * @default 1000
    */
   readonly timeout?: number;
+  /**
+   * Milliseconds over which the clients' reconnections are spread: each connection is sent
+   * `retry: n` before it is ended, `n` drawn at random from 0 to `retryJitter`, so that a rolling
+   * restart of a server with 10 000 clients does not bring all of them back in the same instant.
+   * `0` sends no `retry:` (clients use the delay they had).
+   * @default 0
+   */
+  readonly retryJitter?: number;
 }
 
-const KNOWN_CLOSE_OPTIONS = new Set(['event', 'data', 'timeout']);
+/** What a close sends each connection before ending it. */
+export interface ResolvedClose {
+  /** The last event, if any. */
+  readonly frame: string | undefined;
+  readonly timeout: number;
+  /** A `retry:` frame for one connection (a new draw each call), or undefined without jitter. */
+  readonly retry: () => string | undefined;
+}
 
-/** Validates close options; returns the last frame (if any) and the timeout. */
-export function resolveCloseOptions(options: CloseOptions, serialize: Serializer): { frame: string | undefined; timeout: number } {
+const KNOWN_CLOSE_OPTIONS = new Set(['event', 'data', 'timeout', 'retryJitter']);
+// setTimeout (which EventSource uses for the delay) clamps anything above 2^31-1 ms to 1 ms.
+const MAX_RETRY_JITTER_MS = 2 ** 31 - 1;
+const noRetry = (): undefined => undefined;
+
+/** Validates close options; returns the last frame (if any), the timeout and the retry draw. */
+export function resolveCloseOptions(options: CloseOptions, serialize: Serializer): ResolvedClose {
   checkOptionsObject(options, 'close()');
   checkOptionNames(options, KNOWN_CLOSE_OPTIONS, 'close()');
-  const { event, data, timeout = DEFAULT_SHUTDOWN_TIMEOUT_MS } = options;
+  const { event, data, timeout = DEFAULT_SHUTDOWN_TIMEOUT_MS, retryJitter = 0 } = options;
   if (!(Number.isSafeInteger(timeout) && timeout >= 0)) {
     throw fieldError('ERR_SSE_INVALID_OPTION', 'timeout', 'a non-negative integer (ms)', timeout);
   }
-  if (event === undefined && data === undefined) return { frame: undefined, timeout };
-  return { frame: formatEvent(serializeData(data ?? '', serialize), { event }), timeout };
+  if (!(Number.isSafeInteger(retryJitter) && retryJitter >= 0 && retryJitter <= MAX_RETRY_JITTER_MS)) {
+    throw fieldError('ERR_SSE_INVALID_OPTION', 'retryJitter', `an integer from 0 to ${MAX_RETRY_JITTER_MS} (ms)`, retryJitter);
+  }
+  const retry = retryJitter === 0 ? noRetry : (): string => formatRetry(Math.floor(Math.random() * (retryJitter + 1)));
+  const frame = event === undefined && data === undefined ? undefined : formatEvent(serializeData(data ?? '', serialize), { event });
+  return { frame, timeout, retry };
 }

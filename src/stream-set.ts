@@ -8,8 +8,11 @@ import { endAll, resolveCloseOptions, type CloseOptions } from './shutdown';
 
 /** What the set needs of a stream. */
 export interface Member extends Connection {
-  /** Ends the stream for a shutdown: with `frame` last if it is open, with a 503 if not yet. */
-  terminate(frame: string | undefined): void;
+  /**
+   * Ends the stream for a shutdown: with `retry` (a `retry:` frame) and `frame` last if it is
+   * open, with a 503 if not yet.
+   */
+  terminate(frame: string | undefined, retry?: string): void;
 }
 
 export class StreamSet<S extends Member = Member> {
@@ -46,8 +49,8 @@ export class StreamSet<S extends Member = Member> {
 
   /** Ends every stream (see Member.terminate), resetting those still open after the timeout. */
   async close(options: CloseOptions = {}): Promise<void> {
-    const { frame, timeout } = resolveCloseOptions(options, this.settings.serialize);
+    const { frame, timeout, retry } = resolveCloseOptions(options, this.settings.serialize);
     this.#closing = true;
-    await endAll([...this.#members], (stream) => stream.terminate(frame), timeout);
+    await endAll([...this.#members], (stream) => stream.terminate(frame, retry()), timeout);
   }
 }

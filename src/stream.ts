@@ -342,12 +342,13 @@ export class SseStream<M extends object = EventMap> extends Connection {
   }
 
   /** @internal The handler's shutdown: a last frame and the end, or a 503 if not yet open. */
-  terminate(frame: string | undefined): void {
+  terminate(frame: string | undefined, retry?: string): void {
     if ((this.flags & CLOSED) !== 0) return;
     if ((this.flags & OPENED) === 0) {
       this.refuse(503, 'express-sse-hub: the server is shutting down; retry later\n', this.retryAfter);
       return;
     }
+    if (retry !== undefined) this.enqueue(retry);
     if (frame !== undefined) this.enqueue(frame);
     this.end();
   }

@@ -1,0 +1,125 @@
+// The demo page's operations panel and its error states (#16), in real headless Chromium.
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createDemoApp, type Demo } from '../demo/app';
+
+// The page functions below run in the browser (the project compiles without the DOM lib).
+interface PageElement {
+  readonly textContent: string | null;
+  readonly hidden: boolean;
+  getAttribute(name: string): string | null;
+}
+declare const document: { querySelector(selector: string): PageElement | null };
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const HAS_CHROMIUM = fs.existsSync(CHROMIUM);
+const ARTIFACTS = path.join(__dirname, 'artifacts');
+if (!HAS_CHROMIUM && process.env.CI) throw new Error(`CI must run the browser tests, but Chromium is missing at ${CHROMIUM}`);
+const describeBrowser = HAS_CHROMIUM ? describe : describe.skip;
+
+describeBrowser('the demo page in Chromium (operations and errors)', () => {
+  let browser: Browser;
+  let demo: Demo;
+  let server: http.Server;
+  let url: string;
+
+  async function listen(port = 0): Promise<void> {
+    server = http.createServer(demo.app);
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  async function stopServer(): Promise<void> {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  async function openPage(query = ''): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('pageerror', (error) => {
+      throw error;
+    });
+    await page.goto(`${url}/${query}`);
+    await page.waitForSelector('#state[data-state="open"]');
+    return page;
+  }
+
+  const text = (page: Page, selector: string): Promise<string> => page.locator(selector).innerText();
+
+  beforeAll(async () => {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  beforeEach(async () => {
+    demo = createDemoApp({ clockIntervalMs: 300, tokenPaceMs: 5, randomPaceMs: 5, generateEventLimit: { windowMs: 60_000, limit: 5 } });
+    await listen();
+  });
+  afterEach(async () => {
+    await demo.close();
+    if (server.listening) await stopServer();
+  });
+
+  it('draws the operations panel from /metrics.json: open streams, events/s, drops, memory (screenshot saved)', async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    const page = await openPage();
+    for (let i = 0; i < 4; i += 1) await fetch(`${url}/generateEvent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: `event ${i}` }) });
+    // Three polls (every 2 s): two rates, and lines of several points.
+    await page.waitForFunction(() => (document.querySelector('#ops-chart-events polyline')?.getAttribute('points') ?? '').split(' ').length >= 2, undefined, { timeout: 10_000 });
+    expect(await text(page, '#ops-connections')).toBe('1');
+    expect(Number(await text(page, '#ops-events'))).toBeGreaterThanOrEqual(0);
+    expect(await text(page, '#ops-rss')).toMatch(/^\d+ MB$/);
+    expect(await text(page, '#ops-totals')).toMatch(/^\d+ events, \d+ deliveries, 0 dropped, 0 refused/);
+    for (const chart of ['connections', 'events', 'drops', 'rss']) {
+      expect(await page.locator(`#ops-chart-${chart} polyline`).count()).toBe(1);
+    }
+    await page.locator('#ops-title').scrollIntoViewIfNeeded();
+    await page.locator('section[aria-labelledby="ops-title"]').screenshot({ path: path.join(ARTIFACTS, 'ops-panel.png') });
+    expect(fs.statSync(path.join(ARTIFACTS, 'ops-panel.png')).size).toBeGreaterThan(5_000);
+    await page.close();
+  }, 30_000);
+
+  it('shows why the cat-fact button failed: a 429 with its message, then a server that is down', async () => {
+    const page = await openPage();
+    // The limit is 5 per minute: the sixth is refused.
+    for (let i = 0; i < 5; i += 1) await fetch(`${url}/generateEvent`);
+    await page.click('#cat-fact');
+    await page.waitForFunction(() => document.querySelector('#broadcast-result')?.textContent?.startsWith('Refused (429): too many events'));
+    await stopServer();
+    await page.click('#cat-fact');
+    await page.waitForFunction(() => document.querySelector('#broadcast-result')?.textContent === 'Failed: the server cannot be reached.');
+    await page.close();
+  });
+
+  it('shows "retrying" for the random events while the server is down', async () => {
+    const page = await openPage('?pace=1000');
+    await page.click('#random-start');
+    await page.waitForFunction(() => document.querySelector('#random-state')?.textContent === 'running');
+    await stopServer();
+    await page.waitForFunction(() => document.querySelector('#random-state')?.textContent?.startsWith('retrying'), undefined, { timeout: 10_000 });
+    await page.close();
+  }, 20_000);
+
+  it('shows a reset on the page when a restarted server no longer knows the last event id', async () => {
+    const page = await openPage('?channels=news');
+    await demo.registry.channel('news').broadcast('before the restart');
+    await page.waitForFunction(() => document.querySelector('#messages')?.textContent?.includes('before the restart'));
+    expect(await page.locator('#reset-notice').isHidden()).toBe(true);
+    const port = Number(new URL(url).port);
+    await stopServer();
+    await demo.close();
+    // A new process: a new in-memory log, so the page's id means nothing to it.
+    demo = createDemoApp({ clockIntervalMs: 300 });
+    await listen(port);
+    await page.waitForFunction(() => document.querySelector('#reset-notice')?.hidden === false, undefined, { timeout: 15_000 });
+    expect(await text(page, '#reset-notice')).toMatch(/^Reset on "news": the server did not know the last event id/);
+    await page.close();
+  }, 30_000);
+});
