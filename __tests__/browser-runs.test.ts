@@ -1,17 +1,13 @@
 // The demo page's resumable runs in real headless Chromium: a reload mid-answer continues it, a
 // second tab on the same run shows the same tokens, Stop works from either tab.
-import fs from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createDemoApp, type Demo } from '../demo/app';
 import { CANNED_ANSWER } from '../demo/feeds';
+import { describeBrowser, launchChromium } from './helpers/chromium';
 import { startServer, type TestServer } from './helpers/server';
 
 declare const document: { querySelector(selector: string): { readonly textContent: string | null } | null };
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const HAS_CHROMIUM = fs.existsSync(CHROMIUM);
-if (!HAS_CHROMIUM && process.env.CI) throw new Error(`CI must run the browser tests, but Chromium is missing at ${CHROMIUM}`);
-const describeBrowser = HAS_CHROMIUM ? describe : describe.skip;
 
 describeBrowser('resumable runs on the demo page, in Chromium', () => {
   let browser: Browser;
@@ -19,13 +15,7 @@ describeBrowser('resumable runs on the demo page, in Chromium', () => {
   let server: TestServer;
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createDemoApp, type Demo } from '../demo/app';
+import { describeBrowser, launchChromium, openDemoPage } from './helpers/chromium';
 
 // The page functions below run in the browser (the project compiles without the DOM lib).
 interface PageElement {
@@ -14,11 +15,7 @@ interface PageElement {
 }
 declare const document: { querySelector(selector: string): PageElement | null };
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const HAS_CHROMIUM = fs.existsSync(CHROMIUM);
 const ARTIFACTS = path.join(__dirname, 'artifacts');
-if (!HAS_CHROMIUM && process.env.CI) throw new Error(`CI must run the browser tests, but Chromium is missing at ${CHROMIUM}`);
-const describeBrowser = HAS_CHROMIUM ? describe : describe.skip;
 
 describeBrowser('the demo page in Chromium (operations and errors)', () => {
   let browser: Browser;
@@ -37,23 +34,12 @@ describeBrowser('the demo page in Chromium (operations and errors)', () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  async function openPage(query = ''): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on('pageerror', (error) => {
-      throw error;
-    });
-    await page.goto(`${url}/${query}`);
-    await page.waitForSelector('#state[data-state="open"]');
-    return page;
-  }
+  const openPage = async (query = ''): Promise<Page> => openDemoPage(await browser.newPage({ viewport: { width: 1280, height: 900 } }), url, query);
 
   const text = (page: Page, selector: string): Promise<string> => page.locator(selector).innerText();
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
