@@ -7,21 +7,14 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type RequestHandler } from 'express';
 import { ChannelRegistry, sse } from 'express-sse-hub';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createDemoApp, DEMO_TOKEN, SOLO_RETRY_AFTER, type Demo } from '../demo/app';
+import { describeBrowser, launchChromium, openDemoPage } from './helpers/chromium';
 import { startServer, waitUntil, type TestServer } from './helpers/server';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const HAS_CHROMIUM = fs.existsSync(CHROMIUM);
 const ROOT = path.join(__dirname, '..');
 const CLIENT_FILE = path.join(ROOT, 'dist', 'client', 'index.mjs');
 const PAGE = path.join(__dirname, 'fixtures', 'client-page.html');
-
-if (!HAS_CHROMIUM) {
-  if (process.env.CI) throw new Error(`CI must run the browser tests, but Chromium is missing at ${CHROMIUM}`);
-  console.warn(`client browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
-}
-const describeBrowser = HAS_CHROMIUM ? describe : describe.skip;
 
 // The page functions below run in the browser; these are the few members they touch (the project
 // compiles without the DOM lib).
@@ -38,12 +31,10 @@ declare const window: {
 };
 declare const document: { querySelector(selector: string): { readonly textContent: string | null } | null };
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-async function launch(): Promise<Browser> {
+function launch(): Promise<Browser> {
   // Playwright turns the back/forward cache off by default; these tests need it (each launch gets
   // a fresh temporary profile).
-  return chromium.launch({ executablePath: CHROMIUM, args: ARGS, ignoreDefaultArgs: ['--disable-back-forward-cache'] });
+  return launchChromium({ ignoreDefaultArgs: ['--disable-back-forward-cache'] });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -316,15 +307,7 @@ describeBrowser('the demo page with express-sse-hub/client in Chromium', () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  async function openDemo(query = ''): Promise<Page> {
-    const page = await context.newPage();
-    page.on('pageerror', (error) => {
-      throw error;
-    });
-    await page.goto(`${url}/${query}`);
-    await page.waitForSelector('#state[data-state="open"]');
-    return page;
-  }
+  const openDemo = async (query = ''): Promise<Page> => openDemoPage(await context.newPage(), url, query);
 
   const text = (page: Page, selector: string): Promise<string> => page.locator(selector).innerText();
 
