@@ -82,8 +82,15 @@ describe('npm start', () => {
       process.kill(started.child.pid!, 'SIGTERM');
       await client.ended;
       expect(client.events.at(-1)).toMatchObject({ event: 'shutdown' });
-      // The shutdown spreads reconnections: a retry: of at most 5 s before the last event.
-      expect(client.raw()).toMatch(/retry: \d+\n\n(?:.*\n)*event: shutdown/);
+      // The shutdown spreads reconnections: after the stream's own retry: (2 s, when it opened), a
+      // second one, from 1 to 5 s, right before the last event.
+      const raw = client.raw();
+      const retries = [...raw.matchAll(/^retry: (\d+)$/gm)];
+      expect(retries).toHaveLength(2);
+      expect(retries[1]!.index).toBeGreaterThan(raw.indexOf('event: connected'));
+      expect(retries[1]!.index).toBeLessThan(raw.indexOf('event: shutdown'));
+      expect(Number(retries[1]![1])).toBeGreaterThanOrEqual(1000);
+      expect(Number(retries[1]![1])).toBeLessThanOrEqual(5000);
       expect(await started.exited).toBe(0);
       expect(await serving(port)).toBe(false);
       expect(Date.now() - signalled).toBeLessThan(5000);

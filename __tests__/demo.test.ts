@@ -287,8 +287,14 @@ describe('the demo server', () => {
       await demo.close();
       await client.ended;
       expect(client.events.at(-1)).toMatchObject({ event: 'shutdown' });
-      const retries = [...client.raw().matchAll(/^retry: (\d+)$/gm)].map((m) => Number(m[1]));
-      expect(retries.at(-1)).toBeLessThanOrEqual(5000);
+      // The stream's own retry: when it opened, then the shutdown's, drawn from 1 to 5 s, before the last event.
+      const raw = client.raw();
+      const retries = [...raw.matchAll(/^retry: (\d+)$/gm)];
+      expect(retries).toHaveLength(2);
+      expect(retries[1]!.index).toBeGreaterThan(raw.indexOf('event: connected'));
+      expect(retries[1]!.index).toBeLessThan(raw.indexOf('event: shutdown'));
+      expect(Number(retries[1]![1])).toBeGreaterThanOrEqual(1000);
+      expect(Number(retries[1]![1])).toBeLessThanOrEqual(5000);
     });
   });
 

@@ -118,8 +118,10 @@ describe('collectMetrics()', () => {
       expect(valueOf(families, 'sse_channel_events_total', { channel: 'main' })).toBe(1);
       client.destroy();
       const plain = new Registry();
-      collectMetrics({ registry: plain, channels: setup.registry }).close();
+      const collected = collectMetrics({ registry: plain, channels: setup.registry });
+      expect(plain.getSingleMetric('sse_events_total')).toBeDefined();
       expect(plain.getSingleMetric('sse_channel_events_total')).toBeUndefined();
+      collected.close();
     });
   });
 

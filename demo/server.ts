@@ -3,6 +3,9 @@ import { ChannelRegistry, type Adapter } from 'express-sse-hub';
 import { RedisAdapter, createRedisAdapter } from 'express-sse-hub/redis';
 import { createDemoApp, parseTrustProxy } from './app';
 
+/** Most sockets the demo keeps open at once, over every route; more are closed on accept. */
+const MAX_SOCKETS = 20_000;
+
 /** Milliseconds between checks that the process that started the server is still there. */
 const PARENT_CHECK_MS = 1000;
 
@@ -31,6 +34,9 @@ async function main(): Promise<void> {
   registry.on('error', (error) => console.error(`[express-sse-hub] ${error.message}`));
   const demo = createDemoApp({ registry, trustProxy: parseTrustProxy(process.env.TRUST_PROXY) });
   const server = demo.app.listen(port);
+  // One cap over every route (each stream route has its own limits too): file descriptors run out
+  // long before this many sockets would be a problem for the process otherwise.
+  server.maxConnections = MAX_SOCKETS;
   server.once('listening', () => console.log(`express-sse-hub demo: http://localhost:${port}${where}`));
   server.once('error', (error: NodeJS.ErrnoException) => {
     console.error(error.code === 'EADDRINUSE' ? `port ${port} is already in use: stop what runs there or start with PORT=<another port>` : error.message);
@@ -44,10 +50,17 @@ async function main(): Promise<void> {
     console.log(`${signal}: closing streams`);
     // Never wait for ever: whatever still runs after 5 s is cut.
     setTimeout(() => process.exit(0), 5000).unref();
-    await demo.close();
+    // Stop accepting first: a client that reconnects at once must reach another process, not
+    // this one on its way out (which would answer 503, and EventSource gives up on a 503).
     server.close(() => process.exit(0));
-    // Idle keep-alive sockets must not hold the exit.
-    server.closeIdleConnections();
+    try {
+      await demo.close();
+    } catch (error) {
+      console.error(`closing the demo failed: ${error instanceof Error ? error.message : String(error)}`);
+    } finally {
+      // Idle keep-alive sockets must not hold the exit.
+      server.closeIdleConnections();
+    }
   };
   process.once('SIGINT', () => void shutdown('SIGINT'));
   process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -494,6 +494,7 @@ function opsPush(name, value) {
 }
 
 async function opsPoll() {
+  if (document.hidden) return; // a tab nobody looks at does not scrape the server
   let now;
   try {
     const response = await fetch('/metrics.json', { cache: 'no-store' });

@@ -402,7 +402,8 @@ export class Channel {
     // A read in flight answers for this one only if the channel fanned out nothing since it
     // started: whatever it misses then still reaches this connection live, as it would have
     // reached the first. (The result is shared and never modified.)
-    const key = `${this.#token ?? ''}|${after === undefined ? '' : after.map(formatPosition).join(',')}`;
+    if (this.#token === undefined) return this.#adapter.read(this.name, after, this.#log);
+    const key = `${this.#token}|${after === undefined ? '' : after.map(formatPosition).join(',')}`;
     const pending = this.#reads.get(key);
     if (pending !== undefined) return pending;
     const read = this.#adapter.read(this.name, after, this.#log);
@@ -471,6 +472,8 @@ export class Channel {
 
   #stopDelivery(): void {
     this.#delivery = undefined;
+    // A read in flight may miss what is published while nobody here listens: nobody shares it.
+    this.#reads.clear();
     this.#positioned?.resolve(undefined);
     this.#positioned = undefined;
     this.#position = undefined;
@@ -726,12 +729,11 @@ export class Channel {
     stream.offClose(this);
     if (this.hasHistory) stream.removePositionSource(this);
     if (this.size === 0) this.#stopDelivery();
-    const reason = stream.dropReason;
-    const dropped = reason !== undefined;
-    if (dropped) {
-      this.#dropped += 1;
-      this.#hooks.counters.dropped[reason] += 1;
-    }
+    const dropped = stream.dropped;
+    if (dropped) this.#dropped += 1;
+    // A connection in several channels was dropped once.
+    const reason = stream.countDrop();
+    if (reason !== undefined) this.#hooks.counters.dropped[reason] += 1;
     this.#hooks.onLeave(this, stream, dropped);
   }
 

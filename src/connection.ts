@@ -39,6 +39,8 @@ const DROPPED = 16;
 const WRITE_FAILED = 64;
 /** The response emitted 'close': its socket is done with it (or gone). */
 const RELEASED = 32;
+/** With DROPPED: a registry counted the drop (a connection in several channels is one drop). */
+const DROP_COUNTED = 128;
 /** Quiet heartbeat ticks since the last write, in bits 8-10. */
 const QUIET_SHIFT = 8;
 const QUIET_MASK = 7 << QUIET_SHIFT;
@@ -103,6 +105,14 @@ export class Connection {
   get dropReason(): DropReason | undefined {
     if ((this.flags & DROPPED) === 0) return undefined;
     return (this.flags & WRITE_FAILED) !== 0 ? 'write-failed' : 'slow-client';
+  }
+
+  /** @internal The drop's reason the first time it is asked for, so that it is counted once. */
+  countDrop(): DropReason | undefined {
+    const reason = this.dropReason;
+    if (reason === undefined || (this.flags & DROP_COUNTED) !== 0) return undefined;
+    this.flags |= DROP_COUNTED;
+    return reason;
   }
 
   /**

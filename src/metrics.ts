@@ -216,10 +216,14 @@ export function collectMetrics(options: MetricsOptions): SseMetrics {
         help,
         labelNames: ['channel'],
         registers,
+        // The channel's own count, as it is: a channel collected and created anew starts again
+        // from 0, which Prometheus reads as a counter reset (a delta would lose what came before).
+        // Channels gone are gone from the scrape too.
         collect() {
           const now = new Map<string, number>();
           for (const s of statsOf()) for (const [channel, c] of Object.entries(s.channels)) now.set(channel, (now.get(channel) ?? 0) + pick(c));
-          for (const [channel, value] of now) advance(this, `${full}\0${channel}`, value, { channel });
+          this.reset();
+          for (const [channel, value] of now) if (value > 0) this.inc({ channel }, value);
         },
       });
     };

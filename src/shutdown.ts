@@ -53,8 +53,9 @@ export interface CloseOptions {
   readonly timeout?: number;
   /**
    * Milliseconds over which the clients' reconnections are spread: each connection is sent
-   * `retry: n` before it is ended, `n` drawn at random from 0 to `retryJitter`, so that a rolling
-   * restart of a server with 10 000 clients does not bring all of them back in the same instant.
+   * `retry: n` before it is ended, `n` drawn at random from 1000 (or `retryJitter`, if smaller) to
+   * `retryJitter`, so that a rolling restart of a server with 10 000 clients does not bring all of
+   * them back in the same instant (nor any of them straight back to the process going away).
    * `0` sends no `retry:` (clients use the delay they had).
    * @default 0
    */
@@ -73,6 +74,8 @@ export interface ResolvedClose {
 const KNOWN_CLOSE_OPTIONS = new Set(['event', 'data', 'timeout', 'retryJitter']);
 // setTimeout (which EventSource uses for the delay) clamps anything above 2^31-1 ms to 1 ms.
 const MAX_RETRY_JITTER_MS = 2 ** 31 - 1;
+/** The shortest `retry:` a jittered close sends. */
+const MIN_RETRY_MS = 1000;
 const noRetry = (): undefined => undefined;
 
 /** Validates close options; returns the last frame (if any), the timeout and the retry draw. */
@@ -86,7 +89,10 @@ export function resolveCloseOptions(options: CloseOptions, serialize: Serializer
   if (!(Number.isSafeInteger(retryJitter) && retryJitter >= 0 && retryJitter <= MAX_RETRY_JITTER_MS)) {
     throw fieldError('ERR_SSE_INVALID_OPTION', 'retryJitter', `an integer from 0 to ${MAX_RETRY_JITTER_MS} (ms)`, retryJitter);
   }
-  const retry = retryJitter === 0 ? noRetry : (): string => formatRetry(Math.floor(Math.random() * (retryJitter + 1)));
+  // Never below a second (or the whole window, if shorter): a client told `retry: 0` would come
+  // straight back to the process that is going away, and keep that delay for good.
+  const floor = Math.min(MIN_RETRY_MS, retryJitter);
+  const retry = retryJitter === 0 ? noRetry : (): string => formatRetry(floor + Math.floor(Math.random() * (retryJitter - floor + 1)));
   const frame = event === undefined && data === undefined ? undefined : formatEvent(serializeData(data ?? '', serialize), { event });
   return { frame, timeout, retry };
 }
