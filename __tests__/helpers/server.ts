@@ -219,3 +219,16 @@ export function trackStreams(): (url: string, headers?: Record<string, string>) 
     return s;
   };
 }
+
+/**
+ * The `retry:` a shutdown with `retryJitter` sent, from a stream's raw text: checks that it is the
+ * second one (after the stream's own, sent when it opened, and its `connected` event) and comes
+ * before the `shutdown` event; returns its value in ms.
+ */
+export function shutdownRetry(raw: string): number {
+  const retries = [...raw.matchAll(/^retry: (\d+)$/gm)];
+  expect(retries).toHaveLength(2);
+  expect(retries[1]!.index).toBeGreaterThan(raw.indexOf('event: connected'));
+  expect(retries[1]!.index).toBeLessThan(raw.indexOf('event: shutdown'));
+  return Number(retries[1]![1]);
+}
