@@ -1,7 +1,5 @@
 // End-to-end tests of the demo page in real headless Chromium (Debian's), driven by playwright-core.
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import cors from 'cors';
 import express from 'express';
@@ -30,19 +28,15 @@ const ARTIFACTS = path.join(__dirname, 'artifacts');
 describeBrowser('the demo page in Chromium', () => {
   let browser: Browser;
   let demo: Demo;
-  let server: http.Server;
+  let server: TestServer;
   let url: string;
 
   async function listen(port = 0): Promise<void> {
-    server = http.createServer(demo.app);
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await startServer(demo.app, port);
+    url = server.url;
   }
 
-  async function stopServer(): Promise<void> {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
+  const stopServer = (): Promise<void> => server.close();
 
   const openPage = async (query = ''): Promise<Page> => openDemoPage(await browser.newPage({ viewport: { width: 1280, height: 900 } }), url, query);
 

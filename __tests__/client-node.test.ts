@@ -35,6 +35,16 @@ function newRegistry(): ChannelRegistry {
   return registry;
 }
 
+/** A server whose /news subscribes each request to the channel `news` (history 100). */
+async function serveNews(): Promise<string> {
+  const registry = newRegistry();
+  const app = express();
+  app.get('/news', sse(), (_req, res) => {
+    registry.subscribe(res, ['news']);
+  });
+  return serve(app);
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('new EventSource(url) from express-sse-hub/client', () => {
@@ -62,12 +72,7 @@ describe('new EventSource(url) from express-sse-hub/client', () => {
     });
 
     it('keeps the position an id-only frame announces as its lastEventId, firing no event', async () => {
-      const registry = newRegistry();
-      const app = express();
-      app.get('/news', sse(), (_req, res) => {
-        registry.subscribe(res, ['news']);
-      });
-      const url = await serve(app);
+      const url = await serveNews();
       const source = open(`${url}/news`);
       const messages = collect(source);
       await waitUntil(() => source.lastEventId !== '', 'the position frame');
@@ -342,12 +347,7 @@ describe('new EventSource(url) from express-sse-hub/client', () => {
 
   describe('when a reset arrives', () => {
     it('dispatches it as a named event with its data', async () => {
-      const registry = newRegistry();
-      const app = express();
-      app.get('/news', sse(), (_req, res) => {
-        registry.subscribe(res, ['news']);
-      });
-      const url = await serve(app);
+      const url = await serveNews();
       const source = open(`${url}/news`, { lastEventId: '5.gone' });
       const reset = await nextEvent<SseMessageEvent<{ channel: string; lastEventId: string; reason: string }>>(source, 'reset');
       expect(reset.json()).toEqual({ channel: 'news', lastEventId: '5.gone', reason: 'unknown-id' });

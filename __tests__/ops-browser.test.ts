@@ -1,11 +1,10 @@
 // The demo page's operations panel and its error states (#16), in real headless Chromium.
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { createDemoApp, type Demo } from '../demo/app';
 import { describeBrowser, launchChromium, openDemoPage } from './helpers/chromium';
+import { startServer, type TestServer } from './helpers/server';
 
 // The page functions below run in the browser (the project compiles without the DOM lib).
 interface PageElement {
@@ -20,19 +19,15 @@ const ARTIFACTS = path.join(__dirname, 'artifacts');
 describeBrowser('the demo page in Chromium (operations and errors)', () => {
   let browser: Browser;
   let demo: Demo;
-  let server: http.Server;
+  let server: TestServer;
   let url: string;
 
   async function listen(port = 0): Promise<void> {
-    server = http.createServer(demo.app);
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await startServer(demo.app, port);
+    url = server.url;
   }
 
-  async function stopServer(): Promise<void> {
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
+  const stopServer = (): Promise<void> => server.close();
 
   const openPage = async (query = ''): Promise<Page> => openDemoPage(await browser.newPage({ viewport: { width: 1280, height: 900 } }), url, query);
 
@@ -50,7 +45,7 @@ describeBrowser('the demo page in Chromium (operations and errors)', () => {
   });
   afterEach(async () => {
     await demo.close();
-    if (server.listening) await stopServer();
+    if (server.server.listening) await stopServer();
   });
 
   it('draws the operations panel from /metrics.json: open streams, events/s, drops, memory (screenshot saved)', async () => {

@@ -16,14 +16,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts `handler` on 127.0.0.1 on a free port. */
-export async function startServer(handler: http.RequestListener): Promise<TestServer> {
+/** Starts `handler` on 127.0.0.1 on a free port (or on `port`: a server started again where it was). */
+export async function startServer(handler: http.RequestListener, port = 0): Promise<TestServer> {
   const server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const { port: bound } = server.address() as AddressInfo;
   return {
     server,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${bound}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
