@@ -234,10 +234,11 @@ export class RunProducer implements Run {
   // reactions).
   #untilAborted<T>(promise: Promise<T>): Promise<Step<T>> {
     if (this.#controller.signal.aborted) return Promise.resolve({ aborted: true });
+    // A wake-up left over from a settled step resolves nothing: it needs no clearing.
     return new Promise<Step<T>>((resolve, reject) => {
       this.#wake = resolve;
       promise.then((value) => resolve({ aborted: false, value }), reject);
-    }).finally(() => (this.#wake = undefined));
+    });
   }
 
   async #produce(source: RunSource, maxDuration: number): Promise<RunEnd> {

@@ -86,25 +86,27 @@ export class Runs {
   readonly #watchdogs = new Map<string, NodeJS.Timeout>();
   /** The subscription to stop requests, from the first run on. */
   #control: Promise<void> | undefined;
+  /** Past runs.maxDuration of silence, how long a watchdog still leaves the producer. */
+  readonly #grace: number;
+  // How a run's log is kept: long while it runs (it outlives any pause of its producer), `ttl`
+  // once ended (see run.ts). Built once: a chunk's append allocates no options.
+  readonly #running: PublishOptions;
+  readonly #ended: PublishOptions;
+  readonly #lookup: ReadOptions;
 
   constructor(settings: RunSettings, hooks: RunsHooks) {
     this.#settings = settings;
     this.#hooks = hooks;
+    const { history, ttl, maxDuration } = settings;
+    this.#grace = Math.min(WATCHDOG_GRACE_MS, maxDuration);
+    this.#running = { history, ttl: maxDuration + this.#grace + ttl };
+    this.#ended = { history, ttl, seal: true };
+    this.#lookup = { ...this.#running, create: false };
   }
 
   /** Runs this process produces now. */
   get size(): number {
     return this.#local.size;
-  }
-
-  get #grace(): number {
-    return Math.min(WATCHDOG_GRACE_MS, this.#settings.maxDuration);
-  }
-
-  // A running log outlives any pause of its producer (ended, it is kept `ttl`): see run.ts.
-  #options(end: boolean): PublishOptions {
-    const { history, ttl, maxDuration } = this.#settings;
-    return end ? { history, ttl, seal: true } : { history, ttl: maxDuration + this.#grace + ttl };
   }
 
   async start(id: string, source: RunSource, options: RunOptions = {}): Promise<Run> {
@@ -116,10 +118,10 @@ export class Runs {
     const name = runChannelName(id);
     const hooks = this.#hooks;
     // Created here, or refused: only one start of an id wins, on any process.
-    const { created } = await hooks.adapter.read(name, undefined, { ...this.#options(false), create: true });
+    const { created } = await hooks.adapter.read(name, undefined, { ...this.#running, create: true });
     if (created !== true || this.#local.has(id)) throw exists();
     const run = new RunProducer(id, source, config, {
-      append: (event, end) => hooks.adapter.publish(name, event, this.#options(end)),
+      append: (event, end) => hooks.adapter.publish(name, event, end ? this.#ended : this.#running),
       nextOrigin: () => hooks.nextOrigin(),
       onError: (error) => hooks.onError(error),
       serialize: hooks.serialize,
@@ -234,8 +236,7 @@ export class Runs {
 
   // Reads without creating (a made-up id leaves nothing behind) and without keeping the log longer.
   #read(id: string, after: readonly Position[] | undefined): Promise<ReadResult> {
-    const read: ReadOptions = { ...this.#options(false), create: false };
-    return this.#hooks.adapter.read(runChannelName(id), after, read);
+    return this.#hooks.adapter.read(runChannelName(id), after, this.#lookup);
   }
 
   async #state(id: string): Promise<'missing' | 'ended' | 'running'> {
@@ -247,7 +248,7 @@ export class Runs {
   // Appends the end (sealed) unless the run has one already.
   async #end(id: string, reason: RunEndReason): Promise<void> {
     try {
-      await this.#hooks.adapter.publish(runChannelName(id), endEntry(reason, this.#hooks.nextOrigin()), this.#options(true));
+      await this.#hooks.adapter.publish(runChannelName(id), endEntry(reason, this.#hooks.nextOrigin()), this.#ended);
     } catch (error) {
       if (!isSealed(error)) throw error;
     }
