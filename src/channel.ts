@@ -402,8 +402,7 @@ export class Channel {
     // A read in flight answers for this one only if the channel fanned out nothing since it
     // started: whatever it misses then still reaches this connection live, as it would have
     // reached the first. (The result is shared and never modified.)
-    if (this.#token === undefined) return this.#adapter.read(this.name, after, this.#log);
-    const key = `${this.#token}|${after === undefined ? '' : after.map(formatPosition).join(',')}`;
+    const key = `${this.#token ?? ''}|${after === undefined ? '' : after.map(formatPosition).join(',')}`;
     const pending = this.#reads.get(key);
     if (pending !== undefined) return pending;
     const read = this.#adapter.read(this.name, after, this.#log);
@@ -472,7 +471,8 @@ export class Channel {
 
   #stopDelivery(): void {
     this.#delivery = undefined;
-    // A read in flight may miss what is published while nobody here listens: nobody shares it.
+    // Reads in flight are shared within one delivery only: one from before it stopped may miss
+    // what is published while nobody here listens.
     this.#reads.clear();
     this.#positioned?.resolve(undefined);
     this.#positioned = undefined;
