@@ -148,47 +148,31 @@ export function collectMetrics(options: MetricsOptions): SseMetrics {
   counter('sse_replays_total', 'Subscriptions that replayed history after a Last-Event-ID.', () => sum((s) => s.replays));
   counter('sse_adapter_errors_total', 'Adapter failures: errors it reported, failed publishes, subscriptions and log reads.', () => sum((s) => s.adapterErrors));
 
-  const dropped = name('sse_clients_dropped_total');
-  new Counter({
-    name: dropped,
-    help: 'Subscribed connections dropped, by reason (slow-client: past maxBufferedBytes; write-failed).',
-    labelNames: ['reason'],
-    registers,
-    collect() {
-      const all = statsOf();
-      for (const reason of DROP_REASONS) advance(this, `${dropped}:${reason}`, all.reduce((n, s) => n + s.droppedBy[reason], 0), { reason });
-    },
-  });
-  const resets = name('sse_resets_total');
-  new Counter({
-    name: resets,
-    help: 'reset events sent, by reason (unknown-id, evicted, lost).',
-    labelNames: ['reason'],
-    registers,
-    collect() {
-      const all = statsOf();
-      for (const reason of RESET_REASONS) advance(this, `${resets}:${reason}`, all.reduce((n, s) => n + s.resetsBy[reason], 0), { reason });
-    },
-  });
-  const refused = name('sse_connections_refused_total');
-  new Counter({
-    name: refused,
-    help: 'Streams refused by the connection limits, by the sse() option that refused them (503 max_connections, 429 max_connections_per_key).',
-    labelNames: ['reason'],
-    registers,
-    collect() {
-      const all = handlers.map((h) => h.stats());
-      advance(this, `${refused}:${REFUSAL_REASONS[0]}`, all.reduce((n, s) => n + s.refusedFull, 0), { reason: REFUSAL_REASONS[0] });
-      advance(this, `${refused}:${REFUSAL_REASONS[1]}`, all.reduce((n, s) => n + s.refusedPerKey, 0), { reason: REFUSAL_REASONS[1] });
-    },
-  });
-  // Labelled counters show a series only once it has a value: start every reason at 0 so
-  // dashboards and rate() see the series before the first drop.
-  for (const family of [dropped, resets, refused]) {
-    const metric = registry.getSingleMetric(family) as Counter<string>;
-    const reasons: readonly string[] = family === dropped ? DROP_REASONS : family === resets ? RESET_REASONS : REFUSAL_REASONS;
+  // Counters by reason. Labelled series appear only once they have a value: every reason starts
+  // at 0, so dashboards and rate() see the series before the first one.
+  const byReason = <R extends string>(base: string, help: string, reasons: readonly R[], read: (reason: R) => number): void => {
+    const full = name(base);
+    const metric = new Counter({
+      name: full,
+      help,
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        for (const reason of reasons) advance(this, `${full}:${reason}`, read(reason), { reason });
+      },
+    });
     for (const reason of reasons) metric.inc({ reason }, 0);
-  }
+  };
+  byReason('sse_clients_dropped_total', 'Subscribed connections dropped, by reason (slow-client: past maxBufferedBytes; write-failed).', DROP_REASONS, (reason) =>
+    sum((s) => s.droppedBy[reason]),
+  );
+  byReason('sse_resets_total', 'reset events sent, by reason (unknown-id, evicted, lost).', RESET_REASONS, (reason) => sum((s) => s.resetsBy[reason]));
+  byReason(
+    'sse_connections_refused_total',
+    'Streams refused by the connection limits, by the sse() option that refused them (503 max_connections, 429 max_connections_per_key).',
+    REFUSAL_REASONS,
+    (reason) => handlers.reduce((n, h) => n + (reason === 'max_connections' ? h.stats().refusedFull : h.stats().refusedPerKey), 0),
+  );
 
   const histogram = new Histogram({
     name: name('sse_flush_duration_seconds'),
