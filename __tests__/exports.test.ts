@@ -76,7 +76,7 @@ describe('the built package', () => {
       const express = fs.readFileSync(path.join(ROOT, 'dist', 'express.d.ts'), 'utf8');
       const stream = fs.readFileSync(path.join(ROOT, 'dist', 'stream.d.ts'), 'utf8');
       expect(index).toContain("import './express';");
-      expect(express).toMatch(/interface Response \{[\s\S]*sse: SseStream<any>;/);
+      expect(express).toMatch(/declare module 'express-serve-static-core' \{\s*interface Response<[^>]*>[^{]*\{[\s\S]*sse: SseStream<EventsOf<LocalsObj>>;/);
       expect(stream).not.toMatch(/writeFrame|onClose|beat\(\)/);
     });
   });

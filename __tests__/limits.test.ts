@@ -1,7 +1,7 @@
 // Connection limits of sse(): maxConnections (503) and maxConnectionsPerKey (429), both with
 // Retry-After and before any stream byte; streams already open are untouched.
 import express from 'express';
-import { ChannelRegistry, sse } from 'express-sse-hub';
+import { ChannelRegistry, sse, type SseHandler } from 'express-sse-hub';
 import { startServer, trackStreams, waitUntil, type TestServer } from './helpers/server';
 
 let server: TestServer | undefined;
@@ -11,7 +11,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-function limitedApp(options: Parameters<typeof sse>[0]): { app: express.Express; registry: ChannelRegistry; middleware: ReturnType<typeof sse> } {
+function limitedApp(options: Parameters<typeof sse>[0]): { app: express.Express; registry: ChannelRegistry; middleware: SseHandler } {
   const registry = new ChannelRegistry();
   const middleware = sse({ heartbeat: false, ...options });
   const app = express();

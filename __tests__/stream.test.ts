@@ -21,7 +21,7 @@ describe.each(EXPRESS_VERSIONS)('res.sse on %s', (_version, express) => {
   function nextStream(app: Express = express()): { url: Promise<string>; stream: Promise<SseStream> } {
     let hand: (s: SseStream) => void = () => undefined;
     const stream = new Promise<SseStream>((resolve) => (hand = resolve));
-    return { url: serve((res) => hand(res.sse as SseStream), app), stream };
+    return { url: serve((res) => hand(res.sse), app), stream };
   }
 
   describe('res.sse.send()', () => {

@@ -1,16 +1,24 @@
+import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
+import type { EventMap, SseLocals } from './event-map';
 import type { ConnectionStats } from './limits';
 import { resolveSseOptions, type SseOptions } from './options';
 import type { CloseOptions } from './shutdown';
-import { SseStream, type EventMap } from './stream';
+import { SseStream } from './stream';
 import { StreamSet } from './stream-set';
 
-/** `res` as seen by a route that knows its stream's event map: `(req, res: SseResponse<Events>)`. */
-export type SseResponse<M extends object = EventMap> = Omit<Response, 'sse'> & { sse: SseStream<M> };
+/**
+ * `res` of a route mounted with `sse<Events>()`, for a handler written apart from the route:
+ * `const handler = (req: Request, res: SseResponse<Events>) => …`.
+ */
+export type SseResponse<M extends object = EventMap> = Response<any, SseLocals<M>>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** The handler `sse()` returns. */
-export interface SseHandler {
-  (req: Request, res: Response, next: NextFunction): void;
+/** The handler `sse()` returns; `SseHandler` alone names any of them, typed or not. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface SseHandler<M extends object = any> {
+  // `req` is typed as Node's request so that Express infers the route's params from its path
+  // alone; `res` carries the event map to the handlers after this one (see event-map.ts).
+  (req: IncomingMessage, res: Response<any, SseLocals<M>>, next: NextFunction): void; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** Connection counters of this middleware (open streams, refusals by the connection limits). */
   stats(): ConnectionStats;
   /**
@@ -34,15 +42,16 @@ export interface SseHandler {
  *
  * Options are validated here: a wrong one throws a `TypeError` naming it.
  */
-export function sse<M extends object = EventMap>(options?: SseOptions): SseHandler {
+export function sse<M extends object = EventMap>(options?: SseOptions): SseHandler<M> {
   const set = new StreamSet<SseStream>(resolveSseOptions(options));
-  const handler = function sseMiddleware(req: Request, res: Response, next: NextFunction): void {
+  const handler = function sseMiddleware(incoming: IncomingMessage, res: Response, next: NextFunction): void {
+    const req = incoming as Request;
     // Mounted twice (app-wide and on a route): the first stream stays.
     if (res.sse !== undefined) {
       next();
       return;
     }
-    const stream = new SseStream<M>(req, res, set);
+    const stream = new SseStream(req, res, set);
     res.sse = stream;
     // Express sets req.route only while a route's own handlers run: app.get(path, sse(), …).
     if (req.route === undefined) {

@@ -14,23 +14,23 @@ import { formatComment, formatEvent, formatRetry, serializeData } from './serial
 import { iterate, type PipeSource } from './source';
 import type { StreamSet } from './stream-set';
 import { createTransport } from './transport';
+import type { EventMap, EventName, FreeEventName, MessageData } from './event-map';
 
 export type { PipeSource } from './source';
 
-/** Event names mapped to their payload types, for `sse<Events>()`; any name, any payload by default. */
-export type EventMap = Record<string, unknown>;
+export type { EventMap } from './event-map';
 
-/** The payload type allowed for event `E` of map `M`; `never` for a name the map lacks. */
-export type EventData<M extends object, E extends string> = E extends keyof M ? M[E] : never;
+/** The payload type of event `E` of map `M`. */
+export type EventData<M extends object, E extends EventName<M>> = M[E];
 
 /** Per-call fields of `res.sse.send()`. */
 export interface SendOptions<E extends string = string> {
   /** Event name (the client's `addEventListener` name). Omitted: a plain `message` event. */
-  event?: E;
+  event?: E | undefined;
   /** Event id; the client sends the last one back in `Last-Event-ID` when it reconnects. */
-  id?: string | number;
+  id?: string | number | undefined;
   /** New reconnection delay for the client, in milliseconds. */
-  retry?: number;
+  retry?: number | undefined;
 }
 
 /** Options of `res.sse.pipe()`. */
@@ -150,8 +150,12 @@ export class SseStream<M extends object = EventMap> extends Connection {
    * Sends one event. Strings go as they are; other values through the `serialize` option
    * (`JSON.stringify` by default). Throws a `TypeError` for an invalid event name, id or retry and
    * then sends nothing. Returns `false` when the stream is backed up (see `drained()`) or closed.
+   * With an event map (`sse<Events>()`), `event` is one of its names and `data` that event's type.
    */
-  send<E extends string = 'message'>(data: EventData<M, E>, options?: SendOptions<E>): boolean {
+  send<E extends EventName<M>>(data: M[E], options: SendOptions<E> & { event: E }): boolean;
+  /** Sends a plain `message` event (no `event` field): `data` is the map's `message` type. */
+  send(data: MessageData<M>, options?: SendOptions<FreeEventName<M>>): boolean;
+  send(data: unknown, options?: SendOptions): boolean {
     return this.#send(data, options);
   }
 
