@@ -1,5 +1,5 @@
 import express from 'express';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { ChannelRegistry, sse } from 'express-sse-hub';
 import { collectMetrics, type SseMetrics } from 'express-sse-hub/metrics';
 import { parsePrometheus, valueOf, type Family } from './helpers/prometheus';
@@ -137,6 +137,33 @@ describe('collectMetrics()', () => {
     ])('throws a TypeError naming it (%#)', (options, field) => {
       expect(() => collectMetrics(options as never)).toThrow(TypeError);
       expect(() => collectMetrics(options as never)).toThrow(field);
+    });
+  });
+
+  describe('when collectMetrics() is called twice on one prom-client registry', () => {
+    it('says to close() the first or use a prefix, and leaves the first set as it was', async () => {
+      const prom = new Registry();
+      const channels = new ChannelRegistry();
+      const first = collectMetrics({ registry: prom, channels, perChannel: true });
+      const before = await prom.metrics();
+      expect(() => collectMetrics({ registry: prom, channels, perChannel: true })).toThrow(
+        /already has a metric "sse_connections" .*call close\(\) on the first collectMetrics\(\) result .*or give each a different prefix/,
+      );
+      expect(await prom.metrics()).toBe(before);
+      first.close();
+      expect(() => collectMetrics({ registry: prom, channels }).close()).not.toThrow();
+    });
+
+    it('registers nothing of a second call that meets a name half-way', async () => {
+      const prom = new Registry();
+      const channels = new ChannelRegistry();
+      const first = collectMetrics({ registry: prom, channels, prefix: 'a_' });
+      // Only the per-channel metrics collide: everything the second call registered before them goes.
+      new Gauge({ name: 'b_sse_channel_subscriptions', help: 'taken', registers: [prom] });
+      expect(() => collectMetrics({ registry: prom, channels, prefix: 'b_', perChannel: true })).toThrow(/already has a metric "b_sse_channel_subscriptions"/);
+      const names = [...parsePrometheus(await prom.metrics()).keys()];
+      expect(names.filter((name) => name.startsWith('b_'))).toEqual(['b_sse_channel_subscriptions']);
+      first.close();
     });
   });
 

@@ -118,7 +118,9 @@ interface ChannelSettings {
   readonly serialize: Serializer;
 }
 
-const KNOWN_OPTIONS = new Set(['history', 'historyTtl', 'maxBufferedBytes', 'serialize']);
+/** The option names of a channel (the registry takes them too, as defaults). */
+export const CHANNEL_OPTION_NAMES: readonly string[] = ['history', 'historyTtl', 'maxBufferedBytes', 'serialize'];
+const KNOWN_OPTIONS = new Set(CHANNEL_OPTION_NAMES);
 
 export function resolveChannelOptions(options: ChannelOptions = {}, what = 'channel'): ChannelSettings {
   checkOptionsObject(options, what);

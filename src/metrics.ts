@@ -2,13 +2,17 @@
 // that imports prom-client (an optional peer dependency). Everything is read from counters the
 // library keeps anyway, when Prometheus scrapes (prom-client's collect()), so metrics cost nothing
 // per event; only the flush histogram is fed as flushes happen, and only while metrics are on.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type * as PromClient from 'prom-client';
+import type { Registry } from 'prom-client';
 import { DROP_REASONS, RESET_REASONS } from './counters';
-import { fieldError } from './errors';
+import { SseError, fieldError } from './errors';
 import { observeFlushes } from './flusher';
 import type { SseHandler } from './middleware';
 import { checkOptionNames, checkOptionsObject } from './options';
+import { requirePeer } from './peer';
 import { ChannelRegistry } from './registry';
+
+const { Counter, Gauge, Histogram } = requirePeer<typeof PromClient>('prom-client', 'express-sse-hub/metrics');
 
 /** Options of `collectMetrics()`. */
 export interface MetricsOptions {
@@ -87,6 +91,14 @@ export function collectMetrics(options: MetricsOptions): SseMetrics {
   const names: string[] = [];
   const name = (base: string): string => {
     const full = `${prefix}${base}`;
+    if (registry.getSingleMetric(full) !== undefined) {
+      // Nothing of this call stays registered: the caller can fix it and call again.
+      for (const registered of names) registry.removeSingleMetric(registered);
+      throw new SseError(
+        'ERR_SSE_INVALID_OPTION',
+        `the prom-client registry already has a metric "${full}" (collectMetrics() was called twice on it): call close() on the first collectMetrics() result before collecting again, or give each a different prefix`,
+      );
+    }
     names.push(full);
     return full;
   };
@@ -104,7 +116,7 @@ export function collectMetrics(options: MetricsOptions): SseMetrics {
 
   // prom-client counters only go up: each scrape adds what the library counted since the last.
   const seen = new Map<string, number>();
-  const advance = (counter: Counter<string>, key: string, now: number, labels?: Record<string, string>): void => {
+  const advance = (counter: PromClient.Counter<string>, key: string, now: number, labels?: Record<string, string>): void => {
     const before = seen.get(key) ?? 0;
     seen.set(key, now);
     // A count below the last one restarted (a per-channel count of a channel created anew).
@@ -180,7 +192,6 @@ export function collectMetrics(options: MetricsOptions): SseMetrics {
     buckets: [...flushBuckets],
     registers,
   });
-  const stopObserving = observeFlushes((seconds) => histogram.observe(seconds));
 
   if (perChannel) {
     new Gauge({
@@ -215,6 +226,7 @@ export function collectMetrics(options: MetricsOptions): SseMetrics {
     perChannelCounter('sse_channel_bytes_total', 'Bytes queued to connections, per channel.', (c) => c.bytes);
   }
 
+  const stopObserving = observeFlushes((seconds) => histogram.observe(seconds));
   return {
     close: () => {
       stopObserving();

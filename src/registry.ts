@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Response } from 'express';
-import { Channel, resolveChannelOptions, streamOf, validateChannelName, type ChannelHooks, type ChannelOptions, type ChannelStats } from './channel';
+import { CHANNEL_OPTION_NAMES, Channel, resolveChannelOptions, streamOf, validateChannelName, type ChannelHooks, type ChannelOptions, type ChannelStats } from './channel';
 import type { Adapter } from './adapters/adapter';
 import type { DropReason } from './connection';
 import { newCounters, total } from './counters';
 import { MemoryAdapter } from './adapters/memory';
 import { SseError, fieldError, warn } from './errors';
-import { checkOptionsObject, isTimerMs } from './options';
+import { checkOptionNames, checkOptionsObject, isTimerMs } from './options';
 import { endAll, resolveCloseOptions, type CloseOptions } from './shutdown';
 import { RESERVED_PREFIX, RUN_PREFIX, resolveRunDefaults, type Run, type RunDefaults, type RunOptions, type RunSource } from './run';
 import { Runs, type FollowOptions, type FollowOutcome } from './runs';
@@ -40,6 +40,8 @@ export interface RegistryOptions extends ChannelOptions {
 }
 
 export const DEFAULT_AUTHORIZE_TIMEOUT_MS = 10_000;
+
+const KNOWN_OPTIONS = new Set(['adapter', 'authorize', 'authorizeTimeout', 'runs', ...CHANNEL_OPTION_NAMES]);
 
 /**
  * Counters of a registry, for metrics. The totals count since the registry was created, channels
@@ -105,6 +107,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   constructor(options: RegistryOptions = {}) {
     super();
     checkOptionsObject(options, 'ChannelRegistry');
+    checkOptionNames(options, KNOWN_OPTIONS, 'ChannelRegistry');
     const { adapter = new MemoryAdapter(), authorize, authorizeTimeout = DEFAULT_AUTHORIZE_TIMEOUT_MS, runs, ...defaults } = options;
     if (typeof adapter !== 'object' || adapter === null || typeof adapter.publish !== 'function') {
       throw fieldError('ERR_SSE_INVALID_OPTION', 'adapter', 'an Adapter (MemoryAdapter, RedisAdapter)', adapter);

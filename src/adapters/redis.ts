@@ -16,13 +16,18 @@
 //   connection comes back, every subscribed channel catches up (onResync), quiet ones included;
 //   a periodic check of the logs' heads catches a message lost without any reconnect.
 // - Every wait is bounded: commands time out (`commandTimeout`), close() gives up after it too.
-import Redis, { Cluster, type RedisOptions } from 'ioredis';
+import type * as IORedis from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { debug } from '../debug';
 import { SseError, fieldError } from '../errors';
+import { checkOptionNames, checkOptionsObject } from '../options';
 import { SEALED, type DataKind, type LogEntry, type PublishedEvent, type ReadResult } from '../log';
 import { isEpoch, newEpoch, type Position } from '../position';
 import type { Adapter, EntryListener, LogOptions, PublishOptions, ReadOptions } from './adapter';
 import { MemoryAdapter } from './memory';
+import { requirePeer } from '../peer';
+
+const ioredis = requirePeer<typeof IORedis>('ioredis', 'express-sse-hub/redis');
 
 /** Options of `RedisAdapter.connect()`. */
 export interface RedisAdapterOptions {
@@ -65,6 +70,8 @@ export interface CreateRedisAdapterOptions extends RedisAdapterOptions {
    */
   readonly onUnavailable?: 'throw' | 'memory';
 }
+
+const KNOWN_OPTIONS = new Set(['client', 'url', 'redisOptions', 'prefix', 'connectTimeout', 'commandTimeout', 'sharded', 'verifyInterval']);
 
 /** Version of the messages and log entries this adapter writes; readers skip other versions. */
 const FORMAT = '1';
@@ -351,14 +358,20 @@ export class RedisAdapter implements Adapter {
    * both are ready; rejects with `ERR_SSE_ADAPTER_UNAVAILABLE` otherwise.
    */
   static async connect(options: RedisAdapterOptions = {}): Promise<RedisAdapter> {
+    checkOptionsObject(options, 'RedisAdapter.connect()');
+    checkOptionNames(options, KNOWN_OPTIONS, 'RedisAdapter.connect()');
+    return RedisAdapter.#connect(options);
+  }
+
+  static async #connect(options: RedisAdapterOptions): Promise<RedisAdapter> {
     const { url = 'redis://127.0.0.1:6379', connectTimeout = 5000, client } = options;
     if (client === undefined && typeof url !== 'string') throw fieldError('ERR_SSE_INVALID_OPTION', 'url', 'a redis:// URL', url);
-    if (client !== undefined && !(client instanceof Redis || client instanceof Cluster)) {
+    if (client !== undefined && !(client instanceof ioredis.Redis || client instanceof ioredis.Cluster)) {
       throw fieldError('ERR_SSE_INVALID_OPTION', 'client', 'an ioredis Redis or Cluster instance', client);
     }
     if (!isPositive(connectTimeout)) throw fieldError('ERR_SSE_INVALID_OPTION', 'connectTimeout', 'a positive integer (ms)', connectTimeout);
     const adapter = new RedisAdapter(options);
-    const where = client === undefined ? describeUrl(url) : client instanceof Cluster ? 'the Redis Cluster' : 'the Redis client';
+    const where = client === undefined ? describeUrl(url) : client instanceof ioredis.Cluster ? 'the Redis Cluster' : 'the Redis client';
     try {
       await withTimeout(adapter.#start(options.sharded ?? 'auto'), connectTimeout, 'connecting');
     } catch (cause) {
@@ -391,7 +404,7 @@ export class RedisAdapter implements Adapter {
     } else {
       // Commands fail at once while Redis is away (a broadcast rejects with a clear error rather
       // than queueing without bound), and each within commandTimeout (a frozen Redis).
-      this.#commands = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, ...redisOptions, enableOfflineQueue: false, commandTimeout }) as Client;
+      this.#commands = new ioredis.Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, ...redisOptions, enableOfflineQueue: false, commandTimeout }) as Client;
       this.#ownsCommands = true;
     }
     this.#commands.defineCommand('sseAppend', { numberOfKeys: 2, lua: APPEND_SCRIPT });
@@ -414,9 +427,9 @@ export class RedisAdapter implements Adapter {
   #createSubscriber(): Redis | Cluster {
     const commands = this.#commands;
     let subscriber: Redis | Cluster;
-    if (commands instanceof Cluster) subscriber = commands.duplicate(undefined, { lazyConnect: true, shardedSubscribers: this.#sharded });
+    if (commands instanceof ioredis.Cluster) subscriber = commands.duplicate(undefined, { lazyConnect: true, shardedSubscribers: this.#sharded });
     else if (!this.#ownsCommands) subscriber = commands.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
-    else subscriber = new Redis(this.#url, { lazyConnect: true, ...this.#redisOptions, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    else subscriber = new ioredis.Redis(this.#url, { lazyConnect: true, ...this.#redisOptions, enableOfflineQueue: true, maxRetriesPerRequest: null });
     this.#listen(subscriber);
     subscriber.on('close', () => {
       if (this.#closed || this.#lost) return;
@@ -430,7 +443,7 @@ export class RedisAdapter implements Adapter {
     });
     subscriber.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
     subscriber.on('smessage', (channel: string, message: string) => this.#onMessage(channel, message));
-    if (subscriber instanceof Cluster && this.#sharded) this.#followSlots(subscriber);
+    if (subscriber instanceof ioredis.Cluster && this.#sharded) this.#followSlots(subscriber);
     return subscriber;
   }
 
@@ -496,7 +509,7 @@ export class RedisAdapter implements Adapter {
 
   #anyNode(): Redis {
     const commands = this.#commands;
-    return commands instanceof Cluster ? commands.nodes('master')[0]! : commands;
+    return commands instanceof ioredis.Cluster ? commands.nodes('master')[0]! : commands;
   }
 
   // A channel's keys and its Pub/Sub channel share the hash tag {name}: one slot per channel.
@@ -561,7 +574,7 @@ export class RedisAdapter implements Adapter {
     const names = channels.map((c) => this.#pubsubChannel(c));
     const subscriber = this.#subscriber!;
     if (!this.#sharded) return (subscriber as Redis).subscribe(...names);
-    if (!(subscriber instanceof Cluster)) return subscriber.ssubscribe(...names);
+    if (!(subscriber instanceof ioredis.Cluster)) return subscriber.ssubscribe(...names);
     // On a Cluster one SSUBSCRIBE per channel: channels of different slots cannot share one.
     return Promise.all(names.map((name) => this.#ssubscribe(subscriber, name)));
   }
@@ -744,7 +757,7 @@ export class RedisAdapter implements Adapter {
     );
     if (behind.length > 0 && !this.#closed) {
       // Messages went missing: on a sharded Cluster, maybe because a slot moved to another master.
-      if (this.#sharded && this.#subscriber instanceof Cluster) this.#subscriber.refreshSlotsCache();
+      if (this.#sharded && this.#subscriber instanceof ioredis.Cluster) this.#subscriber.refreshSlotsCache();
       debug('%d channel(s) behind their logs; catching up', behind.length);
       this.onResync?.(behind);
     }
@@ -756,6 +769,8 @@ export class RedisAdapter implements Adapter {
  * and a process warning when Redis cannot be reached at start-up.
  */
 export async function createRedisAdapter(options: CreateRedisAdapterOptions = {}): Promise<Adapter> {
+  checkOptionsObject(options, 'createRedisAdapter()');
+  checkOptionNames(options, new Set([...KNOWN_OPTIONS, 'onUnavailable']), 'createRedisAdapter()');
   const { onUnavailable = 'throw', ...rest } = options;
   if (onUnavailable !== 'throw' && onUnavailable !== 'memory') {
     throw fieldError('ERR_SSE_INVALID_OPTION', 'onUnavailable', '"throw" or "memory"', onUnavailable);
