@@ -19,8 +19,8 @@ const ROOT_PACKAGE = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'),
   devDependencies?: Record<string, string>;
 };
 
-/** What every consumer project installs besides the package itself and its TypeScript. */
-const BASE_PACKAGES = ['express@5', '@types/express@5', '@types/node@20', 'ioredis@5'];
+/** What every consumer project installs besides the package itself, its TypeScript and its ioredis. */
+const BASE_PACKAGES = ['express@5', '@types/express@5', '@types/node@20'];
 
 /** Platforms with a native TypeScript 7 compiler (the optionalDependencies of typescript@7). */
 const TS7_PLATFORMS = new Set(
@@ -35,17 +35,24 @@ interface TypeScriptUnderTest {
   readonly name: string;
   readonly dir: string;
   readonly spec: string;
+  /**
+   * The ioredis of this project (both majors of the peer range are covered). ioredis 6 declares
+   * types that import the untyped `redis-errors`: with skipLibCheck off a user needs
+   * `@types/redis-errors`, as the README's Redis section says.
+   */
+  readonly ioredis: readonly string[];
   /** Why it cannot run here, if it cannot. */
   readonly unavailable?: string;
 }
 
 const PLATFORM = `${process.platform}-${process.arch}`;
 const TYPESCRIPTS: readonly TypeScriptUnderTest[] = [
-  { name: 'TypeScript 5.9', dir: 'ts-5.9', spec: 'typescript@~5.9' },
+  { name: 'TypeScript 5.9 and ioredis 5', dir: 'ts-5.9', spec: 'typescript@~5.9', ioredis: ['ioredis@5'] },
   {
-    name: 'TypeScript 7',
+    name: 'TypeScript 7 and ioredis 6',
     dir: 'ts-7',
     spec: 'typescript@7',
+    ioredis: ['ioredis@6', '@types/redis-errors'],
     ...(TS7_PLATFORMS.has(PLATFORM) ? {} : { unavailable: `typescript@7 ships no native compiler for ${PLATFORM}` }),
   },
 ];
@@ -94,12 +101,19 @@ app.get('/plain', (_req, res) => {
   void [sent, signal];
 });
 
-app.get('/chat', sse<ChatEvents>(), (_req, res: SseResponse<ChatEvents>) => {
-  res.sse.send({ user: 'ann', text: 'hi' }, { event: 'chat' });
+app.get('/chat/:room', sse<ChatEvents>(), (req, res) => {
+  res.sse.send({ user: 'ann', text: req.params.room }, { event: 'chat' });
   res.sse.send(3, { event: 'presence' });
   // @ts-expect-error a presence event carries a number
   res.sse.send('three', { event: 'presence' });
+  // @ts-expect-error the map has no such event
+  res.sse.send(1, { event: 'typo' });
 });
+
+const onPresence = (_req: express.Request, res: SseResponse<ChatEvents>): void => {
+  res.sse.send(3, { event: 'presence' });
+};
+app.get('/presence', sse<ChatEvents>(), onPresence);
 
 export async function scaledOut(url: string): Promise<ChannelRegistry> {
   const adapter = await RedisAdapter.connect({ url, prefix: 'consumer', connectTimeout: 1000 });
@@ -177,7 +191,7 @@ function extraPackages(): string[] {
 async function install(dir: string, tarball: string, ts: TypeScriptUnderTest): Promise<Installed> {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'package.json'), `${JSON.stringify({ name: `consumer-${ts.dir}`, private: true }, null, 2)}\n`);
-  const args = ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball, ...BASE_PACKAGES, ts.spec, ...extraPackages()];
+  const args = ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball, ...BASE_PACKAGES, ...ts.ioredis, ts.spec, ...extraPackages()];
   const result = await exec('npm', args, dir, 5 * 60_000, npmEnv());
   if (result.code !== 0) throw new Error(`npm ${args.join(' ')} failed (exit ${result.code}):\n${tail(result.stderr)}`);
   const manifestPath = path.join(dir, 'node_modules', 'typescript', 'package.json');
