@@ -67,6 +67,25 @@ describeBrowser('the demo page in Chromium', () => {
     await page.close();
   });
 
+  it('shows the time, the position and no broken image before any event or tick', async () => {
+    await demo.close();
+    await stopServer();
+    demo = createDemoApp({ clockIntervalMs: 3_600_000 });
+    await listen();
+    const page = await openPage();
+    // The stream's position in news and sport comes in an id-only frame, which fires no event.
+    await page.waitForFunction(() => /^0\.[0-9a-z]{8},0\.[0-9a-z]{8}$/.test(document.querySelector('#last-id')?.textContent ?? ''));
+    await page.waitForFunction(() => document.querySelector('#clock')?.textContent !== '–');
+    // Every image drawn on the page has loaded (a broken one has no natural width).
+    const broken = await page.evaluate(() =>
+      [...(document as unknown as { images: Iterable<{ hidden: boolean; complete: boolean; naturalWidth: number; id: string }> }).images]
+        .filter((img) => !img.hidden && (!img.complete || img.naturalWidth === 0))
+        .map((img) => img.id),
+    );
+    expect(broken).toEqual([]);
+    await page.close();
+  });
+
   it('shows in one tab an event posted from another', async () => {
     const first = await openPage();
     const second = await openPage();

@@ -43,6 +43,24 @@ describe('the demo server', () => {
       client.destroy();
     });
 
+    it('sends the date at once, not at the next tick of the clock', async () => {
+      await demo.close();
+      await server.close();
+      demo = createDemoApp({ clockIntervalMs: 3_600_000 });
+      server = await startServer(demo.app);
+      for (const path of ['/subscribe', '/subscribe?channels=clock']) {
+        const client = await openStream(`${server.url}${path}`);
+        await client.waitForEvents(2);
+        expect(client.events[1]!.event).toBe('current-date');
+        expect(Date.now() - Date.parse(client.events[1]!.data)).toBeGreaterThanOrEqual(0);
+        client.destroy();
+      }
+      const solo = await openStream(`${server.url}/private/solo`, { headers: { authorization: `Bearer ${DEMO_TOKEN}` } });
+      await solo.waitForEvents(2);
+      expect(solo.events.map((e) => e.event)).toEqual(['connected', 'current-date']);
+      solo.destroy();
+    });
+
     it('replays to a reconnecting client what it missed, from its own position', async () => {
       const first = await openStream(`${server.url}/subscribe?channels=news`);
       await waitUntil(() => first.lastEventId() !== undefined, 'the client knows where it is');

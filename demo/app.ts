@@ -191,8 +191,9 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     presenceTimer.unref();
   };
 
-  // One timer for the whole app, not one per connection.
+  // One timer for the whole app, not one per connection; a new subscriber gets the date at once.
   const clockTimer = setInterval(() => void clock.broadcast(new Date().toISOString(), { event: 'current-date' }), clockIntervalMs);
+  const sendDate = (res: Response): void => void res.sse.send(new Date().toISOString(), { event: 'current-date' });
   clockTimer.unref();
 
   const app = express();
@@ -218,6 +219,8 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     const shared = names.filter((n) => n !== CLOCK_CHANNEL);
     if (shared.length > 0) registry.subscribe(res, shared);
     local.subscribe(res, names.includes(CLOCK_CHANNEL) ? [CLOCK_CHANNEL, PRESENCE_CHANNEL] : [PRESENCE_CHANNEL]);
+    // The time now, not at the next tick (up to clockIntervalMs away).
+    if (names.includes(CLOCK_CHANNEL)) sendDate(res);
     announcePresence();
     res.sse.signal.addEventListener('abort', announcePresence, { once: true });
   };
@@ -233,6 +236,7 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
   app.get('/private/solo', requireDemoToken, soloStreams, (_req, res) => {
     res.sse.send('You hold the one stream a client may have here.', { event: 'connected' });
     local.subscribe(res, [CLOCK_CHANNEL]);
+    sendDate(res);
   });
 
   app.get('/client.js', (_req, res, next) => {

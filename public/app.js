@@ -61,8 +61,10 @@ function setState(state) {
   $('state').dataset.state = state;
 }
 
-function track(event) {
-  if (event.lastEventId) $('last-id').textContent = event.lastEventId;
+// The client's lastEventId, not the event's: it also takes the id-only frame that tells a new
+// connection its position (no event fires for it), so the page shows the position at once.
+function track() {
+  if (source.lastEventId) $('last-id').textContent = source.lastEventId;
 }
 
 /** Why the client is not connected, from its `error` event (status and the next attempt). */
@@ -83,6 +85,7 @@ function connect() {
   const mode = shared ? 'Sharing one connection with the other tabs of this page.' : 'This tab has its own connection.';
   $('client-state').textContent = mode;
   source.addEventListener('open', () => {
+    track();
     setState('open');
     $('client-state').textContent = mode;
   });
@@ -93,14 +96,16 @@ function connect() {
   });
 
   source.addEventListener('connected', (e) => {
-    track(e);
+    track();
     log('connected', e.data);
   });
   source.addEventListener('current-date', (e) => {
+    track();
     $('clock').textContent = new Date(e.data).toLocaleString();
     log('current-date', e.data);
   });
   source.addEventListener('presence', (e) => {
+    track();
     const { count } = parseJson(e.data);
     $('presence').textContent = String(count);
     log('presence', e.data);
@@ -108,13 +113,13 @@ function connect() {
   // Broadcasts from POST /generateEvent: unnamed (message) or one of the form's names.
   for (const name of ['message', 'news', 'alert']) {
     source.addEventListener(name, (e) => {
-      track(e);
+      track();
       addMessage(show(parseJson(e.data)));
       log(name, e.data);
     });
   }
   source.addEventListener('catFact', (e) => {
-    track(e);
+    track();
     $('cat').textContent = e.data;
     addMessage(`🐱 ${e.data}`);
     log('catFact', e.data);
@@ -276,6 +281,9 @@ $('random-start').addEventListener('click', () => {
     if (/^\/memes\/[\w-]+\.svg$/.test(e.data)) {
       $('meme').src = e.data;
       $('meme').alt = `Meme ${e.data}`;
+      // Shown only once it has an image: an <img> without one is drawn as a broken image.
+      $('meme').hidden = false;
+      $('meme-none').hidden = true;
     }
     counted(e);
   });
