@@ -1,7 +1,7 @@
 // Compile-only checks, run by `npm run typecheck` (tsc), never executed. Each @ts-expect-error
 // must be an error, or tsc fails: that proves the wrong call is rejected.
 import express from 'express';
-import { sse, type SseHandler, type SseResponse } from 'express-sse-hub';
+import { ChannelRegistry, sse, type SseHandler, type SseResponse } from 'express-sse-hub';
 
 interface ChatMessage {
   user: string;
@@ -90,4 +90,12 @@ app.get('/chat-auth', sse<ChatEvents>(), auth, (_req, res) => {
   res.sse.send(3, { event: 'presence' });
   // @ts-expect-error a presence event carries a number
   res.sse.send('three', { event: 'presence' });
+});
+
+// A typed route's res goes to channels and runs like any other.
+const registry = new ChannelRegistry();
+app.get('/chat-channel', sse<ChatEvents>(), (_req, res) => {
+  registry.subscribe(res, ['chat']);
+  registry.channel('chat').subscribe(res);
+  void registry.followRun(res, 'run-1');
 });

@@ -5,7 +5,6 @@
 // one is a duplicate, a newer one means entries were missed (a Pub/Sub message lost, a reconnect),
 // and the channel reads them from the log first. Connections still catching up have their own
 // cursor (see subscription.ts).
-import type { Response } from 'express';
 import { dataOf, type Adapter, type LogOptions } from './adapters/adapter';
 import { MemoryAdapter } from './adapters/memory';
 import type { Connection } from './connection';
@@ -17,7 +16,7 @@ import { kindOf, type LogEntry, type ReadResult } from './log';
 import { MAX_TIMER_MS, checkOptionNames, checkOptionsObject, isTimerMs } from './options';
 import { formatPosition, type ClientPosition, type Position } from './position';
 import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from './serializer';
-import { SseStream } from './stream';
+import { SseStream, type StreamTarget } from './stream';
 import {
   subscribe,
   Subscription,
@@ -157,9 +156,9 @@ export function validateChannelName(name: unknown): string {
 }
 
 /** The stream of an Express response (after `sse()`), or a stream itself. */
-export function streamOf(target: Response | SseStream): SseStream {
-  if (target instanceof SseStream) return target;
-  const stream: unknown = (target as Partial<Response> | null)?.sse;
+export function streamOf(target: StreamTarget): SseStream {
+  // The event map is a compile-time matter only: any stream is one.
+  const stream: unknown = target instanceof SseStream ? target : (target as { sse?: unknown } | null)?.sse;
   if (stream instanceof SseStream) return stream as SseStream;
   throw new SseError('ERR_SSE_NO_STREAM', 'subscribe() needs a response that went through the sse() middleware (res.sse is missing)');
 }
@@ -345,7 +344,7 @@ export class Channel {
    * gets what it missed, then live events, with no gap and no duplicate. Subscribing a connection
    * twice is harmless. Returns a function that unsubscribes.
    */
-  subscribe(target: Response | SseStream, options: SubscribeOptions = {}): () => void {
+  subscribe(target: StreamTarget, options: SubscribeOptions = {}): () => void {
     const stream = streamOf(target);
     return subscribe([this], stream, options, (feed) => (feed as Channel).#remove(stream));
   }

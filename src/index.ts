@@ -5,7 +5,7 @@ export { sse } from './middleware';
 export type { SseHandler, SseResponse } from './middleware';
 /** The event stream behind `res.sse`. */
 export { SseStream } from './stream';
-export type { EventData, EventMap, PipeOptions, PipeSource, SendOptions } from './stream';
+export type { EventData, EventMap, PipeOptions, PipeSource, SendOptions, StreamTarget } from './stream';
 /** A named group of subscribers with broadcast, history and replay. */
 export { Channel, RESET_EVENT } from './channel';
 export type { BroadcastOptions, BroadcastResult, ChannelOptions, ChannelStats } from './channel';

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Response } from 'express';
 import { CHANNEL_OPTION_NAMES, Channel, resolveChannelOptions, streamOf, validateChannelName, type ChannelHooks, type ChannelOptions, type ChannelStats } from './channel';
 import type { Adapter } from './adapters/adapter';
 import type { DropReason } from './connection';
@@ -11,7 +10,7 @@ import { checkOptionNames, checkOptionsObject, isTimerMs } from './options';
 import { endAll, resolveCloseOptions, type CloseOptions } from './shutdown';
 import { RESERVED_PREFIX, RUN_PREFIX, resolveRunDefaults, type Run, type RunDefaults, type RunOptions, type RunSource } from './run';
 import { Runs, type FollowOptions, type FollowOutcome } from './runs';
-import type { SseStream } from './stream';
+import type { SseStream, StreamTarget } from './stream';
 import type { Authorize, ResetReason, SubscribeOptions } from './subscription';
 
 /** Options of `new ChannelRegistry()`: the transport, and defaults for every channel it creates. */
@@ -221,7 +220,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
    * the end already gets 204 (EventSource then stops), an unknown or expired run 404 with JSON
    * `{ error }`. `format: 'ai-sdk'` serves the AI SDK's UI message stream protocol instead.
    */
-  followRun(target: Response | SseStream, id: string, options?: FollowOptions): Promise<FollowOutcome> {
+  followRun(target: StreamTarget, id: string, options?: FollowOptions): Promise<FollowOutcome> {
     return this.#runs.follow(target, id, options);
   }
 
@@ -235,7 +234,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
    * only about 6 HTTP/1.1 connections per origin). Each event's id then says where the client is
    * in every one of them, so a reconnect replays exactly what it missed in each.
    */
-  subscribe(target: Response | SseStream, names: string | readonly string[], options?: SubscribeOptions): () => void {
+  subscribe(target: StreamTarget, names: string | readonly string[], options?: SubscribeOptions): () => void {
     return Channel.subscribeAll(this.#channelsOf(names), streamOf(target), options);
   }
 

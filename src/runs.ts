@@ -12,7 +12,6 @@
 //   client's position, or from the start, and closes the stream after the end (run-views.ts).
 //   A process with followers also keeps a watchdog per run: a log that gets no event for
 //   `runs.maxDuration` belongs to a dead producer, and the watchdog ends it.
-import type { Response } from 'express';
 import type { Adapter, PublishOptions, ReadOptions, ReadResult } from './adapters/adapter';
 import { Channel, streamOf } from './channel';
 import { debug } from './debug';
@@ -35,7 +34,7 @@ import {
 } from './run';
 import { UI_MESSAGE_STREAM_HEADER, runView, type RunFormat } from './run-views';
 import type { Serializer } from './serializer';
-import type { SseStream } from './stream';
+import type { SseStream, StreamTarget } from './stream';
 
 /** Options of `registry.followRun()`. */
 export interface FollowOptions {
@@ -168,7 +167,7 @@ export class Runs {
    * its end already, else its stream from the client's Last-Event-ID (or from the start), ending
    * after the run's end. Never rejects for what happens at run time (it answers 503 instead).
    */
-  async follow(target: Response | SseStream, id: string, options: FollowOptions = {}): Promise<FollowOutcome> {
+  async follow(target: StreamTarget, id: string, options: FollowOptions = {}): Promise<FollowOutcome> {
     const stream = streamOf(target);
     checkOptionsObject(options, 'followRun()');
     checkOptionNames(options, KNOWN_FOLLOW_OPTIONS, 'followRun()');

@@ -23,6 +23,13 @@ export type { EventMap } from './event-map';
 /** The payload type of event `E` of map `M`. */
 export type EventData<M extends object, E extends EventName<M>> = M[E];
 
+/**
+ * What channels and runs take to reach a stream: an Express response that went through `sse()`
+ * (typed by any event map), or its `res.sse`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type StreamTarget = { readonly sse: SseStream<any> } | SseStream<any>;
+
 /** Per-call fields of `res.sse.send()`. */
 export interface SendOptions<E extends string = string> {
   /** Event name (the client's `addEventListener` name). Omitted: a plain `message` event. */
