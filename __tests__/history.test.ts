@@ -3,7 +3,7 @@ import { EventSource } from 'eventsource';
 import { ChannelRegistry, MemoryAdapter, RESET_EVENT, sse } from 'express-sse-hub';
 import { MemoryLog, type PublishedEvent } from '../src/log';
 import { parseLastEventId } from '../src/position';
-import { openStream, queryString, startServer, waitUntil, type TestServer } from './helpers/server';
+import { openStream, queryString, SpecIds, startServer, waitUntil, type TestServer } from './helpers/server';
 
 function published(text: string): PublishedEvent {
   return { event: undefined, text, kind: 'text', id: undefined, origin: undefined };
@@ -260,11 +260,80 @@ describe('Last-Event-ID replay', () => {
       // Channel b's position is replaced by one from a log that no longer exists.
       const again = await openStream(`${url}?channels=a,b`, { headers: { 'last-event-id': `${positionA},5.gonegone` } });
       await again.waitForEvents(3);
+      // The reset comes before any event: an id never claims a place in b before the client
+      // was told it may have missed events there.
       expect(again.events.map((e) => (e.event === RESET_EVENT ? `reset ${(JSON.parse(e.data) as { channel: string }).channel}` : e.data))).toEqual([
-        'a2',
         'reset b',
+        'a2',
         'b1',
       ]);
+    });
+
+    it('resumes exactly in every channel wherever its replay was cut (after each frame)', async () => {
+      const { url, registry } = await historyServer(10);
+      const a = registry.channel('a');
+      const b = registry.channel('b');
+      await a.broadcast('a1');
+      await b.broadcast('b1');
+      const first = await openStream(`${url}?channels=a,b`);
+      await waitUntil(() => first.lastEventId()?.split(',').length === 2, 'the client was told where it is');
+      const start = first.lastEventId()!;
+      first.destroy();
+      await a.broadcast('a2');
+      await b.broadcast('b2');
+      await b.broadcast('b3');
+      // The whole replay, frame by frame, as the client received it.
+      const whole = await openStream(`${url}?channels=a,b`, { headers: { 'last-event-id': start } });
+      await whole.waitForEvents(3);
+      whole.destroy();
+      const frames = whole.raw().split('\n\n').slice(0, -1);
+      expect(frames.length).toBeGreaterThanOrEqual(3);
+      for (let cut = 0; cut <= frames.length; cut += 1) {
+        // A connection cut after `cut` frames: what the client had, and the id it then sends.
+        const ids = new SpecIds();
+        ids.feed(frames.slice(0, cut).map((f) => `${f}\n\n`).join(''));
+        const had = frames.slice(0, cut).flatMap((f) => /^data: (.*)$/m.exec(f)?.[1] ?? []);
+        const again = await openStream(`${url}?channels=a,b`, { headers: { 'last-event-id': ids.lastEventId ?? start } });
+        await again.waitForEvents(3 - had.length);
+        await waitUntil(() => again.lastEventId() !== undefined || had.length === 3, 'the client knows where it is');
+        again.destroy();
+        const got = [...had, ...again.events.map((e) => e.data)];
+        expect({ cut, a: got.filter((d) => d.startsWith('a')), b: got.filter((d) => d.startsWith('b')) }).toEqual({ cut, a: ['a2'], b: ['b2', 'b3'] });
+        expect(again.events.some((e) => e.event === RESET_EVENT)).toBe(false);
+      }
+    });
+
+    it('treats a channel whose position the id lacks as unknown (reset, then its history), never as "from now"', async () => {
+      const { url, registry } = await historyServer(10);
+      const { id } = await registry.channel('a').broadcast('a1');
+      await registry.channel('b').broadcast('b1');
+      await registry.channel('b').broadcast('b2');
+      // A client that was in a only comes back in a and b (say, the page added a channel).
+      const again = await openStream(`${url}?channels=a,b`, { headers: { 'last-event-id': id! } });
+      await again.waitForEvents(3);
+      expect(again.events[0]).toMatchObject({ event: RESET_EVENT });
+      expect(JSON.parse(again.events[0]!.data)).toEqual({ channel: 'b', lastEventId: id, reason: 'unknown-id' });
+      expect(again.events.slice(1).map((e) => e.data)).toEqual(['b1', 'b2']);
+    });
+  });
+
+  describe('when a first connection joins several channels', () => {
+    it('is told its position once, in one id-only frame that covers every channel', async () => {
+      const { url, registry } = await historyServer(10);
+      // Cold channels (their heads are read) and channels that know their position.
+      for (const cold of [true, false]) {
+        // Another client keeps the channels live (they know their position); none: cold.
+        const holder = cold ? undefined : await openStream(`${url}?channels=a,b,c`);
+        if (holder !== undefined) await waitUntil(() => holder.lastEventId()?.split(',').length === 3, 'the channels know their position');
+        const client = await openStream(`${url}?channels=a,b,c`);
+        await waitUntil(() => client.lastEventId()?.split(',').length === 3, 'the client was told where it is');
+        await registry.channel('c').broadcast('c1');
+        await client.waitForEvents(1);
+        client.destroy();
+        holder?.destroy();
+        const idOnly = client.raw().split('\n\n').filter((f) => /^id: /.test(f));
+        expect({ cold, idOnly: idOnly.length }).toEqual({ cold, idOnly: 1 });
+      }
     });
   });
 

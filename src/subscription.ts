@@ -104,8 +104,8 @@ export class Subscription {
   #cursor: Position | undefined;
   /** Entries the channel fanned out while a read was in flight. */
   #pending: LogEntry[] | undefined;
-  /** The last frame queued for the connection carried the cursor as its id. */
-  #sentCursor = false;
+  /** What the replay read from the log, between place() and start(). */
+  #replay: readonly LogEntry[] | undefined;
 
   constructor(stream: SseStream, filter: Filter | undefined, live: boolean) {
     this.stream = stream;
@@ -134,37 +134,41 @@ export class Subscription {
   }
 
   /**
-   * The replay's read came back: delivers what the client missed (after a `reset` when it cannot
-   * be exact), then what arrived meanwhile, and goes live. Returns true when the last frame it
-   * queued carried the connection's position in this channel as its id.
+   * Step one of a replay, for every channel of the connection before any of them sends a frame:
+   * where the connection is in this channel, from the log's answer. Each frame's id carries the
+   * connection's position in every channel, so a connection cut after any frame of the replay
+   * resumes exactly in all of them. Returns why the channel starts with a `reset`, if it does.
    */
-  start(feed: Feed, result: ReadResult, client: ClientPosition | undefined, unclaimed: number): boolean {
+  place(result: ReadResult, client: ClientPosition | undefined, replay: Replay): ResetReason | undefined {
     let reason: ResetReason | undefined;
-    let events: readonly LogEntry[] = [];
     let cursor: Position = result.head;
+    let events: readonly LogEntry[] = [];
     if (client !== undefined) {
+      events = result.events;
       if (result.matched >= 0 && !result.evicted) {
-        events = result.events;
         cursor = client.positions[result.matched]!;
-      } else if (result.matched >= 0 || unclaimed > 0) {
-        // Evicted, or the id had a position for this channel that its log no longer knows.
+      } else {
+        // Evicted, or no position of the id is in this log: another epoch, or none for this
+        // channel at all (a channel added to the subscription, an id cut short). Never "from now".
         reason = result.matched >= 0 ? 'evicted' : 'unknown-id';
-        events = result.events;
         cursor = { epoch: result.head.epoch, offset: result.head.offset - events.length };
       }
-      // else: the id carried positions for other channels only; this one starts at its head.
-      feed.countReplay();
-    }
-    if (reason !== undefined) {
-      debug('replay of "%s" starts with a reset (%s)', feed.name, reason);
-      feed.reset(this.stream, reason);
     }
     this.#cursor = cursor;
-    // A first connection starts here: it is told so before anything that follows.
-    if (client === undefined) announce(this.stream);
-    this.#deliverAll(feed, events);
-    this.#drainPending(feed);
-    return this.#sentCursor && this.#state !== REPLAYING;
+    this.#replay = events;
+    replay.moved();
+    return reason;
+  }
+
+  /**
+   * Step two: delivers what the client missed, then what the channel fanned out meanwhile, and
+   * goes live (or keeps catching up).
+   */
+  start(feed: Feed, replay: Replay): void {
+    const events = this.#replay ?? [];
+    this.#replay = undefined;
+    this.#deliverAll(feed, events, replay);
+    this.#drainPending(feed, replay);
   }
 
   /** The read failed: the connection is closed so the client retries. */
@@ -174,29 +178,31 @@ export class Subscription {
   }
 
   // Delivers entries that follow the cursor; returns false at the first gap.
-  #take(feed: Feed, entry: LogEntry): boolean {
+  #take(feed: Feed, entry: LogEntry, replay?: Replay): boolean {
     const cursor = this.#cursor!;
     if (entry.epoch !== cursor.epoch) return false;
     if (entry.offset <= cursor.offset) return true; // already has it
     if (entry.offset !== cursor.offset + 1) return false;
-    this.#cursor = entry;
-    this.#sentCursor = feed.deliver(this, entry);
+    this.#advance(feed, entry, replay);
     return true;
   }
 
-  #deliverAll(feed: Feed, events: readonly LogEntry[]): void {
-    for (const entry of events) {
-      this.#cursor = entry;
-      this.#sentCursor = feed.deliver(this, entry);
-    }
+  #deliverAll(feed: Feed, events: readonly LogEntry[], replay?: Replay): void {
+    for (const entry of events) this.#advance(feed, entry, replay);
   }
 
-  #drainPending(feed: Feed): void {
+  #advance(feed: Feed, entry: LogEntry, replay: Replay | undefined): void {
+    this.#cursor = entry;
+    replay?.moved();
+    if (feed.deliver(this, entry)) replay?.sent();
+  }
+
+  #drainPending(feed: Feed, replay?: Replay): void {
     const pending = this.#pending ?? [];
     this.#pending = undefined;
     this.#state = CATCHING_UP;
     for (let i = 0; i < pending.length; i += 1) {
-      if (!this.#take(feed, pending[i]!)) {
+      if (!this.#take(feed, pending[i]!, replay)) {
         this.#refill(feed, pending.slice(i));
         return;
       }
@@ -362,12 +368,14 @@ function joinAll(
   const replaying: [Feed, Subscription][] = [];
   const joined: Feed[] = [];
   let liveHistory = false;
+  // A first connection goes live at once where every channel with history knows its position
+  // (that is where it starts). If one must read its head first, they all wait for it: a frame of
+  // one carries the position in all (a client cut before the read would lose the others).
+  const positioned = client === undefined && feeds.every((feed) => !feed.hasHistory || feed.has(stream) || feed.position !== undefined);
   for (const feed of feeds) {
     if (feed.has(stream)) continue;
     stream.limitBacklog(feed.maxBufferedBytes);
-    // Live at once: a channel without history, or a first connection to a channel whose
-    // position is known (it is where this connection starts).
-    const live = !feed.hasHistory || (client === undefined && feed.position !== undefined);
+    const live = !feed.hasHistory || positioned;
     const subscription = live && filter === undefined ? undefined : new Subscription(stream, filter, live);
     feed.add(stream, subscription);
     joined.push(feed);
@@ -384,32 +392,61 @@ function joinAll(
   };
 }
 
-// Reads every channel's log at once, then delivers channel by channel: each event's id carries
-// the connection's position in every channel, so the order between channels does not matter.
+/**
+ * Whether the client holds the connection's current position during a replay: every frame a
+ * channel queues carries the position in every channel (see Channel#enqueue), so the client is up
+ * to date after a frame unless some cursor moved after it (a filter skipped an event, a reset).
+ */
+export class Replay {
+  #moves = 0;
+  #sentAt = -1;
+
+  moved(): void {
+    this.#moves += 1;
+  }
+
+  sent(): void {
+    this.#sentAt = this.#moves;
+  }
+
+  /** The last frame queued did not carry the position the connection has now. */
+  get stale(): boolean {
+    return this.#sentAt !== this.#moves;
+  }
+}
+
+// Reads every channel's log at once; once all have answered, places the connection in each of
+// them, sends every `reset` (before any event, so an id never claims a position in a channel the
+// client was not told it may have missed events of), then delivers channel by channel.
 async function replayAll(replaying: readonly [Feed, Subscription][], stream: SseStream, client: ClientPosition | undefined): Promise<void> {
   // No id: only the head (where this connection starts). An id that is not a position at all:
   // everything the log holds, after a reset.
   const after = client === undefined ? undefined : client.valid ? client.positions : [];
   const results = await Promise.allSettled(replaying.map(([feed]) => feed.read(after)));
-  // Positions of the id that no channel recognised: some channel's log lost the client's place.
-  let unclaimed = 0;
-  if (client !== undefined) {
-    if (!client.valid) unclaimed = 1;
-    else {
-      const claimed = new Set<number>();
-      for (const result of results) if (result.status === 'fulfilled' && result.value.matched >= 0) claimed.add(result.value.matched);
-      unclaimed = client.positions.length - claimed.size;
+  const current = replaying.filter(([feed, subscription]) => feed.isCurrent(subscription)); // some may have left meanwhile
+  for (const [feed, subscription] of current) {
+    const result = results[replaying.findIndex(([, s]) => s === subscription)]!;
+    if (result.status === 'rejected') {
+      // Nothing is sent: the client retries with the same id.
+      subscription.fail(feed, result.reason);
+      return;
     }
   }
-  // A connection in one channel whose replay ended with an event has just been told where it is.
-  let told = replaying.length === 1 && stream.positionSources === 1;
-  replaying.forEach(([feed, subscription], i) => {
-    if (!feed.isCurrent(subscription)) return; // left meanwhile
-    const result = results[i]!;
-    if (result.status === 'rejected') subscription.fail(feed, result.reason);
-    else told = subscription.start(feed, result.value, client, unclaimed) && told;
-  });
-  if (!told) announce(stream);
+  if (current.length === 0 || stream.closed) return;
+  const replay = new Replay();
+  const resets: [Feed, ResetReason][] = [];
+  for (const [feed, subscription] of current) {
+    const result = results[replaying.findIndex(([, s]) => s === subscription)] as PromiseFulfilledResult<ReadResult>;
+    const reason = subscription.place(result.value, client, replay);
+    if (client !== undefined) feed.countReplay();
+    if (reason !== undefined) resets.push([feed, reason]);
+  }
+  for (const [feed, reason] of resets) {
+    debug('replay of "%s" starts with a reset (%s)', feed.name, reason);
+    feed.reset(stream, reason);
+  }
+  for (const [feed, subscription] of current) if (feed.isCurrent(subscription)) subscription.start(feed, replay);
+  if (replay.stale) announce(stream);
 }
 
 /**
