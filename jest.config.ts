@@ -9,7 +9,7 @@ const config: Config = {
   },
   moduleNameMapper: {
     '^express-sse-hub$': '<rootDir>/src/index.ts',
-    '^express-sse-hub/redis$': '<rootDir>/src/adapters/redis.ts',
+    '^express-sse-hub/redis$': '<rootDir>/src/adapters/redis/index.ts',
     '^express-sse-hub/metrics$': '<rootDir>/src/metrics.ts',
   },
   testTimeout: 30_000,

@@ -173,7 +173,7 @@ describe('collectMetrics()', () => {
       const handle = collectMetrics({ registry: prom, channels: new ChannelRegistry(), prefix: 'app_' });
       const families = parsePrometheus(await prom.metrics());
       expect([...families.keys()].every((name) => name.startsWith('app_sse_'))).toBe(true);
-      expect(families.size).toBe(11);
+      expect(families.size).toBe(12);
       handle.close();
       expect((await prom.metrics()).trim()).toBe('');
     });

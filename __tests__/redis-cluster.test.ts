@@ -210,6 +210,21 @@ describeCluster('RedisAdapter on a Redis Cluster', () => {
     });
   });
 
+  describe('when channel names hold the characters that end or escape a hash tag', () => {
+    it('keeps each channel in one slot (no CROSSSLOT) and tells the names apart', async () => {
+      const a = await startInstance();
+      const b = await startInstance();
+      const names = ['}starts', 'mid}dle', '{braces}', '%7Dstarts', '100%'];
+      const clients = await Promise.all(names.map((name) => open(b, [name])));
+      for (const name of names) await a.registry.channel(name).broadcast(`on ${name}`);
+      for (const [i, name] of names.entries()) {
+        await clients[i]!.waitForEvents(1);
+        expect(clients[i]!.events.map((e) => e.data)).toEqual([`on ${name}`]);
+      }
+      await expect(b.registry.head(names)).resolves.toMatch(/^(1\.[0-9a-z]+,){4}1\.[0-9a-z]+$/);
+    });
+  });
+
   describe('when a client reconnects to another instance with its Last-Event-ID', () => {
     it('replays exactly what it missed, from channels on two masters, then continues live', async () => {
       const a = await startInstance();

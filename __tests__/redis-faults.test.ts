@@ -307,4 +307,112 @@ describeRedis('RedisAdapter under faults', () => {
       expect(new Set(results.map((r) => r.id)).size).toBe(2);
     });
   });
+
+  describe('when the reply to an append is lost after Redis ran it', () => {
+    it('stores and delivers the event once, and the broadcast resolves with its one position', async () => {
+      const link = await proxy();
+      const a = await instance(link.url);
+      const watcher = await instance(redis!.url);
+      const s = await client(`${watcher.url}/subscribe`);
+      await waitUntil(() => s.lastEventId() !== undefined, 'the client is told its position');
+      const lost = link.loseNextReply(/sseAppend|EVALSHA|EVAL/i);
+      const result = await a.registry.channel('feed').broadcast('once');
+      await lost;
+      await a.registry.channel('feed').broadcast('next');
+      await s.waitForEvents(2);
+      expect(s.events.map((e) => e.data)).toEqual(['once', 'next']);
+      expect(result.id).toBe(s.events[0]!.id);
+      expect(await admin!.xlen(`${prefix}:{feed}:log`)).toBe(2);
+    });
+  });
+
+  describe('when the adapter is given its own client and Redis freezes', () => {
+    it('still bounds every command by commandTimeout', async () => {
+      const link = await proxy();
+      const own = new Redis(link.url);
+      open.push({ close: () => Promise.resolve(own.disconnect()) });
+      const a = await instance(redis!.url, { client: own, commandTimeout: 300 });
+      link.pause();
+      // Without the bound this broadcast (and the read below) would wait for as long as Redis is frozen.
+      await expect(a.registry.channel('feed').broadcast('x')).rejects.toThrow(/timed out after/);
+      await expect(a.registry.head('feed')).rejects.toThrow(/timed out after/);
+      link.resume();
+    });
+  });
+
+  describe('when connect() gives up while Redis is frozen', () => {
+    it('leaves no connection behind once Redis answers again', async () => {
+      const link = await proxy();
+      const own = new Redis(link.url);
+      open.push({ close: () => Promise.resolve(own.disconnect()) });
+      await own.ping();
+      link.pause();
+      await expect(RedisAdapter.connect({ client: own, prefix, connectTimeout: 200 })).rejects.toThrow(/could not connect/);
+      link.resume();
+      // The INFO the adapter sent goes through now; a PING behind it on the same connection
+      // answers after it, and a fresh connection after anything the adapter would have opened.
+      await own.ping();
+      const probe = new Redis(link.url);
+      await probe.ping();
+      expect(link.connections).toBe(2);
+      probe.disconnect();
+    });
+  });
+
+  describe('when something else publishes on a channel or writes into its log', () => {
+    const garbage = [
+      'not json',
+      '[1, 2]',
+      JSON.stringify({ v: '1', e: '', o: '0', t: 'x', n: 'two\nlines' }),
+      JSON.stringify({ v: '1', e: '', o: '0', t: 'x', c: 'an\nid' }),
+      JSON.stringify({ v: '1', e: '', o: '0', t: 'x', c: 'nul\u0000' }),
+      JSON.stringify({ v: '1', e: 'nope!', o: '5', t: 'x' }),
+      JSON.stringify({ v: '1', e: '', o: '-1', t: 'x' }),
+      JSON.stringify({ v: '1', e: '', o: '0', t: 42 }),
+      JSON.stringify({ v: '1', e: '', o: '0', t: 'x', k: 'weird' }),
+      JSON.stringify({ v: '2', e: '', o: '0', t: 'from a newer version' }),
+    ];
+
+    it('skips and counts every malformed message, reports it, and keeps delivering', async () => {
+      const a = await instance(redis!.url);
+      const s = await client(`${a.url}/subscribe`);
+      await waitUntil(() => s.lastEventId() !== undefined, 'the client is told its position');
+      for (const message of garbage) {
+        if (a.adapter.sharded) await admin!.spublish(`${prefix}:{feed}`, message);
+        else await admin!.publish(`${prefix}:{feed}`, message);
+      }
+      await a.registry.channel('feed').broadcast('still here');
+      await s.waitForEvents(1);
+      expect(s.events.map((e) => e.data)).toEqual(['still here']);
+      expect(a.registry.stats().invalidMessages).toBe(garbage.length);
+      expect(a.errors.filter((e) => (e as { code?: string }).code === 'ERR_SSE_INVALID_MESSAGE').length).toBeGreaterThanOrEqual(1);
+    });
+
+    it('skips log entries it cannot read, replays the rest, and publishes on', async () => {
+      const a = await instance(redis!.url);
+      const { id } = await a.registry.channel('feed').broadcast('first');
+      // Entries written by something else at the next offsets, in shapes this version cannot read.
+      const head = Number(id!.split('.')[0]);
+      await admin!.hincrby(`${prefix}:{feed}:meta`, 'head', 2);
+      await admin!.xadd(`${prefix}:{feed}:log`, `${head + 1}-0`, 'v', '1', 't', 'x', 'n', 'bad\nname');
+      await admin!.xadd(`${prefix}:{feed}:log`, `${head + 2}-0`, 'v', '9', 't', 'newer');
+      await a.registry.channel('feed').broadcast('after');
+      const s = await client(`${a.url}/subscribe`, { 'last-event-id': id! });
+      await s.waitForEvents(1);
+      expect(s.events.map((e) => e.data)).toEqual(['after']);
+      expect(a.registry.stats().invalidMessages).toBe(2);
+    });
+
+    it('starts a new epoch when its log holds an entry past its head, instead of failing every publish', async () => {
+      const a = await instance(redis!.url);
+      const { id } = await a.registry.channel('feed').broadcast('first');
+      await admin!.xadd(`${prefix}:{feed}:log`, '*', 'v', '1', 't', 'someone else');
+      const { id: next } = await a.registry.channel('feed').broadcast('second');
+      expect(next!.split('.')[1]).not.toBe(id!.split('.')[1]);
+      const s = await client(`${a.url}/subscribe`, { 'last-event-id': id! });
+      await s.waitForEvents(2);
+      expect(s.events[0]).toMatchObject({ event: RESET_EVENT });
+      expect(s.events[1]!.data).toBe('second');
+    });
+  });
 });

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import express from 'express';
-import { Channel, ChannelRegistry, MemoryAdapter, sse } from 'express-sse-hub';
+import { Channel, ChannelRegistry, MemoryAdapter, sse, type SseStream } from 'express-sse-hub';
 import { openStream, queryString, startServer, waitUntil, type TestServer } from './helpers/server';
 
 describe('registry.channel()', () => {
@@ -59,6 +59,71 @@ describe('registry.channel()', () => {
   });
 });
 
+const gc = (globalThis as { gc?: () => void }).gc;
+const itWithGc = gc === undefined ? it.skip : it;
+
+// Collected channels leave through a FinalizationRegistry, whose callbacks run on a later turn.
+async function collect(): Promise<number> {
+  for (let i = 0; i < 3; i += 1) {
+    gc!();
+    await new Promise((r) => setImmediate(r));
+  }
+  return process.memoryUsage().heapUsed;
+}
+
+describe('registry.channel(name, options) when nobody uses the channel for a while', () => {
+  let server: TestServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  itWithGc('keeps the options a name was created with, also after the channel object was collected', async () => {
+    const registry = new ChannelRegistry();
+    const subscribeRoute = (): void => void registry.channel('news', { history: 50 });
+    subscribeRoute();
+    await collect();
+    // The publish route names no options: the news channel still keeps history.
+    const news = registry.channel('news');
+    expect(news.hasHistory).toBe(true);
+    const { id } = await news.broadcast('x');
+    expect(id).toMatch(/^1\./);
+  });
+
+  it('refuses other options for a name than those it was created with', () => {
+    const registry = new ChannelRegistry({ history: 10 });
+    registry.channel('news', { history: 50 });
+    expect(registry.channel('news', { history: 50 })).toBe(registry.channel('news'));
+    expect(() => registry.channel('news', { history: 20 })).toThrow(/options of channel "news" must be the ones it was created with \(\{ history: 50 \}\)/);
+    registry.channel('sport');
+    expect(() => registry.channel('sport', { history: false })).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_OPTION' }) as Error);
+  });
+
+  itWithGc('holds nothing more for a channel whose subscribers come and go 100 000 times', async () => {
+    const registry = new ChannelRegistry({ history: 10 });
+    const app = express();
+    let stream: SseStream | undefined;
+    app.get('/s', sse({ heartbeat: false }), (_req, res) => {
+      stream = res.sse;
+      res.sse.open();
+    });
+    server = await startServer(app);
+    const client = await openStream(`${server.url}/s`);
+    await waitUntil(() => stream !== undefined, 'the stream is open');
+    const news = registry.channel('news');
+    const flap = (times: number): void => {
+      for (let i = 0; i < times; i += 1) news.subscribe(stream!, { replay: false })();
+    };
+    flap(1000);
+    const before = await collect();
+    flap(100_000);
+    const after = await collect();
+    client.destroy();
+    // Each time the channel empties it may be collected; it must not add an entry each time.
+    expect(after - before).toBeLessThan(2 * 1024 * 1024);
+  }, 60_000);
+});
+
 describe('registry.stats()', () => {
   let server: TestServer | undefined;
   afterEach(async () => {
@@ -104,6 +169,7 @@ describe('registry.stats()', () => {
       resets: 0,
       resetsBy: { 'unknown-id': 0, evicted: 0, lost: 0 },
       adapterErrors: 0,
+      invalidMessages: 0,
       runs: 0,
       channels: {
         a: { subscribers: 2, events: 2, bytes: toTwo + toOne, dropped: 0, replays: 1, resets: 0 },

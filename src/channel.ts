@@ -193,6 +193,10 @@ const SYNC_RETRY_MS = 200;
  */
 export class Channel {
   readonly name: string;
+  /** @internal What it was created with (over its registry's defaults). */
+  readonly options: ChannelOptions;
+  /** @internal Its registry's weak reference to it, made the first time it was left empty. */
+  weakRef: WeakRef<Channel> | undefined;
   readonly #settings: ChannelSettings;
   readonly #log: LogOptions;
   readonly #hooks: ChannelHooks;
@@ -233,6 +237,7 @@ export class Channel {
   constructor(name: string, options?: ChannelOptions, hooks?: ChannelHooks) {
     this.name = validateChannelName(name);
     this.#settings = resolveChannelOptions(options);
+    this.options = options ?? {};
     this.#log = { history: this.#settings.history, ttl: this.#settings.historyTtl };
     this.#hooks = hooks ?? standaloneHooks();
     this.#adapter = this.#hooks.adapter;

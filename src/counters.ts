@@ -20,6 +20,8 @@ export interface Counters {
   readonly resets: Record<ResetReason, number>;
   /** Errors the adapter reported, and subscriptions or catch-ups it could not serve. */
   adapterErrors: number;
+  /** Messages and log entries from the adapter that were skipped: they did not read as entries. */
+  invalidMessages: number;
 }
 
 export const DROP_REASONS: readonly DropReason[] = ['slow-client', 'write-failed'];
@@ -34,6 +36,7 @@ export function newCounters(): Counters {
     dropped: { 'slow-client': 0, 'write-failed': 0 },
     resets: { 'unknown-id': 0, evicted: 0, lost: 0 },
     adapterErrors: 0,
+    invalidMessages: 0,
   };
 }
 

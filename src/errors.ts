@@ -19,7 +19,9 @@ export type SseErrorCode =
   | 'ERR_SSE_RUN_EXISTS'
   | 'ERR_SSE_RUN_FAILED'
   | 'ERR_SSE_RUN_STOPPED'
-  | 'ERR_SSE_MISSING_PEER';
+  | 'ERR_SSE_MISSING_PEER'
+  | 'ERR_SSE_LOG_LOST'
+  | 'ERR_SSE_INVALID_MESSAGE';
 
 /** A runtime error raised by express-sse-hub; `code` is stable across releases. */
 export class SseError extends Error {

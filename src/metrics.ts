@@ -62,7 +62,7 @@ function isList(value: unknown): value is readonly unknown[] {
  * `registry.metrics()`): `sse_connections`, `sse_subscriptions`, `sse_events_total`,
  * `sse_deliveries_total`, `sse_bytes_total`, `sse_clients_dropped_total{reason}`,
  * `sse_connections_refused_total{reason}`, `sse_replays_total`, `sse_resets_total{reason}`,
- * `sse_adapter_errors_total` and the histogram `sse_flush_duration_seconds`. Throws a `TypeError`
+ * `sse_adapter_errors_total`, `sse_adapter_invalid_messages_total` and the histogram `sse_flush_duration_seconds`. Throws a `TypeError`
  * naming a wrong option.
  */
 export function collectMetrics(options: MetricsOptions): SseMetrics {
@@ -159,6 +159,11 @@ export function collectMetrics(options: MetricsOptions): SseMetrics {
   counter('sse_bytes_total', 'Bytes of the frames queued to connections by channels.', () => sum((s) => s.bytes));
   counter('sse_replays_total', 'Subscriptions that replayed history after a Last-Event-ID.', () => sum((s) => s.replays));
   counter('sse_adapter_errors_total', 'Adapter failures: errors it reported, failed publishes, subscriptions and log reads.', () => sum((s) => s.adapterErrors));
+  counter(
+    'sse_adapter_invalid_messages_total',
+    'Messages and log entries from the adapter skipped because they do not read as events (another version, another service, garbage).',
+    () => sum((s) => s.invalidMessages),
+  );
 
   // Counters by reason. Labelled series appear only once they have a value: every reason starts
   // at 0, so dashboards and rate() see the series before the first one.

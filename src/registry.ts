@@ -40,6 +40,24 @@ export interface RegistryOptions extends ChannelOptions {
 
 export const DEFAULT_AUTHORIZE_TIMEOUT_MS = 10_000;
 
+/** At most one `error` per this many ms about skipped messages (all are counted). */
+const INVALID_REPORT_MS = 10_000;
+
+function sameSettings(a: ChannelOptions, b: ChannelOptions): boolean {
+  const x = resolveChannelOptions(a);
+  const y = resolveChannelOptions(b);
+  return x.history === y.history && x.historyTtl === y.historyTtl && x.maxBufferedBytes === y.maxBufferedBytes && x.serialize === y.serialize;
+}
+
+function describeOptions(options: ChannelOptions): string {
+  const { history = false, historyTtl, maxBufferedBytes } = options;
+  const parts = [`history: ${String(history)}`];
+  if (historyTtl !== undefined) parts.push(`historyTtl: ${String(historyTtl)}`);
+  if (maxBufferedBytes !== undefined) parts.push(`maxBufferedBytes: ${String(maxBufferedBytes)}`);
+  if (options.serialize !== undefined) parts.push('serialize: a function');
+  return `{ ${parts.join(', ')} }`;
+}
+
 const KNOWN_OPTIONS = new Set(['adapter', 'authorize', 'authorizeTimeout', 'runs', ...CHANNEL_OPTION_NAMES]);
 
 /**
@@ -67,6 +85,11 @@ export interface RegistryStats {
   readonly resetsBy: Readonly<Record<ResetReason, number>>;
   /** Adapter failures: errors it reported, publishes, subscriptions and log reads that failed. */
   readonly adapterErrors: number;
+  /**
+   * Messages and log entries that reached this process through the adapter and were skipped
+   * because they do not read as events (another version, another service, garbage).
+   */
+  readonly invalidMessages: number;
   /** Runs this process produces now. */
   readonly runs: number;
   /** Channels by name (runs' logs are counted above, not listed here). */
@@ -94,6 +117,8 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   readonly #finalizer = new FinalizationRegistry<{ name: string; ref: WeakRef<Channel> }>(({ name, ref }) => {
     if (this.#channels.get(name) === ref) this.#channels.delete(name);
   });
+  /** Options of the names created with options (see channel()). */
+  readonly #named = new Map<string, ChannelOptions>();
   readonly #hooks: ChannelHooks;
   readonly #adapter: Adapter;
   readonly #runs: Runs;
@@ -102,6 +127,8 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   readonly #origin = randomUUID();
   #broadcasts = 0;
   #closed = false;
+  #invalidReportedAt = Number.NEGATIVE_INFINITY;
+  #invalidUnreported = 0;
 
   constructor(options: RegistryOptions = {}) {
     super();
@@ -125,6 +152,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       this.#reportError(error);
     };
     adapter.onResync = (names) => this.#resync(names);
+    adapter.onInvalid = (what, why) => this.#invalid(what, why);
     this.#hooks = {
       adapter,
       authorize,
@@ -172,14 +200,31 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     return this.#adapter;
   }
 
-  /** The channel called `name`, created with `options` (over the registry's defaults) if new. */
+  /**
+   * The channel called `name`, created with `options` (over the registry's defaults) if new. The
+   * options a name was first given stay in force for the registry's life, also when the channel
+   * object itself is collected while nobody uses it; other options for it later throw a
+   * `TypeError` (`ERR_SSE_INVALID_OPTION`) rather than being ignored.
+   */
   channel(name: string, options?: ChannelOptions): Channel {
     validateChannelName(name);
     if (name.startsWith(RESERVED_PREFIX)) throw fieldError('ERR_SSE_INVALID_CHANNEL', 'channel name', 'a name not starting with "\\u0000run" (reserved for runs)', name);
     const existing = this.#lookup(name);
-    if (existing !== undefined) return existing;
-    if (options !== undefined) checkOptionsObject(options, 'channel');
-    return this.#add(new Channel(name, { ...this.#defaults, ...options }, this.#hooks));
+    if (options === undefined) return existing ?? this.#add(new Channel(name, this.#named.get(name) ?? this.#defaults, this.#hooks));
+    checkOptionsObject(options, 'channel');
+    const wanted: ChannelOptions = { ...this.#defaults, ...options };
+    const given = existing?.options ?? this.#named.get(name);
+    if (given !== undefined) {
+      if (!sameSettings(given, wanted)) {
+        throw fieldError('ERR_SSE_INVALID_OPTION', `options of channel "${name}"`, `the ones it was created with (${describeOptions(given)}): a channel keeps its options for the registry's life`, options);
+      }
+      if (existing !== undefined) return existing;
+    }
+    const channel = this.#add(new Channel(name, wanted, this.#hooks));
+    // Remembered (a small object per name given options): a channel collected while nobody uses
+    // it comes back with them, whichever route asks for it next.
+    this.#named.set(name, wanted);
+    return channel;
   }
 
   #add(channel: Channel): Channel {
@@ -297,6 +342,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       resets: total(c.resets),
       resetsBy: { ...c.resets },
       adapterErrors: c.adapterErrors,
+      invalidMessages: c.invalidMessages,
       runs: this.#runs.size,
       channels,
     };
@@ -332,16 +378,36 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
 
   #keep(channel: Channel): void {
     if (channel.size > 0) {
-      this.#channels.set(channel.name, channel);
+      this.#keepStrongly(channel);
     } else {
-      const ref = new WeakRef(channel);
+      // One weak reference and one finalizer entry per channel object, made the first time it is
+      // left empty: a channel whose subscribers come and go (1 → 0, again and again) would
+      // otherwise add an entry each time, which lives as long as the channel.
+      let ref = channel.weakRef;
+      if (ref === undefined) {
+        ref = channel.weakRef = new WeakRef(channel);
+        this.#finalizer.register(channel, { name: channel.name, ref });
+      }
       this.#channels.set(channel.name, ref);
-      this.#finalizer.register(channel, { name: channel.name, ref });
     }
   }
 
   #keepStrongly(channel: Channel): void {
     if (this.#channels.get(channel.name) !== channel) this.#channels.set(channel.name, channel);
+  }
+
+  // Every skipped message is counted; an `error` says so at most once per INVALID_REPORT_MS (a
+  // flood of garbage must not become a flood of errors), with how many were skipped meanwhile.
+  #invalid(what: string, why: string): void {
+    this.#counters.invalidMessages += 1;
+    this.#invalidUnreported += 1;
+    const now = performance.now();
+    if (now - this.#invalidReportedAt < INVALID_REPORT_MS) return;
+    const more = this.#invalidUnreported - 1;
+    this.#invalidUnreported = 0;
+    this.#invalidReportedAt = now;
+    const also = more > 0 ? ` (and ${more} more since the last report)` : '';
+    this.#reportError(new SseError('ERR_SSE_INVALID_MESSAGE', `skipped ${what}: ${why}${also}; the process goes on without it`));
   }
 
   #reportError(error: Error): void {

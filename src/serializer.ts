@@ -26,8 +26,18 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 // UTF-8 cannot carry a lone surrogate (half of a UTF-16 pair, e.g. from slicing an emoji): it
 // goes out as U+FFFD. In data that is what any encoder does; in an event name or id it would
 // silently change a listener's name or the Last-Event-ID the client sends back, so those throw.
+/** A non-empty string without CR, LF or lone surrogates: what `event:` may carry. */
+export function isEventName(event: unknown): event is string {
+  return typeof event === 'string' && event !== '' && !hasLineBreak(event) && !LONE_SURROGATE.test(event);
+}
+
+/** A string without CR, LF, NUL or lone surrogates: what `id:` may carry. */
+export function isEventId(id: unknown): id is string {
+  return typeof id === 'string' && !hasLineBreak(id) && !id.includes('\0') && !LONE_SURROGATE.test(id);
+}
+
 export function validateEvent(event: unknown): string {
-  if (typeof event !== 'string' || event === '' || hasLineBreak(event) || LONE_SURROGATE.test(event)) {
+  if (!isEventName(event)) {
     throw fieldError('ERR_SSE_INVALID_EVENT', 'event', 'a non-empty string without CR, LF or lone surrogates', event);
   }
   return event;
@@ -36,7 +46,7 @@ export function validateEvent(event: unknown): string {
 export function validateId(id: unknown): string {
   if (typeof id === 'number' && Number.isFinite(id)) return String(id);
   // A parser ignores an id field that contains NUL, so the client would silently keep the old id.
-  if (typeof id !== 'string' || hasLineBreak(id) || id.includes('\0') || LONE_SURROGATE.test(id)) {
+  if (!isEventId(id)) {
     throw fieldError('ERR_SSE_INVALID_ID', 'id', 'a finite number or a string without CR, LF, NUL or lone surrogates', id);
   }
   return id;

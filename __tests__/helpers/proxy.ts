@@ -19,6 +19,8 @@ interface Link {
   readonly down: Pipe;
   /** The client sent a (S)SUBSCRIBE: a Pub/Sub connection. */
   pubsub: boolean;
+  /** The reply to what the client just sent is lost: the connection is cut when it comes. */
+  losing: boolean;
 }
 
 export class FaultProxy {
@@ -32,6 +34,8 @@ export class FaultProxy {
   /** New connections are closed at once (Redis looks down). */
   refusing = false;
   #paused = false;
+  /** Armed by loseNextReply(): which command's reply to lose, and who waits for it. */
+  #lose: { pattern: RegExp; lost: () => void } | undefined;
   port = 0;
 
   private constructor(target: { host: string; port: number }) {
@@ -71,6 +75,14 @@ export class FaultProxy {
     }
   }
 
+  /**
+   * The next command matching `pattern` reaches Redis, which runs it; its reply is lost and the
+   * connection cut, as when a network fails between the two. Resolves once that happened.
+   */
+  loseNextReply(pattern: RegExp): Promise<void> {
+    return new Promise((lost) => (this.#lose = { pattern, lost }));
+  }
+
   /** Cuts every open connection at once (both sides), like a network failure. */
   dropAll(filter: (pubsub: boolean) => boolean = () => true): void {
     for (const link of [...this.#links]) {
@@ -97,6 +109,7 @@ export class FaultProxy {
       up: { from: client, to: server, queue: [], timer: undefined },
       down: { from: server, to: client, queue: [], timer: undefined },
       pubsub: false,
+      losing: false,
     };
     this.#links.add(link);
     const end = (): void => {
@@ -111,10 +124,22 @@ export class FaultProxy {
       socket.on('close', end);
     }
     client.on('data', (data: Buffer) => {
-      if (!link.pubsub && /SUBSCRIBE/i.test(data.toString('latin1'))) link.pubsub = true;
+      const text = data.toString('latin1');
+      if (!link.pubsub && /SUBSCRIBE/i.test(text)) link.pubsub = true;
+      if (this.#lose !== undefined && !link.pubsub && this.#lose.pattern.test(text)) link.losing = true;
       this.#push(link, link.up, data);
     });
-    server.on('data', (data: Buffer) => this.#push(link, link.down, data));
+    server.on('data', (data: Buffer) => {
+      if (link.losing) {
+        const { lost } = this.#lose!;
+        this.#lose = undefined;
+        client.destroy();
+        server.destroy();
+        lost();
+        return;
+      }
+      this.#push(link, link.down, data);
+    });
   }
 
   #push(link: Link, pipe: Pipe, data: Buffer): void {

@@ -24,6 +24,13 @@ export interface PublishOptions extends LogOptions {
    * `ERR_SSE_LOG_SEALED`, and reads say `sealed`.
    */
   readonly seal?: boolean;
+  /**
+   * `false`: append only to a log that exists; reject with `ERR_SSE_LOG_LOST`, storing and
+   * publishing nothing, when it does not (a run's log lost mid-answer must not start again as if
+   * nothing was missing).
+   * @default true
+   */
+  readonly create?: boolean;
 }
 
 /** How a log is read: as it is kept, and whether reading may create it. */
@@ -84,6 +91,11 @@ export interface Adapter {
   onResync?: (channels?: readonly string[]) => void;
   /** Set by the registry: where the adapter reports trouble that has no caller to reject. */
   onError?: (error: Error) => void;
+  /**
+   * Set by the registry: a message or log entry from outside (another version, another service,
+   * garbage) was skipped because it does not read as an entry; `why` says what is wrong with it.
+   */
+  onInvalid?: (what: string, why: string) => void;
   /** Releases connections and timers; resolves within a bounded time. */
   close(): Promise<void>;
 }

@@ -24,6 +24,8 @@ export class MemoryAdapter implements Adapter {
   readonly #listeners = new Map<string, EntryListener>();
   onResync?: (channels?: readonly string[]) => void;
   onError?: (error: Error) => void;
+  /** Never called: nothing reaches an in-process log from outside. */
+  onInvalid?: (what: string, why: string) => void;
 
   /** Channels with a log in memory now. */
   get size(): number {
@@ -34,6 +36,9 @@ export class MemoryAdapter implements Adapter {
     let entry: LogEntry;
     let position: Position | undefined;
     if (options.history > 0) {
+      if (options.create === false && !this.#logs.has(channel)) {
+        return Promise.reject(new SseError('ERR_SSE_LOG_LOST', `"${channel}": the log no longer exists (it expired); nothing was appended`));
+      }
       const { kept } = this.#keep(channel, options);
       if (kept.log.sealed) return Promise.reject(new SseError('ERR_SSE_LOG_SEALED', `"${channel}": ${SEALED}`));
       entry = kept.log.append(event);
