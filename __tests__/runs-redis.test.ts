@@ -4,6 +4,7 @@ import express from 'express';
 import Redis from 'ioredis';
 import { ChannelRegistry, sse } from 'express-sse-hub';
 import { RedisAdapter } from 'express-sse-hub/redis';
+import { FaultProxy } from './helpers/proxy';
 import { describeRedis, useRedis } from './helpers/redis';
 import { openStream, startServer, type TestServer, type TestStream } from './helpers/server';
 
@@ -31,9 +32,9 @@ describeRedis('runs on Redis: started on one instance, followed and stopped from
   let prefix: string;
   let instances: Instance[] = [];
 
-  async function instance(ttl = 60_000, options: { maxDuration?: number; sharded?: boolean | 'auto'; verifyInterval?: number } = {}): Promise<Instance> {
-    const { maxDuration = 600_000, sharded = 'auto', verifyInterval = 10_000 } = options;
-    const adapter = await RedisAdapter.connect({ url: redis().url, prefix, sharded, verifyInterval });
+  async function instance(ttl = 60_000, options: { maxDuration?: number; sharded?: boolean | 'auto'; verifyInterval?: number; url?: string } = {}): Promise<Instance> {
+    const { maxDuration = 600_000, sharded = 'auto', verifyInterval = 10_000, url = redis().url } = options;
+    const adapter = await RedisAdapter.connect({ url, prefix, sharded, verifyInterval });
     const registry = new ChannelRegistry({ adapter, runs: { ttl, maxDuration } });
     registry.on('error', () => undefined);
     const app = express();
@@ -184,7 +185,7 @@ describeRedis('runs on Redis: started on one instance, followed and stopped from
     const client = new Redis(redis().url);
     try {
       const keys = await client.keys(`${prefix}:*`);
-      expect(keys.sort()).toEqual([`${prefix}:{\u0000run:brief}:log`, `${prefix}:{\u0000run:brief}:meta`]);
+      expect(keys.sort()).toEqual([`${prefix}:{\u0000run:brief}:ids`, `${prefix}:{\u0000run:brief}:log`, `${prefix}:{\u0000run:brief}:meta`]);
       const deadline = Date.now() + 3000;
       while ((await client.keys(`${prefix}:*`)).length > 0 && Date.now() < deadline) await sleep(50);
       expect(await client.keys(`${prefix}:*`)).toEqual([]);
@@ -196,5 +197,52 @@ describeRedis('runs on Redis: started on one instance, followed and stopped from
     } finally {
       client.disconnect();
     }
+  });
+
+  describe('when the producing process loses its Redis connection mid-run', () => {
+    it('goes on: every chunk is stored once, in order, and followers get the whole answer', async () => {
+      const { port } = new URL(redis().url);
+      const link = await FaultProxy.start({ host: '127.0.0.1', port: Number(port) });
+      try {
+        const a = await instance(60_000, { url: link.url });
+        const b = await instance();
+        const run = await a.registry.run('blip', tokens(40, 10));
+        const follower = await openStream(`${b.server.url}/runs/blip`);
+        for (const after of [8, 20, 30]) {
+          await follower.waitForEvents(after);
+          link.dropAll(); // every connection of the producer, as a network failure or CLIENT KILL would
+        }
+        await follower.ended;
+        expect(await run.done).toEqual({ reason: 'done', chunks: 40 });
+        expect(tokenTexts(follower)).toEqual(expectedTokens(40));
+        expect(follower.events.at(-1)!.data).toBe('[DONE]');
+        const admin = new Redis(redis().url);
+        expect(await admin.xlen(`${prefix}:{\u0000run:blip}:log`)).toBe(41);
+        admin.disconnect();
+      } finally {
+        await link.close();
+      }
+    });
+  });
+
+  describe('when Redis loses the run\'s log mid-answer (FLUSHALL, a restart without data)', () => {
+    it('ends the run with "error", and a later follower never gets the rest of the answer as if it were whole', async () => {
+      const a = await instance();
+      const admin = new Redis(redis().url);
+      try {
+        const run = await a.registry.run('flushed', tokens(200, 5));
+        const early = await openStream(`${a.server.url}/runs/flushed`);
+        await early.waitForEvents(5);
+        await admin.flushall();
+        expect((await run.done).reason).toBe('error');
+        const late = await openStream(`${a.server.url}/runs/flushed`);
+        await late.ended;
+        expect(late.events.map((e) => e.data)).not.toContain('[DONE]');
+        expect(late.events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"error"}' });
+        expect(tokenTexts(late)).toEqual([]);
+      } finally {
+        admin.disconnect();
+      }
+    });
   });
 });

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import { EventSource } from 'eventsource';
@@ -265,6 +267,47 @@ describe('runs: registry.run() and followRun()', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('leaves nothing running after a follow that raced registry.close() (no watchdog calls into it later)', async () => {
+    const { stdout, stderr, code } = await new Promise<{ stdout: string; stderr: string; code: number | null }>((resolve) => {
+      execFile(process.execPath, ['--unhandled-rejections=strict', path.join(__dirname, 'fixtures', 'follow-close.cjs')], { timeout: 20_000 }, (error, out, err) =>
+        resolve({ stdout: out, stderr: err, code: error === null ? 0 : typeof error.code === 'number' ? error.code : null }),
+      );
+    });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(JSON.parse(stdout)).toEqual({ status: 503 });
+  });
+
+  it('refuses a run started as registry.close() begins, and never reads its source', async () => {
+    const registry = new ChannelRegistry();
+    let pulled = 0;
+    const source = async function* (): AsyncGenerator<string> {
+      for (;;) {
+        pulled += 1;
+        yield 'x';
+        await sleep(5);
+      }
+    };
+    const starting = registry.run('late', source);
+    const closing = registry.close({ timeout: 500 });
+    await expect(starting).rejects.toMatchObject({ code: 'ERR_SSE_REGISTRY_CLOSED' });
+    await closing;
+    await sleep(20);
+    expect(pulled).toBe(0);
+  });
+
+  it('lets timers and requests run while a source yields chunks that are ready at once (maxDuration ends it)', async () => {
+    const { registry, server } = setup;
+    const ready = async function* (): AsyncGenerator<string> {
+      for (;;) yield 'x';
+    };
+    const run = await registry.run('busy', ready, { maxDuration: 200 });
+    // Answered while the run produces: the event loop is not held by it.
+    const stream = await openStream(`${server.url}/runs/nothing-here`);
+    await stream.ended;
+    expect(stream.response.statusCode).toBe(404);
+    expect((await run.done).reason).toBe('timeout');
   });
 
   it('registry.close() ends every run it produces (reason "shutdown") and its followers get that end', async () => {

@@ -181,6 +181,9 @@ export interface RunHooks {
   serialize: Serializer;
 }
 
+/** Milliseconds a producer may keep the event loop before it lets timers and sockets run. */
+const YIELD_AFTER_MS = 5;
+
 /** Attempts, and the waits between them, to store a run's end before its followers are left to their watchdog. */
 const END_RETRIES_MS = [0, 250, 1000, 4000];
 
@@ -265,6 +268,7 @@ export class RunProducer implements Run {
         const { iterator, stop } = iterate(opened.value!);
         stopSource = stop;
         if (this.signal.aborted) stop();
+        let turn = performance.now();
         for (;;) {
           const step = await this.#untilAborted(iterator.next());
           if (step.aborted || step.value!.done === true) break;
@@ -274,6 +278,13 @@ export class RunProducer implements Run {
           await hooks.append({ event: this.#event, text, kind: kindOf(chunk, hooks.serialize), id: undefined, origin: undefined }, false);
           chunks += 1;
           if (this.signal.aborted) break;
+          // A source whose chunks are ready at once, stored at once (in memory), would keep this
+          // loop in microtasks for good: no timer (maxDuration included), socket or request
+          // would run. It gives way to them every YIELD_AFTER_MS.
+          if (performance.now() - turn > YIELD_AFTER_MS) {
+            await new Promise((resolve) => setImmediate(resolve));
+            turn = performance.now();
+          }
         }
       }
     } catch (cause) {

@@ -12,7 +12,7 @@
 //   client's position, or from the start, and closes the stream after the end (run-views.ts).
 //   A process with followers also keeps a watchdog per run: a log that gets no event for
 //   `runs.maxDuration` belongs to a dead producer, and the watchdog ends it.
-import type { Adapter, PublishOptions, ReadOptions, ReadResult } from './adapters/adapter';
+import type { Adapter, PublishOptions, PublishedEvent, ReadOptions, ReadResult } from './adapters/adapter';
 import { Channel, streamOf } from './channel';
 import { debug } from './debug';
 import { SseError, fieldError } from './errors';
@@ -73,6 +73,8 @@ const STOP_POLL_MS = 50;
 /** Past `runs.maxDuration` of silence, how long (at most) a watchdog still leaves the producer to end its run. */
 const WATCHDOG_GRACE_MS = 5000;
 
+function noop(): void {}
+
 function isSealed(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'ERR_SSE_LOG_SEALED';
 }
@@ -91,15 +93,22 @@ export class Runs {
   // once ended (see run.ts). Built once: a chunk's append allocates no options.
   readonly #running: PublishOptions;
   readonly #ended: PublishOptions;
+  /** The end of a run whose log was lost mid-answer: it starts a new log (see #append). */
+  readonly #endedAnew: PublishOptions;
   readonly #lookup: ReadOptions;
+  #closed = false;
 
   constructor(settings: RunSettings, hooks: RunsHooks) {
     this.#settings = settings;
     this.#hooks = hooks;
     const { history, ttl, maxDuration } = settings;
     this.#grace = Math.min(WATCHDOG_GRACE_MS, maxDuration);
-    this.#running = { history, ttl: maxDuration + this.#grace + ttl };
-    this.#ended = { history, ttl, seal: true };
+    // Chunks and ends append only to the log the start created: a log lost mid-answer (Redis lost
+    // its data) must not start again from the middle, which later followers would take for the
+    // whole answer.
+    this.#running = { history, ttl: maxDuration + this.#grace + ttl, create: false };
+    this.#ended = { history, ttl, seal: true, create: false };
+    this.#endedAnew = { ...this.#ended, create: true };
     this.#lookup = { ...this.#running, create: false };
   }
 
@@ -114,13 +123,19 @@ export class Runs {
     const exists = (): SseError => new SseError('ERR_SSE_RUN_EXISTS', `a run "${id}" exists already (running, or kept after its end)`);
     if (this.#local.has(id)) throw exists();
     await this.#listenForStops();
+    this.#refuseIfClosed();
     const name = runChannelName(id);
     const hooks = this.#hooks;
     // Created here, or refused: only one start of an id wins, on any process.
     const { created } = await hooks.adapter.read(name, undefined, { ...this.#running, create: true });
     if (created !== true || this.#local.has(id)) throw exists();
+    if (this.#closed) {
+      // close() came while the log was created: end it, so nobody waits for a run that never starts.
+      await this.#end(id, 'shutdown').catch(noop);
+      this.#refuseIfClosed();
+    }
     const run = new RunProducer(id, source, config, {
-      append: (event, end) => hooks.adapter.publish(name, event, end ? this.#ended : this.#running),
+      append: (event, end) => this.#append(name, event, end),
       nextOrigin: () => hooks.nextOrigin(),
       onError: (error) => hooks.onError(error),
       serialize: hooks.serialize,
@@ -128,6 +143,24 @@ export class Runs {
     this.#local.set(id, run);
     void run.done.then(() => this.#local.delete(id));
     return run;
+  }
+
+  #refuseIfClosed(): void {
+    if (this.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', 'the registry is closed');
+  }
+
+  // A chunk, or the end. When the log was lost mid-answer, the end starts a new log holding only
+  // itself: followers learn that the answer ended, and why ("error"), instead of waiting for their
+  // watchdog; none of them takes the part before for the whole answer.
+  async #append(name: string, event: PublishedEvent, end: boolean): Promise<unknown> {
+    const adapter = this.#hooks.adapter;
+    if (!end) return adapter.publish(name, event, this.#running);
+    try {
+      return await adapter.publish(name, event, this.#ended);
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'ERR_SSE_LOG_LOST') throw error;
+      return adapter.publish(name, event, this.#endedAnew);
+    }
   }
 
   /** The run `id` produced by this process, if it is running here. */
@@ -193,6 +226,12 @@ export class Runs {
     const client = format === 'sse' ? parseLastEventId(stream.lastEventId) : undefined;
     const result = await this.#read(id, client?.valid === true ? client.positions : undefined);
     if (stream.closed) return 'closed';
+    // close() came while the log was read: nothing of this registry may start now (a watchdog
+    // made after close() would call into it later).
+    if (this.#closed) {
+      stream.refuse(503, 'express-sse-hub: the server is shutting down; retry later\n', stream.retryAfter);
+      return 'unavailable';
+    }
     if (result.head.epoch === '') return this.#answer(stream, missing);
     const finished =
       format === 'sse' ? result.sealed === true && result.matched >= 0 && !result.evicted && result.events.length === 0 : result.sealed === true;
@@ -210,6 +249,7 @@ export class Runs {
 
   /** Stops every run produced here (reason `shutdown`) and waits for their ends, at most `timeout` ms. */
   async close(timeout: number): Promise<void> {
+    this.#closed = true;
     for (const timer of this.#watchdogs.values()) clearTimeout(timer);
     this.#watchdogs.clear();
     const runs = [...this.#local.values()];
@@ -249,7 +289,8 @@ export class Runs {
     try {
       await this.#hooks.adapter.publish(runChannelName(id), endEntry(reason, this.#hooks.nextOrigin()), this.#ended);
     } catch (error) {
-      if (!isSealed(error)) throw error;
+      // Sealed: it has its end. Lost: there is no run left to end.
+      if (!isSealed(error) && (error as { code?: unknown }).code !== 'ERR_SSE_LOG_LOST') throw error;
     }
   }
 
@@ -258,9 +299,10 @@ export class Runs {
   // Returns what followers call on each event (`ended`: the run's end went by).
   #watch(id: string): (ended: boolean) => void {
     let timer = this.#watchdogs.get(id);
-    if (timer === undefined) {
+    if (timer === undefined && !this.#closed) {
       timer = setTimeout(() => {
         this.#watchdogs.delete(id);
+        if (this.#closed) return;
         const channel = this.#hooks.channel(runChannelName(id));
         if (channel.size === 0 || this.#local.has(id)) return;
         debug('run "%s": no event for %d ms; its producer is gone, ending it', id, this.#settings.maxDuration);
