@@ -1,3 +1,4 @@
+import net from 'node:net';
 // Connection limits of sse(): maxConnections (503) and maxConnectionsPerKey (429), both with
 // Retry-After and before any stream byte; streams already open are untouched.
 import express from 'express';
@@ -67,6 +68,39 @@ describe('maxConnections (global)', () => {
     await second.ended;
     expect(second.response.statusCode).toBe(503);
     expect(middleware.stats().connections).toBe(1);
+  });
+});
+
+describe('a HEAD request to a stream route', () => {
+  it('gets the stream headers and no body, holds no connection, and a request pipelined behind it is answered', async () => {
+    const { app, registry, middleware } = limitedApp({ maxConnections: 2 });
+    server = await startServer(app);
+    const { port } = new URL(server.url);
+    // Two HEADs and a GET on one keep-alive socket, written at once: every answer must come.
+    const replies = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        socket.write(['HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n', 'HEAD /other HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n'].join(''));
+      });
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+        if ((text.match(/^HTTP\/1\.1 /gm) ?? []).length === 3 && /\r\n\r\n[^]*404[^]*\r\n\r\n/.test(text)) {
+          socket.destroy();
+          resolve(text);
+        }
+      });
+      socket.on('error', reject);
+    });
+    const statuses = [...replies.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => Number(m[1]));
+    expect(statuses).toEqual([200, 200, 404]);
+    expect(replies).toMatch(/content-type: text\/event-stream/i);
+    expect(middleware.stats().connections).toBe(0);
+    expect(registry.channel('news').size).toBe(0);
+    // The two slots are free for real clients.
+    const first = await open(`${server.url}/events`);
+    const second = await open(`${server.url}/other`);
+    expect([first.response.statusCode, second.response.statusCode]).toEqual([200, 200]);
   });
 });
 

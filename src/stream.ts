@@ -13,7 +13,7 @@ import { addTo, removeFrom, sizeOf, type Few } from './few';
 import { formatComment, formatEvent, formatRetry, serializeData } from './serializer';
 import { iterate, type PipeSource } from './source';
 import type { StreamSet } from './stream-set';
-import { createTransport } from './transport';
+import { createTransport, type ResponseLike } from './transport';
 import type { EventMap, EventName, FreeEventName, MessageData } from './event-map';
 
 export type { PipeSource } from './source';
@@ -117,6 +117,15 @@ export class SseStream<M extends object = EventMap> extends Connection {
     }
     const set = this.#set;
     const { retryAfter } = set.settings.limits;
+    if (this.#req.method === 'HEAD') {
+      // Express routes HEAD to app.get: the stream's headers, no body, and nothing held (no
+      // connection counted, no channel joined), so a pipelined request behind it is answered.
+      setStreamHeaders(res);
+      res.statusCode = 200;
+      this.finish();
+      res.end();
+      return this;
+    }
     if (set.closing) {
       this.refuse(503, 'express-sse-hub: the server is shutting down; retry later\n', retryAfter);
       return this;
@@ -128,11 +137,7 @@ export class SseStream<M extends object = EventMap> extends Connection {
       return this;
     }
     this.flags |= ADMITTED;
-    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
-    // no-transform keeps compression() and transforming proxies from buffering the stream.
-    res.setHeader('Cache-Control', 'no-cache, no-transform');
-    // nginx buffers proxied responses unless told otherwise.
-    res.setHeader('X-Accel-Buffering', 'no');
+    setStreamHeaders(res);
     const req = this.#req;
     // HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2); Node warns and drops them.
     // (A client that asked to close keeps its wish: Node then ends the connection with the stream.)
@@ -392,6 +397,14 @@ export class SseStream<M extends object = EventMap> extends Connection {
     if (!this.enqueue(frame)) return false;
     return this.writable;
   }
+}
+
+function setStreamHeaders(res: ResponseLike): void {
+  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+  // no-transform keeps compression() and transforming proxies from buffering the stream.
+  res.setHeader('Cache-Control', 'no-cache, no-transform');
+  // nginx buffers proxied responses unless told otherwise.
+  res.setHeader('X-Accel-Buffering', 'no');
 }
 
 function readLastEventId(req: SseRequest): string | undefined {
