@@ -7,7 +7,7 @@
 import { debug } from './debug';
 import { addTo, removeFrom, type Few } from './few';
 import { scheduleFlush } from './flusher';
-import { TICKS_PER_INTERVAL } from './heartbeat';
+import { STALL_INTERVALS, TICKS_PER_INTERVAL } from './heartbeat';
 import type { ResponseLike, Transport } from './transport';
 
 /** Why a connection was dropped. */
@@ -188,6 +188,22 @@ export class Connection {
     if (this.#transport?.gone !== true) return false;
     this.finish();
     return true;
+  }
+
+  /**
+   * @internal Bytes the OS has taken from the socket, while the socket still holds some to send;
+   * undefined when it holds none (see heartbeat.ts).
+   */
+  get taken(): number | undefined {
+    const transport = this.#transport;
+    if (transport === undefined || (this.flags & CLOSED) !== 0 || transport.backlog === 0) return undefined;
+    return transport.taken;
+  }
+
+  /** @internal The heartbeat found that the socket took nothing for STALL_INTERVALS intervals. */
+  stall(): void {
+    debug('dropped a reader that took nothing for %d heartbeat intervals', STALL_INTERVALS);
+    this.drop('slow-client');
   }
 
   /** @internal A heartbeat tick: after TICKS_PER_INTERVAL quiet ticks, a keep-alive comment. */

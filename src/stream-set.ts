@@ -44,7 +44,9 @@ export class StreamSet<S extends Member = Member> {
   }
 
   delete(stream: S): void {
-    if (this.#members.delete(stream) && this.#members.size === 0) this.#heartbeat?.stop();
+    if (!this.#members.delete(stream)) return;
+    this.#heartbeat?.forget(stream);
+    if (this.#members.size === 0) this.#heartbeat?.stop();
   }
 
   /** Ends every stream (see Member.terminate), resetting those still open after the timeout. */

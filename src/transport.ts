@@ -52,10 +52,28 @@ export interface Transport {
   readonly highWaterMark: number;
   /** True once the connection is gone (destroyed), even before its 'close' event ran. */
   readonly gone: boolean;
+  /**
+   * Bytes the operating system has taken from the socket so far (it grows while the peer reads);
+   * undefined where the transport cannot tell (HTTP/2 shares one socket between streams).
+   */
+  readonly taken: number | undefined;
   /** Where 'drain' is emitted when the backlog clears. */
   readonly drainEmitter: { on(event: 'drain', listener: () => void): unknown; off(event: 'drain', listener: () => void): unknown };
   /** Drops the connection at once, discarding the backlog: a TCP reset where possible. */
   reset(): void;
+}
+
+/** Characters per write of a large flush (at most 192 KiB of UTF-8). */
+const WRITE_SLICE = 64 * 1024;
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
+
+// bytesWritten counts what was written to the socket, its own buffer included; what is left in
+// that buffer has not been taken by the kernel yet.
+function takenFrom(socket: Socket): number {
+  return socket.bytesWritten - socket.writableLength;
 }
 
 // A stalled peer keeps a destroyed-but-unflushed socket in FIN-WAIT-1, with its send buffer,
@@ -81,6 +99,21 @@ class SocketTransport implements Transport {
   }
 
   write(text: string): boolean {
+    if (text.length <= WRITE_SLICE) return this.#chunk(text);
+    // A large flush goes out in slices, one write each: the socket reports a write as taken only
+    // once all of it is, and the heartbeat tells a slow reader from a stalled one by that.
+    let ok = true;
+    for (let at = 0; at < text.length; ) {
+      let end = Math.min(at + WRITE_SLICE, text.length);
+      // Never between the two halves of a surrogate pair (each would go out as U+FFFD).
+      if (end < text.length && isLowSurrogate(text.charCodeAt(end))) end -= 1;
+      ok = this.#chunk(text.slice(at, end));
+      at = end;
+    }
+    return ok;
+  }
+
+  #chunk(text: string): boolean {
     return this.#socket.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
   }
 
@@ -94,6 +127,10 @@ class SocketTransport implements Transport {
 
   get gone(): boolean {
     return this.#socket.destroyed;
+  }
+
+  get taken(): number {
+    return takenFrom(this.#socket);
   }
 
   get drainEmitter(): Socket {
@@ -137,6 +174,11 @@ class ResponseTransport implements Transport {
 
   get drainEmitter(): ResponseLike {
     return this.#res;
+  }
+
+  get taken(): number | undefined {
+    const socket = this.#res.socket;
+    return socket instanceof Socket ? takenFrom(socket) : undefined;
   }
 
   reset(): void {

@@ -1,0 +1,77 @@
+// A reader that stops reading (a frozen tab, a stalled proxy) while its socket still holds data:
+// what it costs is bounded in time as well as in bytes. The kernel's send buffer takes up to a few
+// MiB before the process sees any backlog, and maxBufferedBytes counts only what comes after; the
+// heartbeat drops a stream whose socket took nothing for STALL_INTERVALS intervals.
+import net from 'node:net';
+import express from 'express';
+import { ChannelRegistry, sse } from 'express-sse-hub';
+import { STALL_INTERVALS } from '../src/heartbeat';
+import { startServer, waitUntil, type TestServer } from './helpers/server';
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+/** A client that sends its request, reads the response headers, then never reads again. */
+function stalledReader(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1', () => socket.write('GET /feed HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n'));
+    socket.once('data', () => {
+      socket.pause();
+      resolve(socket);
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('a subscriber that stops reading', () => {
+  it(`is dropped once its socket took nothing for ${STALL_INTERVALS} heartbeat intervals, below maxBufferedBytes`, async () => {
+    // maxBufferedBytes far above what is sent: only the stall rule can drop this reader.
+    const registry = new ChannelRegistry({ maxBufferedBytes: 256 * 1024 * 1024 });
+    const dropped: unknown[] = [];
+    registry.on('client-dropped', (info) => dropped.push(info));
+    const app = express();
+    app.get('/feed', sse({ heartbeat: 100 }), (_req, res) => registry.channel('feed').subscribe(res));
+    server = await startServer(app);
+    const socket = await stalledReader(Number(new URL(server.url).port));
+    await waitUntil(() => registry.channel('feed').size === 1, 'the reader subscribed');
+    // 8 MiB: more than the kernel's buffers on both ends take, so the rest waits in the process.
+    const chunk = 'x'.repeat(100 * 1024);
+    for (let i = 0; i < 80; i += 1) await registry.channel('feed').broadcast(chunk);
+    await waitUntil(() => dropped.length === 1, 'the stalled reader was dropped', 20_000);
+    expect(registry.stats().droppedBy['slow-client']).toBe(1);
+    expect(registry.channel('feed').size).toBe(0);
+    socket.destroy();
+    await registry.close();
+  });
+
+  it('keeps a reader that takes its data in bursts, backed up for longer than that in all', async () => {
+    const registry = new ChannelRegistry({ maxBufferedBytes: 256 * 1024 * 1024 });
+    const app = express();
+    // Stalled means taking nothing for 2 intervals (here 2 s): this reader pauses 1 s at a time.
+    app.get('/feed', sse({ heartbeat: 1000 }), (_req, res) => registry.channel('feed').subscribe(res));
+    server = await startServer(app);
+    const socket = await stalledReader(Number(new URL(server.url).port));
+    await waitUntil(() => registry.channel('feed').size === 1, 'the reader subscribed');
+    const chunk = 'x'.repeat(100 * 1024);
+    for (let i = 0; i < 160; i += 1) await registry.channel('feed').broadcast(chunk);
+    const total = 160 * chunk.length;
+    let received = 0;
+    socket.on('data', (data: Buffer) => (received += data.length));
+    let bursts = 0;
+    while (received < total && !socket.destroyed) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      socket.resume();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      socket.pause();
+      bursts += 1;
+    }
+    expect(socket.destroyed).toBe(false);
+    expect(registry.stats().dropped).toBe(0);
+    expect(bursts).toBeGreaterThan(2);
+    socket.destroy();
+    await registry.close();
+  }, 60_000);
+});
