@@ -634,4 +634,23 @@ describe("the built 'express-sse-hub/client'", () => {
       process.exit(0);`;
     expect(run(['-e', cjs])).toEqual([['EventSource'], 0]);
   });
+
+  it('is one class for require and import: instanceof holds across them', () => {
+    const esm = `import { createRequire } from 'node:module';
+      import { EventSource } from 'express-sse-hub/client';
+      const required = createRequire(import.meta.url)('express-sse-hub/client').EventSource;
+      const a = new EventSource('http://127.0.0.1:9/');
+      const b = new required('http://127.0.0.1:9/');
+      a.close();
+      b.close();
+      console.log(JSON.stringify([EventSource === required, a instanceof required, b instanceof EventSource]));`;
+    expect(run(['--input-type=module', '-e', esm])).toEqual([true, true, true]);
+    const cjs = `const { EventSource } = require('express-sse-hub/client');
+      import('express-sse-hub/client').then((imported) => {
+        const a = new imported.EventSource('http://127.0.0.1:9/');
+        a.close();
+        console.log(JSON.stringify([imported.EventSource === EventSource, a instanceof EventSource]));
+      });`;
+    expect(run(['-e', cjs])).toEqual([true, true]);
+  });
 });
