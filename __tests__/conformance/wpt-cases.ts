@@ -27,6 +27,8 @@ import {
 } from './harness';
 
 const WINDOW = 'the page resolves relative URLs';
+/** format-comments.any.js: "cannot make the string too long; causes timeout". */
+const LONG = 'x'.repeat(2 * 1024);
 
 /** A message.py URL with `message` (percent-encoded by the caller, as the cases do). */
 const message = (query: string): string => `resources/message.py?${query}`;
@@ -56,6 +58,59 @@ function retryCase(name: string, from: string, query: string, expectedMs: number
           source.close();
           t.done();
         }
+      });
+    },
+  };
+}
+
+/**
+ * The many cases that open one stream and check the data of its first message event:
+ * assert_equals(expected, e.data), then close. `onerror` fails the case where the original does.
+ */
+function firstMessageCase(name: string, from: string, path: string, expected: string, errorUnreached = false): Case {
+  return {
+    name,
+    from,
+    run(t, env) {
+      const source = new env.EventSource(env.wpt(path));
+      source.onmessage = (e) => {
+        t.step(() => {
+          assert_equals(expected, e.data);
+          source.close();
+        });
+        t.done();
+      };
+      if (errorUnreached) {
+        source.onerror = () => {
+          t.step(() => assert_unreached());
+          t.done();
+        };
+      }
+    },
+  };
+}
+
+/** format-bom(-2).any.js: which of messages 1 and 2 a leading BOM (once, or twice) lets through. */
+function bomCase(name: string, from: string, query: string, expectOne: boolean, expectTwo: boolean): Case {
+  return {
+    name,
+    from,
+    run(t, env) {
+      let hasbeenone = false;
+      let hasbeentwo = false;
+      const source = new env.EventSource(env.wpt(message(query)));
+      source.addEventListener('message', (e) => {
+        t.step(() => {
+          const { data } = e as MessageEventLike;
+          if (data === '1') hasbeenone = true;
+          if (data === '2') hasbeentwo = true;
+          if (data === '3') {
+            assert_equals(hasbeenone, expectOne);
+            assert_equals(hasbeentwo, expectTwo);
+            source.close();
+            t.done();
+          }
+        });
       });
     },
   };
@@ -478,20 +533,7 @@ export const WPT_CASES: readonly Case[] = [
       });
     },
   },
-  {
-    name: 'EventSource: onmessage',
-    from: 'eventsource-onmessage.any.js',
-    run(t, env) {
-      const source = new env.EventSource(env.wpt('resources/message.py'));
-      source.onmessage = (e) => {
-        t.step(() => {
-          assert_equals('data', e.data);
-          source.close();
-        });
-        t.done();
-      };
-    },
-  },
+  firstMessageCase('EventSource: onmessage', 'eventsource-onmessage.any.js', 'resources/message.py', 'data'),
   {
     name: 'EventSource: onopen (announcing the connection)',
     from: 'eventsource-onopen.any.js',
@@ -593,66 +635,14 @@ export const WPT_CASES: readonly Case[] = [
       t.done();
     },
   },
-  {
-    name: 'EventSource: Double BOM',
-    from: 'format-bom-2.any.js',
-    run(t, env) {
-      let hasbeenone = false;
-      let hasbeentwo = false;
-      const source = new env.EventSource(env.wpt(message('message=%EF%BB%BF%EF%BB%BFdata%3A1%0A%0Adata%3A2%0A%0Adata%3A3')));
-      source.addEventListener('message', (e) => {
-        t.step(() => {
-          const { data } = e as MessageEventLike;
-          if (data === '1') hasbeenone = true;
-          if (data === '2') hasbeentwo = true;
-          if (data === '3') {
-            assert_false(hasbeenone);
-            assert_true(hasbeentwo);
-            source.close();
-            t.done();
-          }
-        });
-      });
-    },
-  },
-  {
-    name: 'EventSource: BOM',
-    from: 'format-bom.any.js',
-    run(t, env) {
-      let hasbeenone = false;
-      let hasbeentwo = false;
-      const source = new env.EventSource(env.wpt(message('message=%EF%BB%BFdata%3A1%0A%0A%EF%BB%BFdata%3A2%0A%0Adata%3A3')));
-      source.addEventListener('message', (e) => {
-        t.step(() => {
-          const { data } = e as MessageEventLike;
-          if (data === '1') hasbeenone = true;
-          if (data === '2') hasbeentwo = true;
-          if (data === '3') {
-            assert_true(hasbeenone);
-            assert_false(hasbeentwo);
-            source.close();
-            t.done();
-          }
-        });
-      });
-    },
-  },
-  {
-    name: 'EventSource: comment fest',
-    from: 'format-comments.any.js',
-    run(t, env) {
-      const longstring = 'x'.repeat(2 * 1024);
-      const text = encodeURI(`data:1\r:\0\n:\r\ndata:2\n:${longstring}\rdata:3\n:data:fail\r:${longstring}\ndata:4\n`);
-      const source = new env.EventSource(env.wpt(message(`message=${text}&newline=none`)));
-      source.onmessage = (e) => {
-        t.step(() => {
-          assert_equals('1\n2\n3\n4', e.data);
-          source.close();
-        });
-        t.done();
-      };
-    },
-  },
+  bomCase('EventSource: Double BOM', 'format-bom-2.any.js', 'message=%EF%BB%BF%EF%BB%BFdata%3A1%0A%0Adata%3A2%0A%0Adata%3A3', false, true),
+  bomCase('EventSource: BOM', 'format-bom.any.js', 'message=%EF%BB%BFdata%3A1%0A%0A%EF%BB%BFdata%3A2%0A%0Adata%3A3', true, false),
+  firstMessageCase(
+    'EventSource: comment fest',
+    'format-comments.any.js',
+    message(`message=${encodeURI(`data:1\r:\0\n:\r\ndata:2\n:${LONG}\rdata:3\n:data:fail\r:${LONG}\ndata:4\n`)}&newline=none`),
+    '1\n2\n3\n4',
+  ),
   {
     name: 'EventSource: a data before final empty line',
     from: 'format-data-before-final-empty-line.any.js',
@@ -692,20 +682,7 @@ export const WPT_CASES: readonly Case[] = [
       };
     },
   },
-  {
-    name: 'EventSource: empty "event" field',
-    from: 'format-field-event-empty.any.js',
-    run(t, env) {
-      const source = new env.EventSource(env.wpt(message('message=event%3A%20%0Adata%3Adata')));
-      source.onmessage = (e) => {
-        t.step(() => {
-          assert_equals('data', e.data);
-          source.close();
-        });
-        t.done();
-      };
-    },
-  },
+  firstMessageCase('EventSource: empty "event" field', 'format-field-event-empty.any.js', message('message=event%3A%20%0Adata%3Adata'), 'data'),
   {
     name: 'EventSource: custom event name',
     from: 'format-field-event.any.js',
@@ -786,67 +763,24 @@ export const WPT_CASES: readonly Case[] = [
       };
     },
   },
-  {
-    name: 'EventSource: field parsing',
-    from: 'format-field-parsing.any.js',
-    run(t, env) {
-      const text = encodeURI('data:\0\ndata:  2\rData:1\ndata\0:2\ndata:1\r\0data:4\nda-ta:3\rdata_5\ndata:3\rdata:\r\n data:32\ndata:4\n');
-      const source = new env.EventSource(env.wpt(message(`message=${text}&newline=none`)));
-      source.onmessage = (e) => {
-        t.step(() => {
-          assert_equals(e.data, '\0\n 2\n1\n3\n\n4');
-          source.close();
-        });
-        t.done();
-      };
-    },
-  },
+  firstMessageCase(
+    'EventSource: field parsing',
+    'format-field-parsing.any.js',
+    message(`message=${encodeURI('data:\0\ndata:  2\rData:1\ndata\0:2\ndata:1\r\0data:4\nda-ta:3\rdata_5\ndata:3\rdata:\r\n data:32\ndata:4\n')}&newline=none`),
+    '\0\n 2\n1\n3\n\n4',
+  ),
   retryCase('EventSource: "retry" field (bogus)', 'format-field-retry-bogus.any.js', 'message=retry%3A3000%0Aretry%3A1000x%0Adata%3Ax', 3000),
-  {
-    name: 'EventSource: empty retry field',
-    from: 'format-field-retry-empty.any.js',
-    run(t, env) {
-      const source = new env.EventSource(env.wpt(message('message=retry%0Adata%3Atest')));
-      source.onmessage = (e) => {
-        t.step(() => {
-          assert_equals('test', e.data);
-          source.close();
-        });
-        t.done();
-      };
-    },
-  },
+  firstMessageCase('EventSource: empty retry field', 'format-field-retry-empty.any.js', message('message=retry%0Adata%3Atest'), 'test'),
   // "03000": 1536 in octal, but should be 3000.
   retryCase('EventSource: "retry" field', 'format-field-retry.any.js', 'message=retry%3A03000%0Adata%3Ax', 3000),
-  {
-    name: 'EventSource: unknown fields and parsing fun',
-    from: 'format-field-unknown.any.js',
-    run(t, env) {
-      const source = new env.EventSource(env.wpt(message('message=data%3Atest%0A%20data%0Adata%0Afoobar%3Axxx%0Ajustsometext%0A%3Athisisacommentyay%0Adata%3Atest')));
-      source.onmessage = (e) => {
-        t.step(() => {
-          assert_equals('test\n\ntest', e.data);
-          source.close();
-        });
-        t.done();
-      };
-    },
-  },
-  {
-    name: 'EventSource: leading space',
-    from: 'format-leading-space.any.js',
-    run(t, env) {
-      // also used a CR as newline once
-      const source = new env.EventSource(env.wpt(message('message=data%3A%09test%0Ddata%3A%20%0Adata%3Atest')));
-      source.onmessage = (e) => {
-        t.step(() => {
-          assert_equals('\ttest\n\ntest', e.data);
-          source.close();
-        });
-        t.done();
-      };
-    },
-  },
+  firstMessageCase(
+    'EventSource: unknown fields and parsing fun',
+    'format-field-unknown.any.js',
+    message('message=data%3Atest%0A%20data%0Adata%0Afoobar%3Axxx%0Ajustsometext%0A%3Athisisacommentyay%0Adata%3Atest'),
+    'test\n\ntest',
+  ),
+  // also used a CR as newline once
+  firstMessageCase('EventSource: leading space', 'format-leading-space.any.js', message('message=data%3A%09test%0Ddata%3A%20%0Adata%3Atest'), '\ttest\n\ntest'),
   ...(
     [
       ['EventSource: bogus MIME type', 'format-mime-bogus.any.js', 'x%20bogus'],
@@ -896,38 +830,8 @@ export const WPT_CASES: readonly Case[] = [
       };
     },
   },
-  {
-    name: 'EventSource: newline fest',
-    from: 'format-newlines.any.js',
-    run(t, env) {
-      const source = new env.EventSource(env.wpt(message('message=data%3Atest%0D%0Adata%0Adata%3Atest%0D%0A%0D&newline=none')));
-      source.onmessage = (e) => {
-        t.step(() => {
-          assert_equals('test\n\ntest', e.data);
-          source.close();
-        });
-        t.done();
-      };
-    },
-  },
-  {
-    name: 'EventSource: null character in response',
-    from: 'format-null-character.any.js',
-    run(t, env) {
-      const source = new env.EventSource(env.wpt(message('message=data%3A%00%0A%0A')));
-      source.onmessage = (e) => {
-        t.step(() => {
-          assert_equals('\x00', e.data);
-          source.close();
-        });
-        t.done();
-      };
-      source.onerror = () => {
-        t.step(() => assert_unreached());
-        t.done();
-      };
-    },
-  },
+  firstMessageCase('EventSource: newline fest', 'format-newlines.any.js', message('message=data%3Atest%0D%0Adata%0Adata%3Atest%0D%0A%0D&newline=none'), 'test\n\ntest'),
+  firstMessageCase('EventSource: null character in response', 'format-null-character.any.js', message('message=data%3A%00%0A%0A'), '\x00', true),
   {
     name: 'EventSource always UTF-8',
     from: 'format-utf-8.any.js',
@@ -941,20 +845,7 @@ export const WPT_CASES: readonly Case[] = [
       source.onerror = t.step_func(() => assert_unreached('Got error event'));
     },
   },
-  {
-    name: 'EventSource: Accept header',
-    from: 'request-accept.any.js',
-    run(t, env) {
-      const source = new env.EventSource(env.wpt('resources/accept.event_stream?pipe=sub'));
-      source.onmessage = (e) => {
-        t.step(() => {
-          assert_equals(e.data, 'text/event-stream');
-          source.close();
-        });
-        t.done();
-      };
-    },
-  },
+  firstMessageCase('EventSource: Accept header', 'request-accept.any.js', 'resources/accept.event_stream?pipe=sub', 'text/event-stream'),
   ...cacheCases('same origin', (env) => env.wpt('resources/cache-control.event_stream?pipe=sub')),
   ...cacheCases('cross origin', (env) => `${env.crossWpt}resources/cors.py?run=cache-control`, 'CORS exists in a page only'),
   credentialsCase('enabled', true, { withCredentials: true }, '1'),
