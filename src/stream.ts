@@ -386,7 +386,7 @@ export class SseStream<M extends object = EventMap> extends Connection {
 }
 
 /** The response header announcing the heartbeat interval, in ms. */
-export const HEARTBEAT_HEADER = 'SSE-Heartbeat-Interval';
+const HEARTBEAT_HEADER = 'SSE-Heartbeat-Interval';
 
 /**
  * Tells the client how often it hears from this stream at least, so that it can take a stream

@@ -357,9 +357,9 @@ export class EventSource<M extends object = EventMap> extends EventTarget {
   /** A request that got no answer: the network failed, the `headers` function threw, or a CORS check refused the answer. */
   async #unanswered(error: unknown, sent: boolean, signal: AbortSignal): Promise<void> {
     const message = String((error as Error)?.message ?? error);
-    // The page stopped its loads (window.stop()), or fetch cannot load this kind of URL: as
-    // EventSource does, the source fails for good.
-    if ((error as Error)?.name === 'AbortError' || !/^https?:/.test(this.url)) {
+    // fetch cannot load this kind of URL (ftp:, about:, mailto:…): as EventSource does, the source
+    // fails for good.
+    if (!/^https?:/.test(this.url)) {
       this.#fail(undefined, message);
       return;
     }
