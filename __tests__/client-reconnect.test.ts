@@ -67,7 +67,7 @@ describe('a connection that goes silent (a relay stops forwarding, the socket st
     // A heartbeat went out during the step: wait until the proxy passed it on, then until the
     // client's read of it ran (a few turns of the event loop).
     await settle(() => proxy.bytesDown > before, 'the heartbeat to pass the proxy');
-    for (let i = 0; i < 20; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
+    for (let i = 0; i < 50; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   it(`is taken for dead after ${HEARTBEATS_PER_TIMEOUT} announced heartbeat intervals, and re-established with Last-Event-ID, on default options`, async () => {
