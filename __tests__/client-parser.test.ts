@@ -149,3 +149,31 @@ describe('EventStreamParser#feed()', () => {
     });
   });
 });
+
+describe('when one line is long and arrives in many chunks', () => {
+  it('reads each character a bounded number of times (linear, not quadratic, in the line length)', () => {
+    // What the parser's line-break search covers, counted where it happens: every exec() of a
+    // global regular expression scans from lastIndex to the end of its string at most.
+    let scanned = 0;
+    const original = RegExp.prototype.exec;
+    const spy = jest.spyOn(RegExp.prototype, 'exec').mockImplementation(function (this: RegExp, text: string) {
+      if (this.global) scanned += text.length - this.lastIndex;
+      return original.call(this, text);
+    });
+    try {
+      const chunk = 16 * 1024;
+      const line = 'x'.repeat(4 * 1024 * 1024);
+      const text = `data: ${line}\n\n`;
+      let data = '';
+      const parser = new EventStreamParser('', (_id, _type, d) => (data = d), () => undefined);
+      scanned = 0;
+      for (let at = 0; at < text.length; at += chunk) parser.feed(text.slice(at, at + chunk));
+      expect(data).toBe(line);
+      // Once, plus what exec() passes over after the last line break of each chunk: at most
+      // twice the text. (Scanning the unfinished line again with every chunk made it ~128 times.)
+      expect(scanned).toBeLessThanOrEqual(2 * text.length);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});

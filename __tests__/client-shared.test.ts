@@ -1,9 +1,10 @@
 // Shared mode of express-sse-hub/client, in Node: the ordering rules of a tab that follows the
-// leader (SharedLink), driven message by message over a real BroadcastChannel, and two sources
-// sharing one connection to a real server, with an in-process stand-in for Web Locks.
-import express, { type Response as ExpressResponse } from 'express';
+// leader (SharedLink), driven message by message over a real BroadcastChannel, and sources
+// sharing one connection to a real server (only when their requests are the same), with an
+// in-process stand-in for Web Locks.
+import express, { type Request, type Response as ExpressResponse } from 'express';
 import { ChannelRegistry, sse } from 'express-sse-hub';
-import { EventSource, type SseErrorEvent } from '../src/client';
+import { EventSource, type EventSourceInit, type SseErrorEvent } from '../src/client';
 import { GAP_WAIT_MS, SharedLink, type EventRelay, type Member, type Relay, type StateRelay } from '../src/client/shared';
 import { collect, nextEvent, TestLocks } from './helpers/client';
 import { startServer, waitUntil, type TestServer } from './helpers/server';
@@ -225,5 +226,101 @@ describe('new EventSource(url, { shared: true }) with Web Locks', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('new EventSource(url, { shared: true }) for requests that differ', () => {
+  let server: TestServer;
+  /** Each request to /stream: its method, Authorization, body and x-tab header. */
+  let requests: { auth: string | undefined; body: string; tab: string | undefined }[];
+  let sources: EventSource[];
+
+  beforeEach(async () => {
+    Object.defineProperty(globalThis, 'navigator', { value: { locks: new TestLocks() }, configurable: true });
+    requests = [];
+    sources = [];
+    const app = express();
+    const answer = (req: Request, res: ExpressResponse): void => {
+      const body = typeof req.body === 'string' ? req.body : '';
+      requests.push({ auth: req.get('authorization'), body, tab: req.get('x-tab') });
+      // What only this request may see: its user, its room.
+      res.sse.send(`${req.get('authorization') ?? 'nobody'} in ${body || 'the lobby'}`);
+    };
+    app.get('/stream', sse({ heartbeat: false }), answer);
+    app.post('/stream', express.text(), sse({ heartbeat: false }), answer);
+    server = await startServer(app);
+  });
+  afterEach(async () => {
+    for (const source of sources) source.close();
+    delete (globalThis as { navigator?: unknown }).navigator;
+    await server.close();
+  });
+
+  function open(init: EventSourceInit): EventSource {
+    const source = new EventSource(`${server.url}/stream`, { shared: true, ...init });
+    sources.push(source);
+    return source;
+  }
+
+  /** Opens a source per init, and resolves with the messages each got once all got one. */
+  async function firstMessages(...inits: EventSourceInit[]): Promise<string[][]> {
+    const opened = inits.map(open);
+    const got = opened.map((source) => collect(source));
+    await waitUntil(() => got.every((messages) => messages.length > 0), 'every source to get its first event');
+    await sleep(50);
+    return got;
+  }
+
+  it("never shares between different Authorization headers: each tab reads its own user's stream", async () => {
+    const got = await firstMessages({ headers: { Authorization: 'Bearer alice' } }, { headers: { Authorization: 'Bearer bob' } });
+    expect(got).toEqual([['Bearer alice in the lobby'], ['Bearer bob in the lobby']]);
+    expect(requests.map((r) => r.auth).sort()).toEqual(['Bearer alice', 'Bearer bob']);
+  });
+
+  it('never shares between different bodies', async () => {
+    const got = await firstMessages(
+      { method: 'POST', body: 'room-a', headers: { 'content-type': 'text/plain' } },
+      { method: 'POST', body: 'room-b', headers: { 'content-type': 'text/plain' } },
+    );
+    expect(got).toEqual([['nobody in room-a'], ['nobody in room-b']]);
+    expect(requests).toHaveLength(2);
+  });
+
+  it('never shares between methods', async () => {
+    await firstMessages({}, { method: 'POST' });
+    expect(requests).toHaveLength(2);
+  });
+
+  it('shares one connection between the same requests, headers given as an object or a function', async () => {
+    const got = await firstMessages(
+      { headers: { Authorization: 'Bearer alice' } },
+      { headers: () => Promise.resolve({ authorization: 'Bearer alice' }) },
+      { headers: { Authorization: 'Bearer alice' } },
+    );
+    expect(got).toEqual([['Bearer alice in the lobby'], ['Bearer alice in the lobby'], ['Bearer alice in the lobby']]);
+    expect(requests).toHaveLength(1);
+  });
+
+  it('shares by shareKey instead of the headers: one connection per key', async () => {
+    const got = await firstMessages(
+      { headers: { 'x-tab': 'A', Authorization: 'Bearer alice-1' }, shareKey: 'alice' },
+      { headers: { 'x-tab': 'B', Authorization: 'Bearer alice-2' }, shareKey: 'alice' },
+      { headers: { 'x-tab': 'C', Authorization: 'Bearer bob' }, shareKey: 'bob' },
+    );
+    expect(got).toEqual([['Bearer alice-1 in the lobby'], ['Bearer alice-1 in the lobby'], ['Bearer bob in the lobby']]);
+    expect(requests.map((r) => r.tab).sort()).toEqual(['A', 'C']);
+  });
+
+  it('connects alone when the headers function throws while the share key is made, and reports the failure there', async () => {
+    let calls = 0;
+    const source = open({
+      headers: () => {
+        calls += 1;
+        if (calls <= 2) throw new Error('token service down');
+        return { Authorization: 'Bearer late' };
+      },
+    });
+    const error = await nextEvent<SseErrorEvent>(source, 'error');
+    expect([error.message, source.readyState]).toEqual(['express-sse-hub: token service down', EventSource.CONNECTING]);
   });
 });

@@ -66,6 +66,20 @@ export function initFields(): void {
   void new EventSource('http://localhost/', { headers: { 'X-Count': 1 } });
   // @ts-expect-error no such option
   void new EventSource('http://localhost/', { retries: 3 });
+  void new EventSource('http://localhost/', { shared: true, shareKey: 'user-42', heartbeatTimeout: 45_000 });
+  // @ts-expect-error heartbeatTimeout is a number of ms
+  void new EventSource('http://localhost/', { heartbeatTimeout: '45s' });
+}
+
+// Compile-time only: async iteration yields message events.
+export async function iterated(source: EventSource<ChatEvents>): Promise<string[]> {
+  const seen: string[] = [];
+  for await (const event of source) {
+    const data: string = event.data;
+    const id: string = event.lastEventId;
+    seen.push(`${event.type} ${data} ${id}`, String(event.json()));
+  }
+  return seen;
 }
 
 interface Run {
@@ -95,6 +109,10 @@ source.addEventListener('chat', onChat, { once: true });
 source.removeEventListener('chat', onChat);
 source.addEventListener('reset', (event: SseMessageEvent<{ channel: string }>) => console.log(event.json().channel));
 source.onerror = (event) => console.log(event.status, event.reconnectIn, source.readyState === EventSource.CLOSED);
+const iterated = new EventSource('http://localhost/news', { shareKey: 'user-42', heartbeatTimeout: 45_000 });
+void (async () => {
+  for await (const event of iterated) console.log(event.type, event.data, event.lastEventId);
+})();
 source.close();
 `;
 

@@ -1,3 +1,4 @@
+import cors from 'cors';
 import express from 'express';
 import { sse } from 'express-sse-hub';
 import { activeHeartbeatTimers } from '../src/heartbeat';
@@ -22,11 +23,42 @@ describe('sse({ heartbeat })', () => {
   }
 
   describe('when the stream is idle', () => {
-    it('sends keep-alive comments', async () => {
+    it('sends keep-alive comments, each a comment line alone (no blank line some clients read as an empty event)', async () => {
       const client = await openStream(await serveIdle(40));
       await client.waitForComments(3, 2000);
       expect(client.events).toEqual([]);
-      expect(client.raw()).toMatch(/^(:\n\n){3,}$/);
+      expect(client.raw()).toMatch(/^(:\n){3,}$/);
+      client.destroy();
+    });
+  });
+
+  describe('when a stream opens', () => {
+    it('announces the interval in the SSE-Heartbeat-Interval header', async () => {
+      const client = await openStream(await serveIdle(1234));
+      expect(client.response.headers['sse-heartbeat-interval']).toBe('1234');
+      // Same-origin (no CORS header): nothing to expose.
+      expect(client.response.headers['access-control-expose-headers']).toBeUndefined();
+      client.destroy();
+    });
+
+    it('announces nothing with heartbeat: false', async () => {
+      const client = await openStream(await serveIdle(false));
+      expect(client.response.headers['sse-heartbeat-interval']).toBeUndefined();
+      client.destroy();
+    });
+
+    it.each([
+      ['no exposed headers', {}, 'SSE-Heartbeat-Interval'],
+      ['its own exposed headers', { exposedHeaders: ['X-Request-Id'] }, 'X-Request-Id, SSE-Heartbeat-Interval'],
+      ['the header already exposed', { exposedHeaders: ['sse-heartbeat-interval'] }, 'sse-heartbeat-interval'],
+    ])('exposes it to a cross-origin fetch when the cors package allows the origin (%s)', async (_name, options, exposed) => {
+      const app = express();
+      app.use(cors({ origin: 'http://app.example', ...options }));
+      app.get('/events', sse({ heartbeat: 500 }), () => undefined);
+      server = await startServer(app);
+      const client = await openStream(`${server.url}/events`, { headers: { origin: 'http://app.example' } });
+      expect(client.response.headers['access-control-expose-headers']).toBe(exposed);
+      expect(client.response.headers['sse-heartbeat-interval']).toBe('500');
       client.destroy();
     });
   });

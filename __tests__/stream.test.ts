@@ -163,6 +163,10 @@ describe.each(EXPRESS_VERSIONS)('res.sse on %s', (_version, express) => {
       ['the lastEventId query parameter', '/events?lastEventId=17', {}, '17'],
       ['the header over the query', '/events?lastEventId=17', { 'last-event-id': '42' }, '42'],
       ['nothing on a first connection', '/events', {}, undefined],
+      // Node hands header bytes over as Latin-1: a string of them is what goes on the wire.
+      ['a UTF-8 header (what browsers send) as UTF-8', '/events', { 'last-event-id': Buffer.from('naïve…日本😀').toString('latin1') }, 'naïve…日本😀'],
+      ['a header that is not UTF-8 as Latin-1', '/events', { 'last-event-id': 'na\u00efve \u00a3' }, 'naïve £'],
+      ['a UTF-8 query parameter', `/events?lastEventId=${encodeURIComponent('日本')}`, {}, '日本'],
     ])('reads %s', async (_what, path, headers, expected) => {
       let seen: string | undefined = 'unset';
       const url = await serve((res) => {

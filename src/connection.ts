@@ -211,7 +211,9 @@ export class Connection {
     const flags = this.flags;
     if ((flags & (OPENED | CLOSED)) !== OPENED) return;
     const quiet = ((flags & QUIET_MASK) >> QUIET_SHIFT) + 1;
-    if (quiet >= TICKS_PER_INTERVAL) this.enqueue(':\n\n', 3);
+    // A comment line alone: a blank line after it would make some clients (httpx-sse) yield an
+    // empty message.
+    if (quiet >= TICKS_PER_INTERVAL) this.enqueue(':\n', 2);
     else this.flags = (flags & ~QUIET_MASK) | (quiet << QUIET_SHIFT);
   }
 

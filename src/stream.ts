@@ -120,7 +120,7 @@ export class SseStream<M extends object = EventMap> extends Connection {
     if (this.#req.method === 'HEAD') {
       // Express routes HEAD to app.get: the stream's headers, no body, and nothing held (no
       // connection counted, no channel joined), so a pipelined request behind it is answered.
-      setStreamHeaders(res);
+      setStreamHeaders(res, set.settings.heartbeat);
       res.statusCode = 200;
       this.finish();
       res.end();
@@ -137,7 +137,7 @@ export class SseStream<M extends object = EventMap> extends Connection {
       return this;
     }
     this.flags |= ADMITTED;
-    setStreamHeaders(res);
+    setStreamHeaders(res, set.settings.heartbeat);
     const req = this.#req;
     // HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2); Node warns and drops them.
     // (A client that asked to close keeps its wish: Node then ends the connection with the stream.)
@@ -399,20 +399,60 @@ export class SseStream<M extends object = EventMap> extends Connection {
   }
 }
 
-function setStreamHeaders(res: ResponseLike): void {
+function setStreamHeaders(res: ResponseLike, heartbeat: number | false): void {
   res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
   // no-transform keeps compression() and transforming proxies from buffering the stream.
   res.setHeader('Cache-Control', 'no-cache, no-transform');
   // nginx buffers proxied responses unless told otherwise.
   res.setHeader('X-Accel-Buffering', 'no');
+  if (heartbeat !== false) announceHeartbeat(res, heartbeat);
 }
 
+/** The response header announcing the heartbeat interval, in ms. */
+const HEARTBEAT_HEADER = 'SSE-Heartbeat-Interval';
+
+/**
+ * Tells the client how often it hears from this stream at least, so that it can take a stream
+ * silent for a few intervals for dead (a proxy or NAT that stopped forwarding keeps the socket
+ * open): express-sse-hub/client reconnects after three. A header rather than a first comment
+ * leaves the event stream itself as it was; a cross-origin fetch reads it only when exposed, so
+ * it is added to `Access-Control-Expose-Headers` when the response allows an origin (CORS
+ * middleware runs before the route).
+ */
+function announceHeartbeat(res: ResponseLike, intervalMs: number): void {
+  res.setHeader(HEARTBEAT_HEADER, String(intervalMs));
+  if (res.getHeader('Access-Control-Allow-Origin') === undefined) return;
+  const exposed = res.getHeader('Access-Control-Expose-Headers');
+  const list = Array.isArray(exposed) ? exposed.join(', ') : typeof exposed === 'string' ? exposed : '';
+  if (!list.toLowerCase().split(/\s*,\s*/).includes(HEARTBEAT_HEADER.toLowerCase())) {
+    res.setHeader('Access-Control-Expose-Headers', list === '' ? HEARTBEAT_HEADER : `${list}, ${HEARTBEAT_HEADER}`);
+  }
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The id the client last saw. Node reads header bytes as Latin-1; browsers (and
+ * express-sse-hub/client) send Last-Event-ID as UTF-8, so the bytes are decoded as UTF-8 and an
+ * id sent with `res.sse.send(…, { id })` comes back equal. Bytes that are not UTF-8 (a client
+ * that sent Latin-1) are kept as Latin-1.
+ */
 function readLastEventId(req: SseRequest): string | undefined {
   const header = req.headers['last-event-id'];
-  if (typeof header === 'string' && header !== '') return header;
+  if (typeof header === 'string' && header !== '') return decodeHeader(header);
   const url = req.url ?? '';
   const q = url.indexOf('?');
   if (q === -1) return undefined;
   const value = new URLSearchParams(url.slice(q + 1)).get('lastEventId');
   return value === null || value === '' ? undefined : value;
+}
+
+function decodeHeader(latin1: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(latin1)) return latin1;
+  try {
+    return UTF8.decode(Buffer.from(latin1, 'latin1'));
+  } catch {
+    return latin1;
+  }
 }

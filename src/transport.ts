@@ -29,6 +29,7 @@ export interface ResponseLike {
   readonly socket?: Socket | null;
   readonly chunkedEncoding?: boolean;
   setHeader(name: string, value: string): unknown;
+  getHeader(name: string): unknown;
   writeHead(status: number): unknown;
   flushHeaders?: () => void;
   /** Added by compression(): pushes buffered output out. */

@@ -57,6 +57,27 @@ export function recordRequests(into: SeenRequest[]): (req: Request, res: Respons
   };
 }
 
+/**
+ * Fake timers for tests where time is the subject, over real sockets: setTimeout, setInterval and
+ * Date are fake (the client's and the server's timers alike); performance.now(), setImmediate,
+ * process.nextTick and queueMicrotask stay real, so I/O and the waits for it (settle) run.
+ */
+export function useFakeClock(): void {
+  jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask', 'performance'] });
+}
+
+/**
+ * Lets real I/O run until `check()` holds (fake time stands still meanwhile); fails after
+ * `timeoutMs` of real time. For tests on a fake clock, where setTimeout-based waits never end.
+ */
+export async function settle(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!check()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
 /** Milliseconds between consecutive requests. */
 export function gaps(requests: readonly SeenRequest[]): number[] {
   return requests.slice(1).map((r, i) => r.at - requests[i]!.at);

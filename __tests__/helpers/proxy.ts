@@ -1,6 +1,7 @@
-// A TCP proxy for fault injection between a client (the Redis adapter) and a real server (a
-// redis-server the test started): added latency, a frozen link, dropped connections, refused
-// connections. Faults are injected on the wire, never by mocking the client.
+// A TCP proxy for fault injection between a client (the Redis adapter, the browser client) and a
+// real server (a redis-server, an Express app the test started): added latency, a frozen link,
+// dropped connections, refused connections. Faults are injected on the wire, never by mocking
+// the client.
 import net from 'node:net';
 
 /** Data held back by a paused or delayed link, in order. */
@@ -33,6 +34,8 @@ export class FaultProxy {
   pubsubLatency = 0;
   /** New connections are closed at once (Redis looks down). */
   refusing = false;
+  /** Bytes passed on from the server to clients, all connections together. */
+  bytesDown = 0;
   #paused = false;
   /** Armed by loseNextReply(): which command's reply to lose, and who waits for it. */
   #lose: { pattern: RegExp; lost: () => void } | undefined;
@@ -49,6 +52,11 @@ export class FaultProxy {
     await new Promise<void>((resolve) => proxy.#server.listen(0, '127.0.0.1', resolve));
     proxy.port = (proxy.#server.address() as net.AddressInfo).port;
     return proxy;
+  }
+
+  /** The proxy as an HTTP origin. */
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
   }
 
   /** The proxy as a Redis URL. */
@@ -160,7 +168,9 @@ export class FaultProxy {
         }, wait);
         return;
       }
-      pipe.to.write(pipe.queue.shift()!.data);
+      const { data } = pipe.queue.shift()!;
+      if (pipe === link.down) this.bytesDown += data.length;
+      pipe.to.write(data);
     }
   }
 }
