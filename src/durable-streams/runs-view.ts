@@ -1,0 +1,114 @@
+// Runs (`registry.run()`) read through the Durable Streams router: a run's log, a channel named
+// `\0run:<id>`, seen as a read-only JSON stream. Each chunk the run produced is one message,
+// `{"event": name, "data": value}`; the run's end closes the stream (an end other than a finish
+// adds `{"event": "end", "data": {"reason": …}}` first). So one answer can be followed by
+// EventSource (followRun), the AI SDK and Durable Streams clients alike.
+//
+// Offsets: the log's epoch as the generation (base 36 read as a number) and the log offset
+// (events, not bytes) as the position; JSON streams are paged by whole messages, so positions
+// need only grow. Live readers look at the log every `runPollInterval`: a run's channel carries
+// its entries to the registry's own listener, which an adapter keeps one of per channel.
+import type { Adapter, LogEntry, ReadOptions } from '../adapters/adapter';
+import { dataOf } from '../adapters/adapter';
+import { END_EVENT, isEndEvent, isRunId, runChannelName } from '../run';
+import type { AppendOutcome, CreateOutcome, ReadOutcome, StoredChunk, StreamStore } from './store';
+import type { Watch, WakeSource } from './wakeups';
+
+/** Reads a run without creating its log or keeping it longer. */
+const LOOKUP: ReadOptions = { history: 1, ttl: 0, create: false };
+/** Epochs are 8 base-36 characters (position.ts); as a number they fit an offset's 16 digits. */
+const EPOCH_WIDTH = 8;
+
+function generationOf(epoch: string): number {
+  return epoch.length <= 10 ? parseInt(epoch, 36) : 0;
+}
+
+function epochOf(generation: number): string {
+  return generation.toString(36).padStart(EPOCH_WIDTH, '0');
+}
+
+function messageOf(entry: LogEntry): Buffer | undefined {
+  const data = dataOf(entry);
+  if (isEndEvent(entry.event, data)) {
+    if (entry.event !== END_EVENT) return undefined;
+    return Buffer.from(JSON.stringify({ event: END_EVENT, data }));
+  }
+  return Buffer.from(JSON.stringify({ event: entry.event ?? 'message', data }));
+}
+
+/** Runs as a StreamStore that only reads. */
+export class RunLogStore implements StreamStore {
+  readonly #adapter: Adapter;
+
+  constructor(adapter: Adapter) {
+    this.#adapter = adapter;
+  }
+
+  create(): Promise<CreateOutcome> {
+    return Promise.reject(new Error('express-sse-hub: runs are read-only'));
+  }
+
+  append(): Promise<AppendOutcome> {
+    return Promise.resolve({ kind: 'not-found' });
+  }
+
+  delete(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async info(path: string): Promise<ReadOutcome['info'] | undefined> {
+    return (await this.read(path, Number.MAX_SAFE_INTEGER, 1))?.info;
+  }
+
+  async read(path: string, position: number, maxBytes: number): Promise<ReadOutcome | undefined> {
+    const id = path.slice(1);
+    if (!isRunId(id)) return undefined;
+    const channel = runChannelName(id);
+    const { head, sealed } = await this.#adapter.read(channel, undefined, LOOKUP);
+    if (head.epoch === '') return undefined;
+    const generation = generationOf(head.epoch);
+    const info = { contentType: 'application/json', ttlSeconds: undefined, expiresAt: undefined, generation, tail: head.offset, closed: sealed === true };
+    if (position >= head.offset) return { info, chunks: [] };
+    const after = position > 0 ? [{ epoch: epochOf(generation), offset: position }] : [];
+    const read = await this.#adapter.read(channel, after, LOOKUP);
+    const chunks: StoredChunk[] = [];
+    let bytes = 0;
+    for (const entry of read.events) {
+      if (entry.epoch !== head.epoch || entry.offset <= position) continue;
+      if (bytes >= maxBytes) break;
+      const message = messageOf(entry);
+      // The finish itself is no message: its offset still counts, so the tail is reached.
+      chunks.push({ end: entry.offset, data: message ?? Buffer.alloc(0) });
+      bytes += message?.length ?? 0;
+    }
+    return { info: { ...info, tail: Math.max(head.offset, read.head.offset), closed: sealed === true || read.sealed === true }, chunks };
+  }
+}
+
+/** Wake-ups for runs: none; a live reader looks at the log again after each wait. */
+export class PollOnly implements WakeSource {
+  watch(): Promise<Watch> {
+    return Promise.resolve({
+      release: () => undefined,
+      next: (ms, signal) =>
+        new Promise<boolean>((resolve) => {
+          if (signal.aborted) return resolve(false);
+          const done = (): void => {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', done);
+            resolve(false);
+          };
+          const timer = setTimeout(done, ms);
+          signal.addEventListener('abort', done, { once: true });
+        }),
+    });
+  }
+
+  notify(): Promise<void> {
+    return Promise.resolve();
+  }
+}
