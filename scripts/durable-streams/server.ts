@@ -1,7 +1,7 @@
 // A server for the conformance suite and the benchmark: express-sse-hub's Durable Streams router
 // at /v1/stream on 127.0.0.1, on memory, on Redis (REDIS_URL) or on a Redis Cluster
-// (REDIS_CLUSTER: comma-separated host:port of its nodes). Prints its base URL, then serves
-// until SIGTERM.
+// (REDIS_CLUSTER: comma-separated host:port of its nodes). Prints `{"port":N}` (bench/process.ts
+// startServer reads it), then serves until SIGTERM.
 //
 //   node --import tsx scripts/durable-streams/server.ts
 import type { AddressInfo } from 'node:net';
@@ -31,7 +31,7 @@ const streams = durableStreams({ adapter, maxBodyBytes: 4 * 1024 * 1024 });
 const app = express();
 app.use('/v1/stream', streams);
 const server = app.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
-  console.log(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
 });
 const stop = (): void => {
   server.closeAllConnections();

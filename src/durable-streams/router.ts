@@ -59,6 +59,7 @@ function fail(res: Response, status: number, message: string, headers: Record<st
 function pathProblem(path: string, max: number): string | undefined {
   if (path.length <= 1 || path === '/') return 'a stream URL needs a name below the mount';
   if (path.length > max) return `the stream URL must be at most ${max} characters, got ${path.length}`;
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
   if (/[\x00-\x20\x7f]/.test(path)) return 'the stream URL must not contain spaces or control characters';
   for (const segment of path.split('/')) {
     if (segment === '.' || segment === '..' || /^%2e(%2e)?$/i.test(segment) || /^\.%2e$|^%2e\.$/i.test(segment)) return 'the stream URL must not contain "." or ".." segments';
