@@ -31,6 +31,8 @@ export class FaultProxy {
   pubsubLatency = 0;
   /** New connections are closed at once (Redis looks down). */
   refusing = false;
+  /** Replies are held (commands still reach Redis): with dropAll(), a reply lost on the way back. */
+  holdReplies = false;
   #paused = false;
   port = 0;
 
@@ -125,7 +127,7 @@ export class FaultProxy {
 
   // Sends what is due, in order; waits for the first chunk that is not.
   #pump(link: Link, pipe: Pipe): void {
-    if (this.#paused || pipe.timer !== undefined || !this.#links.has(link)) return;
+    if (this.#paused || (this.holdReplies && pipe === link.down) || pipe.timer !== undefined || !this.#links.has(link)) return;
     while (pipe.queue.length > 0) {
       const wait = pipe.queue[0]!.at - performance.now();
       if (wait > 0) {
