@@ -185,7 +185,7 @@ describe('durableStreams() on memory', () => {
       yield { type: 'text-delta', delta: 'lo' };
     });
     let first = await request(app).get('/v1/stream/_runs/answer-1?offset=-1');
-    for (let i = 0; i < 200 && JSON.parse(first.text).length === 0; i += 1) {
+    for (let i = 0; i < 200 && (JSON.parse(first.text) as unknown[]).length === 0; i += 1) {
       await sleep(5);
       first = await request(app).get('/v1/stream/_runs/answer-1?offset=-1');
     }
