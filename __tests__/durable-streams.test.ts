@@ -191,14 +191,14 @@ describe('durableStreams() on memory', () => {
     }
     expect(first.status).toBe(200);
     expect(first.headers['content-type']).toBe('application/json');
-    expect(JSON.parse(first.text)).toEqual([{ event: 'token', data: { type: 'text-delta', delta: 'Hel' } }]);
+    expect(JSON.parse(first.text)).toEqual([{ type: 'text-delta', delta: 'Hel' }]);
     expect(first.headers['stream-closed']).toBeUndefined();
     const live = request(app).get(`/v1/stream/_runs/answer-1?offset=${first.headers[NEXT] as string}&live=long-poll`).then((res) => res);
     release!();
     await run.done;
     const rest = await live;
     expect(rest.status).toBe(200);
-    expect(JSON.parse(rest.text)).toEqual([{ event: 'token', data: { type: 'text-delta', delta: 'lo' } }]);
+    expect(JSON.parse(rest.text)).toEqual([{ type: 'text-delta', delta: 'lo' }]);
     const end = await request(app).get(`/v1/stream/_runs/answer-1?offset=${rest.headers[NEXT] as string}`);
     expect(end.headers['stream-closed']).toBe('true');
     expect(JSON.parse(end.text)).toEqual([]);

@@ -1,8 +1,9 @@
 // Runs (`registry.run()`) read through the Durable Streams router: a run's log, a channel named
-// `\0run:<id>`, seen as a read-only JSON stream. Each chunk the run produced is one message,
-// `{"event": name, "data": value}`; the run's end closes the stream (an end other than a finish
-// adds `{"event": "end", "data": {"reason": …}}` first). So one answer can be followed by
-// EventSource (followRun), the AI SDK and Durable Streams clients alike.
+// `\0run:<id>`, seen as a read-only JSON stream. Each chunk the run produced is one message, its
+// value as the run serialized it (AI SDK UI message chunks stay exactly that, so the AI SDK's
+// Durable Streams transport reads them); the run's end closes the stream. So one answer can be
+// followed by EventSource (followRun), the AI SDK and Durable Streams clients alike. How a run
+// ended (finished, stopped, failed) is not in the stream: followRun() says it.
 //
 // Offsets: the log's epoch as the generation (base 36 read as a number) and the log offset
 // (events, not bytes) as the position; JSON streams are paged by whole messages, so positions
@@ -10,7 +11,7 @@
 // its entries to the registry's own listener, which an adapter keeps one of per channel.
 import type { Adapter, LogEntry, ReadOptions } from '../adapters/adapter';
 import { dataOf } from '../adapters/adapter';
-import { END_EVENT, isEndEvent, isRunId, runChannelName } from '../run';
+import { isEndEvent, isRunId, runChannelName } from '../run';
 import type { AppendOutcome, CreateOutcome, ReadOutcome, StoredChunk, StreamStore } from './store';
 import type { Watch, WakeSource } from './wakeups';
 
@@ -29,11 +30,7 @@ function epochOf(generation: number): string {
 
 function messageOf(entry: LogEntry): Buffer | undefined {
   const data = dataOf(entry);
-  if (isEndEvent(entry.event, data)) {
-    if (entry.event !== END_EVENT) return undefined;
-    return Buffer.from(JSON.stringify({ event: END_EVENT, data }));
-  }
-  return Buffer.from(JSON.stringify({ event: entry.event ?? 'message', data }));
+  return isEndEvent(entry.event, data) ? undefined : Buffer.from(JSON.stringify(data));
 }
 
 /** Runs as a StreamStore that only reads. */
@@ -81,7 +78,7 @@ export class RunLogStore implements StreamStore {
       if (entry.epoch !== head.epoch || entry.offset <= position) continue;
       if (bytes >= maxBytes) break;
       const message = messageOf(entry);
-      // The finish itself is no message: its offset still counts, so the tail is reached.
+      // The end itself is no message: its offset still counts, so the tail is reached.
       chunks.push({ end: entry.offset, data: message ?? Buffer.alloc(0) });
       bytes += message?.length ?? 0;
     }
