@@ -139,6 +139,18 @@ describe('durableStreams() on memory', () => {
     await request(app).put('/v1/stream/three').expect(201);
   });
 
+  test('maxTotalBytes bounds the bytes of every stream together (507); a delete gives them back', async () => {
+    const app = make({ maxTotalBytes: 100 });
+    await request(app).put('/v1/stream/one').set('Content-Type', 'text/plain').send('a'.repeat(60)).expect(201);
+    await request(app).put('/v1/stream/two').set('Content-Type', 'text/plain').send('b'.repeat(30)).expect(201);
+    const full = await request(app).post('/v1/stream/two').set('Content-Type', 'text/plain').send('c'.repeat(11));
+    expect(full.status).toBe(507);
+    expect(full.text).toMatch(/maxTotalBytes/);
+    await request(app).delete('/v1/stream/one').expect(204);
+    await request(app).post('/v1/stream/two').set('Content-Type', 'text/plain').send('c'.repeat(11)).expect(204);
+    expect((await request(app).get('/v1/stream/two')).text).toBe('b'.repeat(30) + 'c'.repeat(11));
+  });
+
   test('a body parser mounted before the router is named, not silently stored as nothing', async () => {
     const streams = durableStreams();
     close = () => streams.close();

@@ -33,7 +33,7 @@ export function durableStreams(options: DurableStreamsOptions = {}): DurableStre
   const onError = options.onError ?? warn;
   const client = redisClientOf(adapter);
   const store: StreamStore = client === undefined
-    ? new MemoryStreamStore({ maxStreamBytes: settings.maxStreamBytes, maxStreams: settings.maxStreams, sweepInterval: 30_000 })
+    ? new MemoryStreamStore({ maxStreamBytes: settings.maxStreamBytes, maxStreams: settings.maxStreams, maxTotalBytes: settings.maxTotalBytes, sweepInterval: 30_000 })
     : new RedisStreamStore(client, { prefix: settings.prefix, maxStreamBytes: settings.maxStreamBytes });
   const wakeups = new Wakeups(adapter, settings.prefix);
   const router = Router() as DurableStreamsRouter;

@@ -1,7 +1,8 @@
 // Streams in this process's memory: the store behind `durableStreams()` with a MemoryAdapter.
 // Everything a request does happens in one synchronous step, so appends, producer checks and
-// closes are atomic without locks. Bounded: bytes per stream (`maxStreamBytes`) and number of
-// streams (`maxStreams`); expired streams are dropped when touched and by a periodic sweep.
+// closes are atomic without locks. Bounded: bytes per stream (`maxStreamBytes`), in all
+// (`maxTotalBytes`) and number of streams (`maxStreams`); expired streams are dropped when
+// touched and by a periodic sweep.
 import { expiresAtMs } from './expiry';
 import { judgeProducer, type ProducerClaim } from './producers';
 import type { AppendOutcome, AppendRequest, CreateOutcome, CreateRequest, ReadOutcome, StoredChunk, StreamInfo, StreamStore } from './store';
@@ -35,6 +36,8 @@ interface MemoryStream {
 export interface MemoryStreamStoreOptions {
   readonly maxStreamBytes: number;
   readonly maxStreams: number;
+  /** Most bytes of every stream together. */
+  readonly maxTotalBytes: number;
   /** Milliseconds between sweeps of expired streams. */
   readonly sweepInterval: number;
 }
@@ -71,6 +74,8 @@ export class MemoryStreamStore implements StreamStore {
   readonly #options: MemoryStreamStoreOptions;
   /** The last generation handed out: microseconds since the epoch at least, so a restarted process never hands out an earlier one. */
   #generation = 0;
+  /** Bytes held by every stream together. */
+  #total = 0;
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(options: MemoryStreamStoreOptions) {
@@ -94,6 +99,7 @@ export class MemoryStreamStore implements StreamStore {
     let size = 0;
     for (const message of request.messages) size += message.length;
     if (size > this.#options.maxStreamBytes) return Promise.resolve({ kind: 'too-large' });
+    if (this.#total + size > this.#options.maxTotalBytes) return Promise.resolve({ kind: 'full' });
     this.#generation = Math.max(this.#generation + 1, Date.now() * 1000);
     const stream: MemoryStream = {
       contentType: request.contentType,
@@ -146,6 +152,7 @@ export class MemoryStreamStore implements StreamStore {
     let size = stream.tail;
     for (const message of request.messages) size += message.length;
     if (size > this.#options.maxStreamBytes) return { kind: 'too-large', limit: this.#options.maxStreamBytes };
+    if (this.#total + size - stream.tail > this.#options.maxTotalBytes) return { kind: 'full' };
     for (const message of request.messages) this.#push(stream, message);
     if (request.producer !== undefined) {
       stream.producers.set(request.producer.id, { epoch: request.producer.epoch, lastSeq: request.producer.seq, updated: now });
@@ -179,19 +186,21 @@ export class MemoryStreamStore implements StreamStore {
   }
 
   delete(path: string): Promise<boolean> {
-    const existed = this.#live(path) !== undefined;
-    this.#streams.delete(path);
-    return Promise.resolve(existed);
+    const stream = this.#live(path);
+    if (stream !== undefined) this.#drop(path, stream);
+    return Promise.resolve(stream !== undefined);
   }
 
   close(): Promise<void> {
     clearInterval(this.#sweeper);
     this.#streams.clear();
+    this.#total = 0;
     return Promise.resolve();
   }
 
   #push(stream: MemoryStream, data: Buffer): void {
     stream.tail += data.length;
+    this.#total += data.length;
     stream.chunks.push({ end: stream.tail, data });
   }
 
@@ -200,8 +209,13 @@ export class MemoryStreamStore implements StreamStore {
     const stream = this.#streams.get(path);
     if (stream === undefined) return undefined;
     if (Date.now() < expiresAtMs(stream.expiresAt, stream.ttlSeconds, stream.lastAccess)) return stream;
-    this.#streams.delete(path);
+    this.#drop(path, stream);
     return undefined;
+  }
+
+  #drop(path: string, stream: MemoryStream): void {
+    this.#streams.delete(path);
+    this.#total -= stream.tail;
   }
 
   #sweep(): void {

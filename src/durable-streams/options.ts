@@ -19,6 +19,8 @@ export interface DurableStreamsOptions {
   readonly maxReadBytes?: number;
   /** Most streams in memory (memory store only); a create past it gets 507. @default 100000 */
   readonly maxStreams?: number;
+  /** Most bytes of all streams in memory together (memory store only); past it, 507. @default 536870912 (512 MiB) */
+  readonly maxTotalBytes?: number;
   /** Longest stream URL (the path below the mount), in characters. @default 1024 */
   readonly maxPathLength?: number;
   /** Milliseconds a long-poll waits for data before 204. @default 20000 */
@@ -49,6 +51,7 @@ export interface DurableStreamsSettings {
   readonly maxStreamBytes: number;
   readonly maxReadBytes: number;
   readonly maxStreams: number;
+  readonly maxTotalBytes: number;
   readonly maxPathLength: number;
   readonly longPollTimeout: number;
   readonly sseMaxDuration: number;
@@ -61,7 +64,7 @@ export interface DurableStreamsSettings {
 }
 
 const KNOWN = new Set([
-  'adapter', 'maxBodyBytes', 'maxStreamBytes', 'maxReadBytes', 'maxStreams', 'maxPathLength', 'longPollTimeout', 'sseMaxDuration',
+  'adapter', 'maxBodyBytes', 'maxStreamBytes', 'maxReadBytes', 'maxStreams', 'maxTotalBytes', 'maxPathLength', 'longPollTimeout', 'sseMaxDuration',
   'sseKeepAlive', 'recheckInterval', 'prefix', 'allowOrigin', 'runsPath', 'runPollInterval', 'onError',
 ]);
 
@@ -82,7 +85,8 @@ export function resolveDurableStreamsOptions(options: DurableStreamsOptions): Du
   checkOptionsObject(options, 'durableStreams()');
   checkOptionNames(options, KNOWN, 'durableStreams()');
   const {
-    maxBodyBytes = 4 * 1024 * 1024, maxStreamBytes = 64 * 1024 * 1024, maxReadBytes = 1024 * 1024, maxStreams = 100_000, maxPathLength = 1024,
+    maxBodyBytes = 4 * 1024 * 1024, maxStreamBytes = 64 * 1024 * 1024, maxReadBytes = 1024 * 1024, maxStreams = 100_000, maxTotalBytes = 512 * 1024 * 1024,
+    maxPathLength = 1024,
     longPollTimeout = 20_000, sseMaxDuration = 60_000, sseKeepAlive = 15_000, recheckInterval = 5000, prefix = 'ds', allowOrigin = '*',
     runsPath = '/_runs/', runPollInterval = 250,
   } = options;
@@ -103,6 +107,7 @@ export function resolveDurableStreamsOptions(options: DurableStreamsOptions): Du
     maxStreamBytes: count(maxStreamBytes, 'maxStreamBytes'),
     maxReadBytes: count(maxReadBytes, 'maxReadBytes', 512 * 1024 * 1024),
     maxStreams: count(maxStreams, 'maxStreams'),
+    maxTotalBytes: count(maxTotalBytes, 'maxTotalBytes'),
     maxPathLength: count(maxPathLength, 'maxPathLength', 64 * 1024),
     longPollTimeout: ms(longPollTimeout, 'longPollTimeout'),
     sseMaxDuration: ms(sseMaxDuration, 'sseMaxDuration'),

@@ -118,6 +118,9 @@ function sendAppendOutcome(res: Response, outcome: AppendOutcome, withProducer: 
     case 'too-large':
       fail(res, 413, `the stream would exceed its limit of ${outcome.limit} bytes`);
       return;
+    case 'full':
+      fail(res, 507, 'this server holds as much stream data as it may (maxStreams, maxTotalBytes)');
+      return;
   }
 }
 
@@ -154,7 +157,7 @@ export function createRouter(parts: RouterParts): Router {
     const ttlSeconds = ttl === undefined ? undefined : Number(ttl);
     const outcome = await store.create(path, { contentType, mediaType, ttlSeconds, expiresAt, closed, messages });
     if (outcome.kind === 'too-large') return fail(res, 413, `the stream would exceed its limit of ${settings.maxStreamBytes} bytes`);
-    if (outcome.kind === 'full') return fail(res, 507, 'this server holds as many streams as it may (maxStreams)');
+    if (outcome.kind === 'full') return fail(res, 507, 'this server holds as much stream data as it may (maxStreams, maxTotalBytes)');
     const { info } = outcome;
     if (outcome.kind === 'exists') {
       const same = mediaTypeOf(info.contentType) === mediaType && info.ttlSeconds === ttlSeconds && info.expiresAt === expiresAt && info.closed === closed;

@@ -72,7 +72,9 @@ export type AppendOutcome =
   | { readonly kind: 'stale-epoch'; readonly currentEpoch: number }
   | { readonly kind: 'epoch-needs-seq-0' }
   | { readonly kind: 'gap'; readonly expected: number; readonly received: number }
-  | { readonly kind: 'too-large'; readonly limit: number };
+  | { readonly kind: 'too-large'; readonly limit: number }
+  /** The store holds as much as it may in all (memory: maxTotalBytes). */
+  | { readonly kind: 'full' };
 
 /** What a read found: the stream, and the chunks that end after the position read from. */
 export interface ReadOutcome {
