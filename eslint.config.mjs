@@ -30,6 +30,10 @@ export default tseslint.config(
     languageOptions: { globals: globals.node },
   },
   {
+    files: ['demo/page/*.mjs'],
+    languageOptions: { globals: globals.browser },
+  },
+  {
     files: ['__tests__/**/*.ts'],
     rules: {
       '@typescript-eslint/unbound-method': 'off',

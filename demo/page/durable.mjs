@@ -18,9 +18,24 @@ async function show(stream, resumed) {
   state.dataset.state = 'streaming';
   state.textContent = resumed ? 'resumed from the stream' : 'streaming';
   let text = '';
-  for await (const message of readUIMessageStream({ stream })) {
+  // Only a `finish` chunk says the answer is whole: a stream cut by leaving the page also ends.
+  let finished = false;
+  const watched = stream.pipeThrough(
+    new TransformStream({
+      transform(chunk, controller) {
+        if (chunk.type === 'finish') finished = true;
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  for await (const message of readUIMessageStream({ stream: watched })) {
     text = textOf(message);
     $('durable-answer').textContent = text;
+  }
+  if (!finished) {
+    state.dataset.state = 'cut';
+    state.textContent = 'cut off: reload to resume';
+    return text;
   }
   state.dataset.state = 'done';
   state.textContent = resumed ? 'done (resumed after a reload)' : 'done';
