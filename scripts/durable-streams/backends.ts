@@ -54,7 +54,10 @@ export async function startBackend(backend: Backend): Promise<RunningBackend> {
       env.REDIS_CLUSTER = cluster.nodes.map((node) => `${node.host}:${node.port}`).join(',');
     }
     const script = path.join(__dirname, backend === 'reference' ? 'reference-server.ts' : 'server.ts');
-    const { child, base } = await startServer(script, [], { nodeArgs: ['--import', 'tsx'], env });
+    // DS_CPU_PROF=dir: a --cpu-prof profile of the server process, written when it stops.
+    const profile = process.env.DS_CPU_PROF;
+    const nodeArgs = [...(profile === undefined || profile === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${profile}`]), '--import', 'tsx'];
+    const { child, base } = await startServer(script, [], { nodeArgs, env });
     return {
       base,
       child,

@@ -15,7 +15,7 @@ import { formatOffset, parseRequestedOffset, type StreamOffset } from './offsets
 import type { DurableStreamsSettings } from './options';
 import { pageOf, type Page, type PageMode } from './page';
 import { readProducerHeaders } from './producers';
-import { controlEvent, dataEvent, isTextual, type ControlFields } from './sse-framing';
+import { controlEvent, dataEvent, isTextual } from './sse-framing';
 import type { AppendOutcome, ReadOutcome, StreamInfo, StreamStore } from './store';
 import type { WakeSource } from './wakeups';
 
@@ -361,7 +361,6 @@ export function createRouter(parts: RouterParts): Router {
           aborted.signal.addEventListener('abort', done, { once: true });
         });
       };
-      const control = (fields: ControlFields): Promise<void> => write(controlEvent(fields));
       const deadline = performance.now() + settings.sseMaxDuration;
       let lastWrite = performance.now();
       let first = true;
@@ -371,19 +370,22 @@ export function createRouter(parts: RouterParts): Router {
         const page = pageOf(outcome.chunks, position, settings.maxReadBytes, mode);
         const upToDate = page.next >= info.tail;
         const offset = describeOffset(info, page.next);
+        // A data event and its control event leave in one write.
+        let out = '';
         if (page.bytes > 0) {
           const payload = mode === 'json' ? jsonArray(page.pieces) : base64 ? Buffer.concat(page.pieces, page.bytes).toString('base64') : Buffer.concat(page.pieces, page.bytes).toString('utf8');
-          await write(dataEvent(payload));
+          out += dataEvent(payload);
         }
         position = page.next;
         if (info.closed && upToDate) {
-          await control({ streamNextOffset: offset, streamClosed: true });
+          await write(out + controlEvent({ streamNextOffset: offset, streamClosed: true }));
           break;
         }
         if (page.bytes > 0 || first) {
-          await control({ streamNextOffset: offset, streamCursor: responseCursor(clientCursor), ...(upToDate ? { upToDate: true as const } : {}) });
+          out += controlEvent({ streamNextOffset: offset, streamCursor: responseCursor(clientCursor), ...(upToDate ? { upToDate: true as const } : {}) });
           lastWrite = performance.now();
         }
+        if (out !== '') await write(out);
         first = false;
         if (!upToDate) {
           outcome = await store.read(path, position, settings.maxReadBytes, true);
@@ -392,7 +394,7 @@ export function createRouter(parts: RouterParts): Router {
         const now = performance.now();
         if (now >= deadline) break;
         if (now - lastWrite >= settings.sseKeepAlive) {
-          await control({ streamNextOffset: offset, streamCursor: responseCursor(clientCursor), upToDate: true });
+          await write(controlEvent({ streamNextOffset: offset, streamCursor: responseCursor(clientCursor), upToDate: true }));
           lastWrite = now;
         }
         const wait = Math.max(1, Math.min(deadline - now, settings.recheckInterval, settings.sseKeepAlive - (now - lastWrite)));
