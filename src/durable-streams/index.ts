@@ -10,6 +10,7 @@ import { RedisStreamStore, redisClientOf } from './redis-store';
 import { createRouter } from './router';
 import { PollOnly, RunLogStore } from './runs-view';
 import type { StreamStore } from './store';
+import { SharedReads } from './shared-reads';
 import { Wakeups } from './wakeups';
 
 export type { DurableStreamsOptions } from './options';
@@ -36,12 +37,14 @@ export function durableStreams(options: DurableStreamsOptions = {}): DurableStre
     ? new MemoryStreamStore({ maxStreamBytes: settings.maxStreamBytes, maxStreams: settings.maxStreams, maxTotalBytes: settings.maxTotalBytes, sweepInterval: 30_000 })
     : new RedisStreamStore(client, { prefix: settings.prefix, maxStreamBytes: settings.maxStreamBytes });
   const wakeups = new Wakeups(adapter, settings.prefix);
+  const afterWake = new SharedReads(store, (path) => wakeups.version(path));
   const router = Router() as DurableStreamsRouter;
   if (settings.runsPath !== false) {
-    const runs = createRouter({ store: new RunLogStore(adapter), wakeups: new PollOnly(), settings: { ...settings, recheckInterval: settings.runPollInterval }, onError, readOnly: true });
+    const runStore = new RunLogStore(adapter);
+    const runs = createRouter({ store: runStore, afterWake: runStore, wakeups: new PollOnly(), settings: { ...settings, recheckInterval: settings.runPollInterval }, onError, readOnly: true });
     router.use(settings.runsPath, runs);
   }
-  router.use(createRouter({ store, wakeups, settings, onError }));
+  router.use(createRouter({ store, afterWake, wakeups, settings, onError }));
   router.close = () => store.close();
   return router;
 }

@@ -22,6 +22,8 @@ import type { WakeSource } from './wakeups';
 /** What the router is built from. */
 export interface RouterParts {
   readonly store: StreamStore;
+  /** Reads of live readers woken by a change: shared between the readers woken together (SharedReads). */
+  readonly afterWake: StreamStore;
   readonly wakeups: WakeSource;
   readonly settings: DurableStreamsSettings;
   readonly onError: (error: Error) => void;
@@ -126,8 +128,11 @@ function sendAppendOutcome(res: Response, outcome: AppendOutcome, withProducer: 
 
 /** The Express router serving the protocol; see `durableStreams()`. */
 export function createRouter(parts: RouterParts): Router {
-  const { store, wakeups, settings, onError } = parts;
+  const { store, afterWake, wakeups, settings, onError } = parts;
   const router = Router();
+  // SSE readers woken together share one read (afterWake), and so the data event made of it:
+  // formatted once per read and position, not once per reader.
+  const frames = new WeakMap<ReadOutcome, Map<number, { readonly page: Page; readonly text: string }>>();
 
   const notify = (path: string): void => {
     wakeups.notify(path).catch((error: unknown) => onError(new Error(`express-sse-hub: could not wake the readers of ${path}: ${(error as Error).message}`)));
@@ -321,9 +326,9 @@ export function createRouter(parts: RouterParts): Router {
           res.status(204).end();
           return;
         }
-        await watch.next(Math.max(1, Math.min(left, settings.recheckInterval)), aborted.signal);
+        const woken = await watch.next(Math.max(1, Math.min(left, settings.recheckInterval)), aborted.signal);
         if (aborted.signal.aborted) return;
-        outcome = await store.read(path, from, settings.maxReadBytes, true);
+        outcome = await (woken ? afterWake : store).read(path, from, settings.maxReadBytes, true);
       }
     } finally {
       watch.release();
@@ -339,8 +344,9 @@ export function createRouter(parts: RouterParts): Router {
       let outcome = await store.read(path, start === 'start' ? 0 : start === 'now' ? Number.MAX_SAFE_INTEGER : start.position, settings.maxReadBytes, true);
       if (outcome === undefined) return fail(res, 404, 'no such stream');
       const { generation, contentType } = outcome.info;
-      let position = startOf(res, outcome.info, start);
-      if (position === undefined) return;
+      const from = startOf(res, outcome.info, start);
+      if (from === undefined) return;
+      let position: number = from;
       if (start === 'now') outcome = { info: outcome.info, chunks: [] };
       const mediaType = mediaTypeOf(contentType);
       const base64 = !isTextual(mediaType);
@@ -367,15 +373,24 @@ export function createRouter(parts: RouterParts): Router {
       while (!aborted.signal.aborted) {
         if (outcome === undefined || outcome.info.generation !== generation) break;
         const { info } = outcome;
-        const page = pageOf(outcome.chunks, position, settings.maxReadBytes, mode);
+        let byPosition = frames.get(outcome);
+        let frame: { readonly page: Page; readonly text: string } | undefined = byPosition?.get(position);
+        if (frame === undefined) {
+          const page = pageOf(outcome.chunks, position, settings.maxReadBytes, mode);
+          let text = '';
+          if (page.bytes > 0) {
+            const bytes = (): Buffer => Buffer.concat(page.pieces, page.bytes);
+            text = dataEvent(mode === 'json' ? jsonArray(page.pieces) : base64 ? bytes().toString('base64') : bytes().toString('utf8'));
+          }
+          frame = { page, text };
+          if (byPosition === undefined) frames.set(outcome, (byPosition = new Map<number, { readonly page: Page; readonly text: string }>()));
+          byPosition.set(position, frame);
+        }
+        const { page } = frame;
         const upToDate = page.next >= info.tail;
         const offset = describeOffset(info, page.next);
         // A data event and its control event leave in one write.
-        let out = '';
-        if (page.bytes > 0) {
-          const payload = mode === 'json' ? jsonArray(page.pieces) : base64 ? Buffer.concat(page.pieces, page.bytes).toString('base64') : Buffer.concat(page.pieces, page.bytes).toString('utf8');
-          out += dataEvent(payload);
-        }
+        let out = frame.text;
         position = page.next;
         if (info.closed && upToDate) {
           await write(out + controlEvent({ streamNextOffset: offset, streamClosed: true }));
@@ -398,9 +413,9 @@ export function createRouter(parts: RouterParts): Router {
           lastWrite = now;
         }
         const wait = Math.max(1, Math.min(deadline - now, settings.recheckInterval, settings.sseKeepAlive - (now - lastWrite)));
-        await watch.next(wait, aborted.signal);
+        const woken = await watch.next(wait, aborted.signal);
         if (aborted.signal.aborted) break;
-        outcome = await store.read(path, position, settings.maxReadBytes, true);
+        outcome = await (woken ? afterWake : store).read(path, position, settings.maxReadBytes, true);
       }
       res.end();
     } finally {

@@ -108,4 +108,9 @@ export class PollOnly implements WakeSource {
   notify(): Promise<void> {
     return Promise.resolve();
   }
+
+  /** Never woken: reads in flight are shared, each poll starts its own once they settle. */
+  version(): number {
+    return 0;
+  }
 }

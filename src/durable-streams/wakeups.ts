@@ -13,8 +13,10 @@ export const WAKE_PREFIX = '\u0000ds:';
 
 interface Watched {
   readonly waiters: Set<() => void>;
+  /** Wake-ups received. */
+  version: number;
   /** Resolves once the adapter subscription is in place. */
-  readonly ready: Promise<void>;
+  ready: Promise<void>;
   users: number;
 }
 
@@ -34,6 +36,8 @@ export interface WakeSource {
   watch(path: string): Promise<Watch>;
   /** Tells every process's readers of `path` that it changed (appended, closed, deleted). */
   notify(path: string): Promise<void>;
+  /** How many wake-ups for `path` reached this process while it was watched (see SharedReads). */
+  version(path: string): number;
 }
 
 export class Wakeups implements WakeSource {
@@ -57,10 +61,12 @@ export class Wakeups implements WakeSource {
     if (watched === undefined) {
       const waiters = new Set<() => void>();
       const channel = this.#channel(path);
-      const ready = this.#adapter.subscribe(channel, () => {
+      const entry: Watched = { waiters, version: 0, ready: Promise.resolve(), users: 0 };
+      entry.ready = this.#adapter.subscribe(channel, () => {
+        entry.version += 1;
         for (const wake of [...waiters]) wake();
       });
-      watched = { waiters, ready, users: 0 };
+      watched = entry;
       this.#watched.set(path, watched);
     }
     watched.users += 1;
@@ -114,6 +120,10 @@ export class Wakeups implements WakeSource {
         });
       },
     };
+  }
+
+  version(path: string): number {
+    return this.#watched.get(path)?.version ?? 0;
   }
 
   /** Tells every process's readers of `path` that it changed (appended, closed, deleted). */
