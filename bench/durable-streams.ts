@@ -4,6 +4,8 @@
 //   npx tsx bench/durable-streams.ts           500 live SSE readers, 400 appends; 200 catch-up readers of 2 000 appends
 //   npx tsx bench/durable-streams.ts --quick   50 readers, 100 appends; 50 catch-up readers of 500 appends
 //   --targets memory,reference                 to narrow a run
+//   --repeats N                                rounds (default 3, --quick 1); targets take turns
+//                                              in each round and the table shows medians
 //
 // Each target is a fresh server process (scripts/durable-streams/backends.ts); this process is
 // the load generator.
@@ -25,6 +27,7 @@ const READERS = quick ? 50 : 500;
 const APPENDS = quick ? 100 : 400;
 const CATCHUP_READERS = quick ? 50 : 200;
 const CATCHUP_APPENDS = quick ? 500 : 2000;
+const REPEATS = Number(option('repeats') ?? (quick ? 1 : 3));
 const TARGETS = (option('targets')?.split(',') ?? ['memory', 'redis', 'reference']) as Backend[];
 const LABELS: Record<string, string> = { memory: 'express-sse-hub (memory)', redis: 'express-sse-hub (Redis)', reference: '@durable-streams/server (reference)' };
 
@@ -173,24 +176,38 @@ async function catchup(base: string, pid: number): Promise<CatchupResult> {
   };
 }
 
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
 async function main(): Promise<void> {
-  console.log(`# Durable Streams: ${READERS} live SSE readers × ${APPENDS} appends; ${CATCHUP_READERS} catch-up readers of ${CATCHUP_APPENDS} × 100 B\n`);
+  if (!(Number.isSafeInteger(REPEATS) && REPEATS > 0)) throw new Error('--repeats must be a positive integer');
+  console.log(`# Durable Streams: ${READERS} live SSE readers × ${APPENDS} appends; ${CATCHUP_READERS} catch-up readers of ${CATCHUP_APPENDS} × 100 B; median of ${REPEATS}\n`);
+  const results = new Map<Backend, { live: LiveResult[]; catchup: CatchupResult[] }>(TARGETS.map((target) => [target, { live: [], catchup: [] }]));
+  let failures = 0;
+  for (let round = 0; round < REPEATS; round += 1) {
+    for (const target of TARGETS) {
+      const server = await startBackend(target);
+      try {
+        const l = await live(server.base, server.child.pid!);
+        const c = await catchup(server.base, server.child.pid!);
+        failures += l.errors + c.errors;
+        results.get(target)!.live.push(l);
+        results.get(target)!.catchup.push(c);
+      } finally {
+        await server.stop();
+      }
+    }
+  }
   console.log('| server | appends/s | latency p50 (ms) | p99 (ms) | server CPU, live (ms) | catch-up reads/s | MB/s | server CPU, catch-up (ms) |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  let failures = 0;
-  for (const target of TARGETS) {
-    const server = await startBackend(target);
-    try {
-      const l = await live(server.base, server.child.pid!);
-      const c = await catchup(server.base, server.child.pid!);
-      failures += l.errors + c.errors;
-      console.log(
-        `| ${LABELS[target] ?? target} | ${l.appendsPerSecond.toFixed(0)} | ${l.p50.toFixed(1)} | ${l.p99.toFixed(1)} | ${l.cpu.toFixed(0)} | ` +
-          `${c.readsPerSecond.toFixed(0)} | ${c.megabytesPerSecond.toFixed(1)} | ${c.cpu.toFixed(0)} |${l.errors + c.errors > 0 ? ` ${l.errors + c.errors} error(s)` : ''}`,
-      );
-    } finally {
-      await server.stop();
-    }
+  for (const [target, { live: l, catchup: c }] of results) {
+    const m = <T>(list: T[], pick: (item: T) => number): number => median(list.map(pick));
+    console.log(
+      `| ${LABELS[target] ?? target} | ${m(l, (r) => r.appendsPerSecond).toFixed(0)} | ${m(l, (r) => r.p50).toFixed(1)} | ${m(l, (r) => r.p99).toFixed(1)} | ` +
+        `${m(l, (r) => r.cpu).toFixed(0)} | ${m(c, (r) => r.readsPerSecond).toFixed(0)} | ${m(c, (r) => r.megabytesPerSecond).toFixed(1)} | ${m(c, (r) => r.cpu).toFixed(0)} |`,
+    );
   }
   agent.destroy();
   if (failures > 0) {
