@@ -310,7 +310,7 @@ export function createRouter(parts: RouterParts): Router {
     if (start !== 'now' && hasData(first, from)) return sendPage(req, res, path, first, from, startToken, responseCursor(clientCursor));
     const aborted = new AbortController();
     res.on('close', () => aborted.abort());
-    const watch = await wakeups.watch(path);
+    const watch = await wakeups.watch(path, aborted.signal);
     try {
       const deadline = performance.now() + settings.longPollTimeout;
       let outcome: ReadOutcome | undefined = await store.read(path, from, settings.maxReadBytes, true);
@@ -326,7 +326,7 @@ export function createRouter(parts: RouterParts): Router {
           res.status(204).end();
           return;
         }
-        const woken = await watch.next(Math.max(1, Math.min(left, settings.recheckInterval)), aborted.signal);
+        const woken = await watch.next(Math.max(1, Math.min(left, settings.recheckInterval)));
         if (aborted.signal.aborted) return;
         outcome = await (woken ? afterWake : store).read(path, from, settings.maxReadBytes, true);
       }
@@ -339,7 +339,7 @@ export function createRouter(parts: RouterParts): Router {
     const aborted = new AbortController();
     res.on('close', () => aborted.abort());
     // Watch before the first read: nothing appended after it goes unnoticed.
-    const watch = await wakeups.watch(path);
+    const watch = await wakeups.watch(path, aborted.signal);
     try {
       let outcome = await store.read(path, start === 'start' ? 0 : start === 'now' ? Number.MAX_SAFE_INTEGER : start.position, settings.maxReadBytes, true);
       if (outcome === undefined) return fail(res, 404, 'no such stream');
@@ -413,7 +413,7 @@ export function createRouter(parts: RouterParts): Router {
           lastWrite = now;
         }
         const wait = Math.max(1, Math.min(deadline - now, settings.recheckInterval, settings.sseKeepAlive - (now - lastWrite)));
-        const woken = await watch.next(wait, aborted.signal);
+        const woken = await watch.next(wait);
         if (aborted.signal.aborted) break;
         outcome = await (woken ? afterWake : store).read(path, position, settings.maxReadBytes, true);
       }

@@ -88,19 +88,25 @@ export class RunLogStore implements StreamStore {
 
 /** Wake-ups for runs: none; a live reader looks at the log again after each wait. */
 export class PollOnly implements WakeSource {
-  watch(): Promise<Watch> {
+  watch(_path: string, signal: AbortSignal): Promise<Watch> {
+    let timer: NodeJS.Timeout | undefined;
+    let pending: ((value: boolean) => void) | undefined;
+    const stop = (): void => {
+      clearTimeout(timer);
+      pending?.(false);
+      pending = undefined;
+    };
+    signal.addEventListener('abort', stop, { once: true });
     return Promise.resolve({
-      release: () => undefined,
-      next: (ms, signal) =>
+      release: () => {
+        signal.removeEventListener('abort', stop);
+        stop();
+      },
+      next: (ms) =>
         new Promise<boolean>((resolve) => {
           if (signal.aborted) return resolve(false);
-          const done = (): void => {
-            clearTimeout(timer);
-            signal.removeEventListener('abort', done);
-            resolve(false);
-          };
-          const timer = setTimeout(done, ms);
-          signal.addEventListener('abort', done, { once: true });
+          pending = resolve;
+          timer = setTimeout(stop, ms);
         }),
     });
   }

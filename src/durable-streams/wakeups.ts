@@ -24,16 +24,16 @@ interface Watched {
 export interface Watch {
   /**
    * Resolves true when the stream changed since the last call (or since the watch began), false
-   * after `ms` without a change or once `signal` aborts.
+   * after `ms` without a change or once the watch's signal aborts.
    */
-  next(ms: number, signal: AbortSignal): Promise<boolean>;
+  next(ms: number): Promise<boolean>;
   release(): void;
 }
 
 /** What live readers wait on. */
 export interface WakeSource {
-  /** Starts watching `path`; resolves once changes anywhere reach the watch. */
-  watch(path: string): Promise<Watch>;
+  /** Starts watching `path` until `signal` aborts or release(); resolves once changes anywhere reach the watch. */
+  watch(path: string, signal: AbortSignal): Promise<Watch>;
   /** Tells every process's readers of `path` that it changed (appended, closed, deleted). */
   notify(path: string): Promise<void>;
   /** How many wake-ups for `path` reached this process while it was watched (see SharedReads). */
@@ -56,7 +56,7 @@ export class Wakeups implements WakeSource {
   }
 
   /** Starts watching `path`; resolves once wake-ups from every process reach this watch. */
-  async watch(path: string): Promise<Watch> {
+  async watch(path: string, signal: AbortSignal): Promise<Watch> {
     let watched = this.#watched.get(path);
     if (watched === undefined) {
       const waiters = new Set<() => void>();
@@ -71,17 +71,33 @@ export class Wakeups implements WakeSource {
     }
     watched.users += 1;
     const current = watched;
+    // One abort listener and one timer per watch, not per wait: a stream with 500 SSE readers
+    // waits 500 times per append.
     let changed = false;
-    let wake: (() => void) | undefined;
+    let pending: ((value: boolean) => void) | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let timerMs = 0;
+    const settle = (value: boolean): void => {
+      const resolve = pending;
+      if (resolve === undefined) return;
+      pending = undefined;
+      if (value) changed = false;
+      resolve(value);
+    };
     const mark = (): void => {
       changed = true;
-      wake?.();
+      settle(true);
     };
+    const aborted = (): void => settle(false);
     current.waiters.add(mark);
+    signal.addEventListener('abort', aborted, { once: true });
     let released = false;
     const release = (): void => {
       if (released) return;
       released = true;
+      clearTimeout(timer);
+      signal.removeEventListener('abort', aborted);
+      settle(false);
       current.waiters.delete(mark);
       current.users -= 1;
       if (current.users === 0 && this.#watched.get(path) === current) {
@@ -99,24 +115,22 @@ export class Wakeups implements WakeSource {
     }
     return {
       release,
-      next: (ms, signal) => {
+      next: (ms) => {
         if (changed) {
           changed = false;
           return Promise.resolve(true);
         }
-        if (signal.aborted) return Promise.resolve(false);
+        if (signal.aborted || released) return Promise.resolve(false);
         return new Promise<boolean>((resolve) => {
-          const finish = (value: boolean): void => {
+          pending = resolve;
+          // A timer left from an earlier wait is restarted, so it never cuts this one short.
+          if (timer !== undefined && timerMs === ms) {
+            timer.refresh();
+          } else {
             clearTimeout(timer);
-            signal.removeEventListener('abort', aborted);
-            wake = undefined;
-            if (value) changed = false;
-            resolve(value);
-          };
-          const aborted = (): void => finish(false);
-          const timer = setTimeout(() => finish(false), ms);
-          wake = () => finish(true);
-          signal.addEventListener('abort', aborted, { once: true });
+            timerMs = ms;
+            timer = setTimeout(() => settle(false), ms);
+          }
         });
       },
     };
