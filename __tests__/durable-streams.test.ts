@@ -229,7 +229,8 @@ describeRedis('durableStreams() on Redis', () => {
 
   async function serve(url: string, prefix: string): Promise<string> {
     const adapter = await RedisAdapter.connect({ url, prefix: `sse-${prefix}` });
-    const streams = durableStreams({ adapter, prefix, recheckInterval: 60_000 });
+    // Only a wake-up through Pub/Sub can end a long-poll here before the test's own timeout.
+    const streams = durableStreams({ adapter, prefix, recheckInterval: 600_000, longPollTimeout: 600_000 });
     const app = express();
     app.use('/v1/stream', streams);
     const server = app.listen(0, '127.0.0.1');
@@ -249,7 +250,6 @@ describeRedis('durableStreams() on Redis', () => {
     const created = await fetch(`${a}/shared`, { method: 'PUT', headers: { 'Content-Type': 'text/plain' }, body: 'one ' });
     expect(created.status).toBe(201);
     const tail = created.headers.get(NEXT)!;
-    // recheckInterval is a minute: only the wake-up through Pub/Sub can end this long-poll soon.
     const polled = fetch(`${b}/shared?offset=${tail}&live=long-poll`);
     await sleep(100);
     expect((await fetch(`${a}/shared`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'two' })).status).toBe(204);
