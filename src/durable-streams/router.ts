@@ -35,7 +35,11 @@ const TTL = /^(0|[1-9]\d{0,15})$/;
 /** RFC 3339 date-time (Date.parse alone accepts far more). */
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 const MEDIA_TYPE = /^[A-Za-z0-9][\w!#$&^.+-]*\/[A-Za-z0-9][\w!#$&^.+-]*$/;
-const CACHE_PAGE = 'public, max-age=60, stale-while-revalidate=300';
+/**
+ * A page that is not the tail never changes. `private`: streams may be anyone's data and the
+ * router does not know who may read them (authentication is the app's), so no shared cache.
+ */
+const CACHE_PAGE = 'private, max-age=60, stale-while-revalidate=300';
 
 /** The media type of a Content-Type (lower case, no parameters); '' when it is not one. */
 export function mediaTypeOf(contentType: string | undefined): string {
