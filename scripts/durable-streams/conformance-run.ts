@@ -67,7 +67,8 @@ async function main(): Promise<void> {
   const report = await runConformance(backend);
   const targeted = [...report.passed, ...report.failed.map((f) => f.name)].filter(isTargeted);
   const failedTargeted = report.failed.filter((f) => isTargeted(f.name));
-  console.log(`${backend}: ${report.total.passed} passed, ${report.total.failed} failed, ${report.total.skipped} skipped of ${report.total.passed + report.total.failed + report.total.skipped}; ` +
+  const all = report.total.passed + report.total.failed + report.total.skipped;
+  console.log(`${backend}: ${report.total.passed} of ${all} tests pass (${report.total.failed} fail, ${report.total.skipped} skipped); ` +
     `without forks and subscriptions: ${targeted.length - failedTargeted.length} of ${targeted.length}`);
   for (const failure of failedTargeted) console.log(`  failed: ${failure.name} (${failure.error})`);
   console.log(JSON.stringify({ backend, total: report.total, blocks: report.blocks, failed: report.failed.map((f) => f.name) }));
