@@ -8,7 +8,7 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.mjs', '__tests__/fixtures/*.mjs', '__tests__/fixtures/*.cjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['*.mjs', 'scripts/*/*.mjs', '__tests__/fixtures/*.mjs', '__tests__/fixtures/*.cjs'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -28,6 +28,10 @@ export default tseslint.config(
   {
     files: ['**/*.mjs'],
     languageOptions: { globals: globals.node },
+  },
+  {
+    files: ['demo/page/*.mjs'],
+    languageOptions: { globals: globals.browser },
   },
   {
     files: ['__tests__/**/*.ts'],

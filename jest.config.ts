@@ -11,6 +11,7 @@ const config: Config = {
     '^express-sse-hub$': '<rootDir>/src/index.ts',
     '^express-sse-hub/redis$': '<rootDir>/src/adapters/redis/index.ts',
     '^express-sse-hub/metrics$': '<rootDir>/src/metrics.ts',
+    '^express-sse-hub/durable-streams$': '<rootDir>/src/durable-streams/index.ts',
   },
   testTimeout: 30_000,
 };

@@ -57,6 +57,22 @@ describe('the built package', () => {
     });
   });
 
+  describe("when loaded as 'express-sse-hub/durable-streams'", () => {
+    it('exposes the router to require() and import, without loading ioredis', () => {
+      const cjs = `
+        const ds = require('express-sse-hub/durable-streams');
+        const keys = Object.keys(ds).sort();
+        const router = ds.durableStreams();
+        void router.close();
+        console.log(JSON.stringify([keys, typeof router, Object.keys(require.cache).some((f) => f.includes('/ioredis/'))]));`;
+      expect(run(['-e', cjs])).toEqual([['durableStreams', 'formatOffset', 'parseOffset'], 'function', false]);
+      const esm = `
+        import { durableStreams } from 'express-sse-hub/durable-streams';
+        console.log(JSON.stringify(typeof durableStreams));`;
+      expect(run(['--input-type=module', '-e', esm])).toBe('function');
+    });
+  });
+
   describe('when its package.json is asked for', () => {
     it('resolves through the exports map', () => {
       const script = `console.log(JSON.stringify(require('express-sse-hub/package.json').name));`;

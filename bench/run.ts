@@ -15,6 +15,8 @@
 //   multi    10 channels; each client joins 3 of them on one connection; E events round-robin
 //            over the channels → deliveries/s (only targets that can multiplex a connection)
 //   tokens   resumable runs against raw and better-sse (bench/tokens.ts, run after the others)
+//   durable-streams  the Durable Streams router (memory, Redis) against the protocol's reference
+//            server: live SSE readers of appends, catch-up reads (bench/durable-streams.ts)
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,8 +30,8 @@ const STEADY_EVENTS = quick ? 20 : 50;
 const STEADY_INTERVAL_MS = 20;
 const REPEATS = quick ? 1 : 3;
 const MULTI_CHANNELS = 10;
-/** --scenarios burst,steady,multi,memory,tokens runs only those (default: all). */
-const SCENARIOS = new Set(option('scenarios')?.split(',') ?? ['burst', 'steady', 'multi', 'memory', 'tokens']);
+/** --scenarios burst,steady,multi,memory,tokens,durable-streams runs only those (default: all). */
+const SCENARIOS = new Set(option('scenarios')?.split(',') ?? ['burst', 'steady', 'multi', 'memory', 'tokens', 'durable-streams']);
 const TARGETS = option('targets')?.split(',') ?? ['raw', 'express-sse-hub', 'better-sse', 'sse-channel', 'express-sse'];
 
 interface LoaderMessage {
@@ -212,13 +214,14 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   console.log('Every client received every event exactly once, in order, in every run.');
-  if (SCENARIOS.has('tokens')) await tokens();
+  if (SCENARIOS.has('tokens')) await script('Token streaming', 'tokens.ts');
+  if (SCENARIOS.has('durable-streams')) await script('Durable Streams', 'durable-streams.ts');
 }
 
-// The token-streaming scenario (resumable runs) has its own script: bench/tokens.ts.
-async function tokens(): Promise<void> {
-  console.log('\n# Token streaming (bench/tokens.ts)\n');
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'tokens.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
+// The token-streaming (resumable runs) and Durable Streams scenarios have scripts of their own.
+async function script(title: string, file: string): Promise<void> {
+  console.log(`\n# ${title} (bench/${file})\n`);
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, file), ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) process.exit(code ?? 1);
 }

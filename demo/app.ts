@@ -1,15 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { build } from 'esbuild';
 import express, { type ErrorRequestHandler, type Express, type Request, type RequestHandler, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
-import { ChannelRegistry, sse } from 'express-sse-hub';
+import { ChannelRegistry, MemoryAdapter, sse, type Adapter } from 'express-sse-hub';
+import { durableStreams } from 'express-sse-hub/durable-streams';
 import { collectMetrics } from 'express-sse-hub/metrics';
 import { Registry as MetricsRegistry } from 'prom-client';
-import { randomCatFact, randomEvent, tokenStream } from './feeds';
+import { randomCatFact, randomEvent, tokenStream, uiMessageChunks } from './feeds';
 
 export const PUBLIC_DIR = path.join(__dirname, '..', 'public');
 /** The browser client as `npm run build` bundles it (ESM), served to the page as /client.js. */
 export const CLIENT_FILE = path.join(__dirname, '..', 'dist', 'client', 'index.mjs');
+/** The page's Durable Streams panel (the AI SDK transport), bundled by esbuild when first asked for as /durable.js. */
+export const DURABLE_PAGE = path.join(__dirname, 'page', 'durable.mjs');
+
+/** Bundles a page script and what it imports for the browser. */
+async function bundlePage(entry: string): Promise<string> {
+  const result = await build({ entryPoints: [entry], bundle: true, format: 'esm', target: 'es2022', platform: 'browser', minify: true, write: false, logLevel: 'silent' });
+  return result.outputFiles[0]!.text;
+}
 /** The one bearer token the /private routes accept: a demo's stand-in for a real access token. */
 export const DEMO_TOKEN = 'demo-token';
 /** Seconds a client refused by /private/solo is asked to wait (Retry-After). */
@@ -45,6 +55,13 @@ const BODY_LIMIT = '8kb';
 export interface DemoOptions {
   /** Where channels live; pass one built on a Redis adapter to share them between processes. */
   readonly registry?: ChannelRegistry;
+  /**
+   * The registry's adapter: Durable Streams (/v1/stream) live there too, and runs are read
+   * through it. @default a new MemoryAdapter (also the default registry's)
+   */
+  readonly adapter?: Adapter;
+  /** Rate limit of /v1/stream per client IP (every method). @default { windowMs: 600000, limit: 10000 } (a full conformance run makes about 3 700 requests) */
+  readonly durableLimit?: { readonly windowMs: number; readonly limit: number };
   /** Milliseconds between `current-date` events. @default 5000 */
   readonly clockIntervalMs?: number;
   /** Milliseconds between streamed tokens on /ai/stream, unless `?pace=` says otherwise. @default 60 */
@@ -169,7 +186,8 @@ const requireDemoToken: RequestHandler = (req, res, next) => {
 
 /** Builds the demo: the Express app and the state behind it. Uses only the package's public API. */
 export function createDemoApp(options: DemoOptions = {}): Demo {
-  const registry = options.registry ?? new ChannelRegistry({ history: 200 });
+  const adapter = options.adapter ?? new MemoryAdapter();
+  const registry = options.registry ?? new ChannelRegistry({ history: 200, adapter });
   // The clock and the head count belong to this process: with a shared (Redis) registry, every
   // process would otherwise broadcast its own tick and its own count to everyone.
   const local = new ChannelRegistry();
@@ -401,6 +419,72 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
     res.json({ stopped: await registry.stopRun(String(req.params.id)) });
   });
 
+  // Durable Streams (the protocol: PUT, POST, GET with offsets, long-poll, SSE) at /v1/stream,
+  // on the registry's adapter, so with REDIS_URL every process serves the same streams, and
+  // runs are read there too (/v1/stream/_runs/<id>). Bounded like every route: a rate limit per
+  // client IP (set so one client's full conformance run goes through), bodies, bytes per stream
+  // and in all, number of streams.
+  const durableLimit = rateLimit({
+    windowMs: options.durableLimit?.windowMs ?? 600_000,
+    limit: options.durableLimit?.limit ?? 10_000,
+    standardHeaders: 'draft-7',
+    legacyHeaders: false,
+    message: { error: 'too many Durable Streams requests from here; retry later' },
+  });
+  const streams = durableStreams({
+    adapter,
+    maxBodyBytes: 256 * 1024,
+    maxStreamBytes: 1024 * 1024,
+    maxTotalBytes: 256 * 1024 * 1024,
+    maxStreams: 10_000,
+    onError: (error) => console.error(`[express-sse-hub] ${error.message}`),
+  });
+  app.use('/v1/stream', durableLimit, streams);
+
+  // A chat answered by a run and read through /v1/stream by the AI SDK's Durable Streams
+  // transport (@durable-streams/aisdk-transport): POST starts the run and answers where to read
+  // it; GET …/:chatId/stream says where the chat's answer in progress is (204: none), which is
+  // how a reloaded page resumes. Chats with an answer in progress are this process's (a Map).
+  const activeChats = new Map<string, string>();
+  const CHAT_ID = /^[A-Za-z0-9-]{1,64}$/;
+  app.post('/ai/durable-chat', runLimit, express.json({ limit: BODY_LIMIT }), async (req, res) => {
+    const chatId = (req.body as { id?: unknown } | undefined)?.id;
+    if (typeof chatId !== 'string' || !CHAT_ID.test(chatId)) {
+      badRequest(res, 400, 'id must be 1 to 64 letters, digits or "-"');
+      return;
+    }
+    if (generatingRuns >= MAX_RUNS) {
+      res.set('Retry-After', '5');
+      badRequest(res, 503, `this server generates ${MAX_RUNS} answers already; retry later`);
+      return;
+    }
+    const runId = `chat-${chatId}-${randomUUID().slice(0, 8)}`;
+    const pace = paceFrom(req, tokenPaceMs);
+    const run = await registry.run(runId, (signal) => uiMessageChunks(tokenStream(signal, pace, () => (metrics.tokens += 1))), { event: 'chunk' });
+    generatingRuns += 1;
+    activeChats.set(chatId, runId);
+    void run.done.then(() => {
+      generatingRuns -= 1;
+      if (activeChats.get(chatId) === runId) activeChats.delete(chatId);
+    });
+    const streamUrl = `/v1/stream/_runs/${runId}`;
+    res.status(201).location(streamUrl).json({ streamUrl });
+  });
+  app.get('/ai/durable-chat/:chatId/stream', (req, res) => {
+    const runId = activeChats.get(String(req.params.chatId));
+    if (runId === undefined) {
+      res.status(204).end();
+      return;
+    }
+    const streamUrl = `/v1/stream/_runs/${runId}`;
+    res.status(200).location(streamUrl).json({ streamUrl });
+  });
+  let durablePage: Promise<string> | undefined;
+  app.get('/durable.js', (_req, res, next) => {
+    durablePage ??= bundlePage(DURABLE_PAGE);
+    durablePage.then((code) => res.type('text/javascript').set('Cache-Control', 'no-cache').send(code), next);
+  });
+
   // Operations: Prometheus metrics of every stream route and both registries, and the same
   // figures as JSON for the page's operations panel.
   const prometheus = new MetricsRegistry();
@@ -446,7 +530,7 @@ export function createDemoApp(options: DemoOptions = {}): Demo {
       const last = { event: 'shutdown', data: 'The demo server is shutting down.', retryJitter: SHUTDOWN_RETRY_JITTER_MS };
       // Every stream, whichever channels it is in or whether it is in any: each handler ends its own.
       await Promise.all(handlers.map((handler) => handler.close(last)));
-      await Promise.all([registry.close(), local.close()]);
+      await Promise.all([registry.close(), local.close(), streams.close()]);
     },
   };
 }

@@ -68,3 +68,12 @@ export async function* tokenStream(signal: AbortSignal, paceMs: number, onToken?
     yield { token: word };
   }
 }
+
+/** AI SDK UI message chunks of an answer: start, one text part made of the tokens, finish. */
+export async function* uiMessageChunks(tokens: AsyncIterable<{ token: string }>): AsyncGenerator<Record<string, string>> {
+  yield { type: 'start' };
+  yield { type: 'text-start', id: 'text-1' };
+  for await (const { token } of tokens) yield { type: 'text-delta', id: 'text-1', delta: token };
+  yield { type: 'text-end', id: 'text-1' };
+  yield { type: 'finish' };
+}

@@ -1,5 +1,5 @@
 import { Cluster } from 'ioredis';
-import { ChannelRegistry, type Adapter } from 'express-sse-hub';
+import { ChannelRegistry, MemoryAdapter, type Adapter } from 'express-sse-hub';
 import { RedisAdapter, createRedisAdapter } from 'express-sse-hub/redis';
 import { createDemoApp, parseTrustProxy } from './app';
 
@@ -29,10 +29,10 @@ async function adapterFromEnv(): Promise<{ adapter: Adapter | undefined; where: 
 
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
-  const { adapter, where } = await adapterFromEnv();
-  const registry = new ChannelRegistry({ history: 200, historyTtl: 60 * 60 * 1000, ...(adapter === undefined ? {} : { adapter }) });
+  const { adapter = new MemoryAdapter(), where } = await adapterFromEnv();
+  const registry = new ChannelRegistry({ history: 200, historyTtl: 60 * 60 * 1000, adapter });
   registry.on('error', (error) => console.error(`[express-sse-hub] ${error.message}`));
-  const demo = createDemoApp({ registry, trustProxy: parseTrustProxy(process.env.TRUST_PROXY) });
+  const demo = createDemoApp({ registry, adapter, trustProxy: parseTrustProxy(process.env.TRUST_PROXY) });
   const server = demo.app.listen(port);
   // One cap over every route (each stream route has its own limits too): file descriptors run out
   // long before this many sockets would be a problem for the process otherwise.

@@ -36,6 +36,8 @@ export class FaultProxy {
   refusing = false;
   /** Bytes passed on from the server to clients, all connections together. */
   bytesDown = 0;
+  /** Replies are held (commands still reach Redis): with dropAll(), a reply lost on the way back. */
+  holdReplies = false;
   #paused = false;
   /** Armed by loseNextReply(): which command's reply to lose, and who waits for it. */
   #lose: { pattern: RegExp; lost: () => void } | undefined;
@@ -158,7 +160,7 @@ export class FaultProxy {
 
   // Sends what is due, in order; waits for the first chunk that is not.
   #pump(link: Link, pipe: Pipe): void {
-    if (this.#paused || pipe.timer !== undefined || !this.#links.has(link)) return;
+    if (this.#paused || (this.holdReplies && pipe === link.down) || pipe.timer !== undefined || !this.#links.has(link)) return;
     while (pipe.queue.length > 0) {
       const wait = pipe.queue[0]!.at - performance.now();
       if (wait > 0) {

@@ -184,6 +184,11 @@ export class RedisAdapter implements Adapter {
     });
   }
 
+  /** The commands connection (a Redis or a Cluster), for data kept beside the channels' (`express-sse-hub/durable-streams`). */
+  get client(): Redis | Cluster {
+    return this.#commands;
+  }
+
   /** True when events travel by sharded Pub/Sub (SPUBLISH/SSUBSCRIBE). */
   get sharded(): boolean {
     return this.#sharded;
