@@ -644,7 +644,7 @@ export class Channel {
       this.#token = formatPosition(entry);
     }
     const frame = frameOf(entry);
-    const { text, bytes } = frame;
+    const { bytes } = frame;
     let count = 0;
     let sent = 0;
     // The hot path: one shared string for every connection in this channel only (with history, a
@@ -652,7 +652,7 @@ export class Channel {
     for (const stream of this.#live) {
       if (positioned && stream.positionSources > 1) {
         if (this.#enqueue(stream, frame) > 0) count += 1;
-      } else if (stream.enqueue(text, bytes)) {
+      } else if (stream.enqueueShared(frame)) {
         count += 1;
         sent += bytes;
       }
@@ -673,12 +673,14 @@ export class Channel {
   // Queues `frame` for one connection; returns the bytes queued (0 when it is closed). A
   // connection in several channels with history carries its position in each of them.
   #enqueue(stream: SseStream, frame: Frame): number {
-    let text = frame.text;
-    let bytes = frame.bytes;
-    if (frame.positioned && stream.positionSources > 1) {
-      text = frameWithId(frame, stream.positionId()!);
-      bytes = Buffer.byteLength(text);
+    if (!frame.positioned || stream.positionSources <= 1) {
+      if (!stream.enqueueShared(frame)) return 0;
+      this.#bytes += frame.bytes;
+      this.#hooks.counters.bytes += frame.bytes;
+      return frame.bytes;
     }
+    const text = frameWithId(frame, stream.positionId()!);
+    const bytes = Buffer.byteLength(text);
     if (!stream.enqueue(text, bytes)) return 0;
     this.#bytes += bytes;
     this.#hooks.counters.bytes += bytes;

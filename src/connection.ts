@@ -8,7 +8,7 @@ import { debug } from './debug';
 import { addTo, removeFrom, type Few } from './few';
 import { scheduleFlush } from './flusher';
 import { STALL_INTERVALS, TICKS_PER_INTERVAL } from './heartbeat';
-import type { ResponseLike, Transport } from './transport';
+import { joinShared, type ResponseLike, type SharedText, type Transport } from './transport';
 
 /** Why a connection was dropped. */
 export type DropReason = 'slow-client' | 'write-failed';
@@ -58,7 +58,8 @@ export class Connection {
   /** @internal */
   readonly res: ResponseLike;
   #transport: Transport | undefined;
-  #queued = '';
+  /** What is queued: text, or one shared frame alone (written without encoding it again). */
+  #queued: string | SharedText = '';
   #queuedBytes = 0;
   #maxBacklog = NO_LIMIT;
   #closeHooks: Few<CloseHook>;
@@ -137,8 +138,27 @@ export class Connection {
   enqueue(frame: string, bytes = Buffer.byteLength(frame)): boolean {
     const flags = this.flags;
     if ((flags & (OPENED | CLOSED)) !== OPENED) return false;
-    this.#queued += frame;
+    const queued = this.#queued;
+    this.#queued = typeof queued === 'string' ? queued + frame : queued.text + frame;
     this.#queuedBytes += bytes;
+    this.flags = flags & ~QUIET_MASK;
+    if ((flags & QUEUED) === 0) {
+      this.flags |= QUEUED;
+      scheduleFlush(this);
+    }
+    return true;
+  }
+
+  /**
+   * @internal Queues a frame many connections get as it is (a channel's broadcast). Alone in the
+   * queue at the flush, it goes out without being encoded for this connection.
+   */
+  enqueueShared(frame: SharedText): boolean {
+    const flags = this.flags;
+    if ((flags & (OPENED | CLOSED)) !== OPENED) return false;
+    const queued = this.#queued;
+    this.#queued = queued === '' ? frame : typeof queued === 'string' ? queued + frame.text : joinShared(queued, frame);
+    this.#queuedBytes += frame.bytes;
     this.flags = flags & ~QUIET_MASK;
     if ((flags & QUEUED) === 0) {
       this.flags |= QUEUED;
@@ -168,9 +188,10 @@ export class Connection {
       this.drop('slow-client');
       return;
     }
-    const text = this.#queued;
+    const queued = this.#queued;
     this.#clearQueue();
-    transport.write(text);
+    if (typeof queued === 'string') transport.write(queued);
+    else transport.writeShared(queued);
   }
 
   /** @internal The flusher's report that flush() threw. */
