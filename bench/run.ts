@@ -17,10 +17,11 @@
 //   tokens   resumable runs against raw and better-sse (bench/tokens.ts, run after the others)
 //   durable-streams  the Durable Streams router (memory, Redis) against the protocol's reference
 //            server: live SSE readers of appends, catch-up reads (bench/durable-streams.ts)
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { option, startServer, stopServer } from './process';
+import { option } from './process';
+import { burst, failures, median, memory, multi, steady, type Scenario } from './scenarios';
 
 
 const quick = process.argv.includes('--quick');
@@ -33,121 +34,7 @@ const MULTI_CHANNELS = 10;
 /** --scenarios burst,steady,multi,memory,tokens,durable-streams runs only those (default: all). */
 const SCENARIOS = new Set(option('scenarios')?.split(',') ?? ['burst', 'steady', 'multi', 'memory', 'tokens', 'durable-streams']);
 const TARGETS = option('targets')?.split(',') ?? ['raw', 'express-sse-hub', 'better-sse', 'sse-channel', 'express-sse'];
-
-interface LoaderMessage {
-  ready?: boolean;
-  counts?: number[];
-  errors?: number;
-  latencies?: number[];
-}
-
-interface Session {
-  base: string;
-  loader: ChildProcess;
-  /** Resolves with the loader's final report. */
-  report: Promise<LoaderMessage>;
-}
-
-function startTarget(target: string): Promise<{ child: ChildProcess; base: string }> {
-  return startServer(path.join(__dirname, 'server.ts'), [target]);
-}
-
-async function json<T>(url: string, method = 'GET'): Promise<T> {
-  return (await (await fetch(url, { method })).json()) as T;
-}
-
-/** Starts `target`, connects `clients` streams expecting `expect` events each, runs `body`. */
-async function withTarget<T>(
-  target: string,
-  clients: number,
-  expect: number,
-  latency: boolean,
-  body: (s: Session) => Promise<T>,
-  channels = 0,
-): Promise<T> {
-  const { child, base } = await startTarget(target);
-  const loader = fork(path.join(__dirname, 'sse-clients.ts'), [], { execArgv: ['--import', 'tsx'] });
-  try {
-    const ready = new Promise<void>((resolve) => loader.on('message', (m: LoaderMessage) => m.ready === true && resolve()));
-    const report = new Promise<LoaderMessage>((resolve) => loader.on('message', (m: LoaderMessage) => m.counts !== undefined && resolve(m)));
-    loader.send({ url: `${base}/events`, clients, expect, latency, channels });
-    await ready;
-    while ((await json<{ count: number }>(`${base}/count`)).count < clients) await new Promise((r) => setTimeout(r, 20));
-    return await body({ base, loader, report });
-  } finally {
-    if (loader.exitCode === null) loader.kill('SIGKILL');
-    await stopServer(child);
-  }
-}
-
-let failures = 0;
-function check(target: string, clients: number, expect: number, report: LoaderMessage): void {
-  const delivered = report.counts!.reduce((s, c) => s + c, 0);
-  if ((report.errors ?? 0) > 0 || delivered !== clients * expect) {
-    failures += 1;
-    console.error(`${target} N=${clients}: ${delivered}/${clients * expect} delivered, ${report.errors} lost/duplicated/out of order`);
-  }
-}
-
-async function burst(target: string, clients: number): Promise<{ rate: number; cpu: number }> {
-  return withTarget(target, clients, BURST_EVENTS, false, async ({ base, report }) => {
-    const started = performance.now();
-    const { cpuUs } = await json<{ cpuUs: number }>(`${base}/burst?events=${BURST_EVENTS}`, 'POST');
-    const result = await report;
-    const seconds = (performance.now() - started) / 1000;
-    check(target, clients, BURST_EVENTS, result);
-    const delivered = clients * BURST_EVENTS;
-    return { rate: delivered / seconds, cpu: cpuUs / delivered };
-  });
-}
-
-async function multi(target: string, clients: number): Promise<{ rate: number } | undefined> {
-  const probe = await startTarget(target);
-  const { multi: supported } = await json<{ multi: boolean }>(`${probe.base}/multi`).finally(() => stopServer(probe.child));
-  if (!supported) return undefined;
-  // Each client is on 3 of the 10 channels: it gets 3 of every 10 events.
-  const perClient = (BURST_EVENTS * 3) / MULTI_CHANNELS;
-  return withTarget(
-    target,
-    clients,
-    perClient,
-    false,
-    async ({ base, report }) => {
-      const started = performance.now();
-      await json(`${base}/burst?events=${BURST_EVENTS}&channels=${MULTI_CHANNELS}`, 'POST');
-      const result = await report;
-      check(`${target} (multi)`, clients, perClient, result);
-      return { rate: (clients * perClient) / ((performance.now() - started) / 1000) };
-    },
-    MULTI_CHANNELS,
-  );
-}
-
-async function steady(target: string, clients: number): Promise<{ p50: number; p99: number }> {
-  return withTarget(target, clients, STEADY_EVENTS, true, async ({ base, report }) => {
-    await json(`${base}/steady?events=${STEADY_EVENTS}&interval=${STEADY_INTERVAL_MS}`, 'POST');
-    const result = await report;
-    check(target, clients, STEADY_EVENTS, result);
-    const sorted = result.latencies!.sort((a, b) => a - b);
-    const at = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-    return { p50: at(50), p99: at(99) };
-  });
-}
-
-async function memory(target: string, clients: number): Promise<{ heap: number; rss: number }> {
-  // The same server with no connection is the baseline.
-  const empty = await startTarget(target);
-  const baseline = await json<{ heap: number; rss: number }>(`${empty.base}/memory`).finally(() => stopServer(empty.child));
-  return withTarget(target, clients, 0, false, async ({ base: url }) => {
-    const loaded = await json<{ heap: number; rss: number }>(`${url}/memory`);
-    return { heap: (loaded.heap - baseline.heap) / clients, rss: (loaded.rss - baseline.rss) / clients };
-  });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
-}
+const SCENARIO: Scenario = { burstEvents: BURST_EVENTS, steadyEvents: STEADY_EVENTS, steadyIntervalMs: STEADY_INTERVAL_MS, multiChannels: MULTI_CHANNELS };
 
 // A scenario left out with --scenarios shows as n/a.
 const int = (n: number): string => (Number.isNaN(n) ? 'n/a' : Math.round(n).toLocaleString('en-US'));
@@ -164,22 +51,22 @@ async function main(): Promise<void> {
       const row = { target, rate: [] as number[], cpu: [] as number[], p50: [] as number[], p99: [] as number[], multi: [] as number[], heap: Number.NaN, rss: Number.NaN };
       for (let r = 0; r < REPEATS; r += 1) {
         if (SCENARIOS.has('burst')) {
-          const b = await burst(target, clients);
+          const b = await burst(target, SCENARIO, clients);
           row.rate.push(b.rate);
           row.cpu.push(b.cpu);
         }
         if (SCENARIOS.has('steady')) {
-          const s = await steady(target, clients);
+          const s = await steady(target, SCENARIO, clients);
           row.p50.push(s.p50);
           row.p99.push(s.p99);
         }
         if (SCENARIOS.has('multi')) {
-          const m = await multi(target, clients);
+          const m = await multi(target, SCENARIO, clients);
           if (m !== undefined) row.multi.push(m.rate);
         }
       }
       if (SCENARIOS.has('memory')) {
-        const m = await memory(target, clients);
+        const m = await memory(target, SCENARIO, clients);
         row.heap = m.heap;
         row.rss = m.rss;
       }
@@ -209,8 +96,8 @@ async function main(): Promise<void> {
     }
     console.log('');
   }
-  if (failures > 0) {
-    console.error(`${failures} run(s) lost, duplicated or reordered events`);
+  if (failures.length > 0) {
+    console.error(`${failures.length} run(s) lost, duplicated or reordered events`);
     process.exit(1);
   }
   console.log('Every client received every event exactly once, in order, in every run.');

@@ -10,8 +10,9 @@
 //   POST /steady?events=E&interval=ms   one event every `interval` ms, answers when done
 //   GET  /memory                 heap and RSS after a full GC (needs --expose-gc)
 import http from 'node:http';
+import path from 'node:path';
 import express from 'express';
-import { ChannelRegistry, sse } from 'express-sse-hub';
+import * as published from 'express-sse-hub';
 import { serve } from './process';
 
 interface Target {
@@ -28,7 +29,12 @@ function channelsOf(req: http.IncomingMessage): string[] | undefined {
   return q === -1 ? undefined : (req.url ?? '').slice(q + 10).split(',');
 }
 
+// SSE_HUB_DIST: a build of the package to load instead (bench/compare.ts runs two commits).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const hubModule: typeof published = process.env.SSE_HUB_DIST === undefined ? published : (require(path.join(process.env.SSE_HUB_DIST, 'index.js')) as typeof published);
+
 function hub(): Target {
+  const { ChannelRegistry, sse } = hubModule;
   const registry = new ChannelRegistry();
   const main = registry.channel('bench');
   const app = express();
