@@ -10,6 +10,7 @@ import { MemoryAdapter } from './adapters/memory';
 import type { Connection } from './connection';
 import { newCounters, type Counters } from './counters';
 import { debug } from './debug';
+import * as diagnostics from './diagnostics';
 import { SseError, fieldError, warn } from './errors';
 import { frameOf, frameWithId, type Frame } from './frame';
 import { kindOf, type LogEntry, type ReadResult } from './log';
@@ -294,7 +295,14 @@ export class Channel {
    * once the channel is closed). Rejects with a `TypeError` for an invalid event name, id or data
    * (and sends nothing), with an `SseError` when the adapter cannot publish.
    */
-  async broadcast(data: unknown, options: BroadcastOptions = {}): Promise<BroadcastResult> {
+  broadcast(data: unknown, options: BroadcastOptions = {}): Promise<BroadcastResult> {
+    const traced = diagnostics.broadcast;
+    if (!(traced.start.hasSubscribers || traced.asyncEnd.hasSubscribers || traced.error.hasSubscribers)) return this.#broadcast(data, options);
+    const context: diagnostics.BroadcastContext = { channel: this.name, event: (options as BroadcastOptions | null)?.event };
+    return traced.tracePromise(() => this.#broadcast(data, options), context);
+  }
+
+  async #broadcast(data: unknown, options: BroadcastOptions): Promise<BroadcastResult> {
     const { event, id } = options;
     const text = serializeData(data, this.#settings.serialize);
     if (event !== undefined) validateEvent(event);
@@ -434,6 +442,7 @@ export class Channel {
     this.#hooks.counters.resets[reason] += 1;
     const frame = formatEvent(JSON.stringify({ channel: this.name, lastEventId: stream.lastEventId ?? null, reason }), { event: RESET_EVENT });
     stream.enqueue(frame);
+    if (diagnostics.reset.hasSubscribers) diagnostics.reset.publish({ channel: this.name, stream, reason });
   }
 
   /** @internal */

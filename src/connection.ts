@@ -5,6 +5,7 @@
 // holds more than `maxBacklog` bytes from earlier writes does not read, and is dropped. end()
 // writes what is queued, then ends the response.
 import { debug } from './debug';
+import * as diagnostics from './diagnostics';
 import { addTo, removeFrom, type Few } from './few';
 import { scheduleFlush } from './flusher';
 import { STALL_INTERVALS, TICKS_PER_INTERVAL } from './heartbeat';
@@ -282,6 +283,7 @@ export class Connection {
     if ((this.flags & CLOSED) !== 0) return;
     this.flags |= reason === 'write-failed' ? DROPPED | WRITE_FAILED : DROPPED;
     debug('dropped a connection (%s) with %d bytes unsent', reason, this.bufferedBytes);
+    if (diagnostics.drop.hasSubscribers) diagnostics.drop.publish({ stream: this, reason, unsent: this.bufferedBytes });
     this.#clearQueue();
     // A reset rather than an end: ending would wait behind the backlog this client cannot read,
     // and keep its memory (kernel buffers included) for as long as the peer lives. The browser

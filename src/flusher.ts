@@ -21,6 +21,7 @@
 // The state below is per process on purpose: it describes the event loop, which every connection
 // of every registry and middleware in the process shares.
 import { debug } from './debug';
+import * as diagnostics from './diagnostics';
 
 /** What the flusher needs from a connection. */
 export interface Flushable {
@@ -41,6 +42,8 @@ let cycleStart = 0;
 let lastFlushEnd = Number.NEGATIVE_INFINITY;
 let lastFlushTook = 0;
 let flushStarted = 0;
+/** Connections the flush under way writes. */
+let flushSize = 0;
 /** Told how long each flush took (seconds): metrics attach here. Empty: no cost at all. */
 const observers = new Set<(seconds: number) => void>();
 
@@ -76,6 +79,7 @@ export function flushAll(): void {
   flushStarted = performance.now();
   const batch = waiting;
   waiting = spare;
+  flushSize = batch.length;
   for (let i = 0; i < batch.length; i += 1) {
     const connection = batch[i]!;
     // One connection that throws (a wrapped res.write, a broken socket) must not leave every
@@ -98,4 +102,5 @@ function flushEnded(): void {
   lastFlushEnd = performance.now();
   lastFlushTook = lastFlushEnd - flushStarted;
   if (observers.size > 0) for (const observer of observers) observer(lastFlushTook / 1000);
+  if (diagnostics.flush.hasSubscribers) diagnostics.flush.publish({ connections: flushSize, seconds: lastFlushTook / 1000 });
 }

@@ -27,3 +27,6 @@ export type { SseErrorCode, SseTypeError } from './errors';
 export type { SseOptions } from './options';
 export type { ConnectionStats } from './limits';
 export type { Serializer } from './serializer';
+/** Names of the node:diagnostics_channel hooks (tracing without a dependency), and the broadcast span's context. */
+export { DIAGNOSTICS } from './diagnostics';
+export type { BroadcastContext } from './diagnostics';

@@ -5,6 +5,7 @@ import type { Adapter } from './adapters/adapter';
 import type { DropReason } from './connection';
 import { newCounters, total } from './counters';
 import { MemoryAdapter } from './adapters/memory';
+import * as diagnostics from './diagnostics';
 import { SseError, fieldError, warn } from './errors';
 import { checkOptionNames, checkOptionsObject, isTimerMs } from './options';
 import { endAll, resolveCloseOptions, type CloseOptions } from './shutdown';
@@ -149,6 +150,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     this.#adapter = adapter;
     adapter.onError = (error) => {
       this.#counters.adapterErrors += 1;
+      if (diagnostics.adapterError.hasSubscribers) diagnostics.adapterError.publish({ error });
       this.#reportError(error);
     };
     adapter.onResync = (names) => this.#resync(names);
@@ -400,6 +402,9 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
   // flood of garbage must not become a flood of errors), with how many were skipped meanwhile.
   #invalid(what: string, why: string): void {
     this.#counters.invalidMessages += 1;
+    if (diagnostics.adapterError.hasSubscribers) {
+      diagnostics.adapterError.publish({ error: new SseError('ERR_SSE_INVALID_MESSAGE', `skipped ${what}: ${why}`) });
+    }
     this.#invalidUnreported += 1;
     const now = performance.now();
     if (now - this.#invalidReportedAt < INVALID_REPORT_MS) return;

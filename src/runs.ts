@@ -15,6 +15,7 @@
 import type { Adapter, PublishOptions, PublishedEvent, ReadOptions, ReadResult } from './adapters/adapter';
 import { Channel, streamOf } from './channel';
 import { debug } from './debug';
+import * as diagnostics from './diagnostics';
 import { SseError, fieldError } from './errors';
 import { checkOptionNames, checkOptionsObject } from './options';
 import { parseLastEventId, type ClientPosition, type Position } from './position';
@@ -141,7 +142,11 @@ export class Runs {
       serialize: hooks.serialize,
     });
     this.#local.set(id, run);
-    void run.done.then(() => this.#local.delete(id));
+    if (diagnostics.runStart.hasSubscribers) diagnostics.runStart.publish({ id });
+    void run.done.then((end) => {
+      this.#local.delete(id);
+      if (diagnostics.runEnd.hasSubscribers) diagnostics.runEnd.publish({ id, ...end });
+    });
     return run;
   }
 

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { CLOSED, Connection, FIRST_FREE_FLAG, OPENED } from './connection';
 import { debug } from './debug';
+import * as diagnostics from './diagnostics';
 import { SseError, warn } from './errors';
 import { addTo, removeFrom, sizeOf, type Few } from './few';
 import { formatComment, formatEvent, formatRetry, serializeData } from './serializer';
@@ -153,6 +154,7 @@ export class SseStream<M extends object = EventMap> extends Connection {
     res.flushHeaders?.();
     this.attach(createTransport(req, res));
     this.#enter();
+    if (diagnostics.streamOpen.hasSubscribers) diagnostics.streamOpen.publish({ stream: this, request: req });
     const { retry } = set.settings;
     if (retry !== undefined) this.enqueue(formatRetry(retry));
     return this;
@@ -273,6 +275,7 @@ export class SseStream<M extends object = EventMap> extends Connection {
       return;
     }
     res.statusCode = status;
+    if (diagnostics.refusal.hasSubscribers) diagnostics.refusal.publish({ request: this.#req, status });
     if (body !== undefined) res.setHeader('Content-Type', body.type);
     res.setHeader('Cache-Control', 'no-store');
     if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
@@ -371,6 +374,7 @@ export class SseStream<M extends object = EventMap> extends Connection {
 
   protected override afterClose(): void {
     const flags = this.flags;
+    if ((flags & OPENED) !== 0 && diagnostics.streamClose.hasSubscribers) diagnostics.streamClose.publish({ stream: this, dropped: this.dropReason });
     if ((flags & ADMITTED) !== 0) this.#set.limiter.release(this);
     if ((flags & MEMBER) !== 0) this.#set.delete(this);
     this.#controller?.abort();
