@@ -1,6 +1,7 @@
 // README.md is read in three places: on the repository, on the registry, and from
 // node_modules/express-sse-hub after an install. Every relative link and image must resolve in the
-// published package (the files `npm pack` ships), and every #anchor to a heading that exists.
+// published package (the files `npm pack` ships), and every #anchor to a heading that exists. The
+// same goes for source maps: shipped only with the sources they point at.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -60,6 +61,20 @@ describe('README.md', () => {
       .map((target) => decodeURI(target.split('#')[0]!).replace(/^\.\//, ''))
       .filter((file) => !shipped.has(file));
     expect(missing).toEqual([]);
+  });
+
+  it('ships no source map whose sources are not in the package', () => {
+    const shipped = packedFiles();
+    const dangling: string[] = [];
+    for (const file of shipped) {
+      if (!file.endsWith('.map')) continue;
+      const map = JSON.parse(fs.readFileSync(path.join(ROOT, file), 'utf8')) as { sources: string[] };
+      for (const source of map.sources) {
+        const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), source));
+        if (!shipped.has(target)) dangling.push(`${file} → ${target}`);
+      }
+    }
+    expect(dangling).toEqual([]);
   });
 
   it('points every #anchor at a heading that exists, in the README or in the file it names', () => {
