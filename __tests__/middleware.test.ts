@@ -150,4 +150,21 @@ describe.each(EXPRESS_VERSIONS)('sse() on %s', (_version, express) => {
       expect(caught).toMatchObject({ name: 'SseError', code: 'ERR_SSE_HEADERS_SENT' });
     });
   });
+
+  describe('once the stream is open', () => {
+    it("lets go of Express's routing state (req.next and the parsed URL), which would live as long as the stream", async () => {
+      const app = express();
+      let seen: { next: unknown; parsedUrl: unknown; path: string } | undefined;
+      app.get('/events/:room', sse(), (req, res) => {
+        res.sse.open();
+        const routed = req as unknown as { next: unknown; _parsedUrl: unknown };
+        seen = { next: routed.next, parsedUrl: routed._parsedUrl, path: req.path };
+      });
+      server = await startServer(app);
+      const stream = await openStream(`${server.url}/events/lobby`);
+      // req.path parses the URL again on demand.
+      expect(seen).toEqual({ next: undefined, parsedUrl: undefined, path: '/events/lobby' });
+      stream.destroy();
+    });
+  });
 });
