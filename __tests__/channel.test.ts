@@ -240,6 +240,45 @@ describe('channel.broadcast()', () => {
       // ... but the first held event left within the cap (plus scheduling slack), not after 40 ms.
       expect(writeTimes[1]! - firstPublished).toBeLessThan(20);
     });
+
+    it('does not hold a frame for connections that were not in the last flush (a wait would join nothing)', async () => {
+      // Token streams: each connection gets its own events, never two between flushes.
+      const slow = new Channel('slow');
+      const other = new Channel('other');
+      let slowWrites = 0;
+      let otherWrites: () => number = () => 0;
+      const app = express();
+      app.get('/slow', sse({ heartbeat: false }), (_req, res) => {
+        const socket = res.socket!;
+        const write = socket.write.bind(socket);
+        socket.write = ((...args: Parameters<typeof write>) => {
+          if (slowWrites > 0) {
+            slowWrites -= 1;
+            const until = performance.now() + 40;
+            while (performance.now() < until);
+          }
+          return write(...args);
+        }) as typeof socket.write;
+        slow.subscribe(res);
+      });
+      app.get('/other', sse({ heartbeat: false }), (_req, res) => {
+        otherWrites = countWrites(res);
+        other.subscribe(res);
+      });
+      server = await startServer(app);
+      const a = await openStream(`${server.url}/slow`);
+      const b = await openStream(`${server.url}/other`);
+      await waitUntil(() => slow.size === 1 && other.size === 1, 'subscribed');
+      slowWrites = 1;
+      await slow.broadcast('slow flush');
+      await a.waitForEvents(1);
+      const before = otherWrites();
+      await other.broadcast('not held');
+      // Written in the next loop iteration, as on a quiet server: not held for the 5 ms cap.
+      const atNextIteration = await new Promise<number>((resolve) => setTimeout(() => resolve(otherWrites() - before), 0));
+      expect(atNextIteration).toBe(1);
+      await b.waitForEvents(1);
+    });
   });
 
   describe('when the route also sends directly on a subscribed connection', () => {

@@ -7,7 +7,7 @@
 import { debug } from './debug';
 import * as diagnostics from './diagnostics';
 import { addTo, removeFrom, type Few } from './few';
-import { scheduleFlush } from './flusher';
+import { flushMark, previousFlushMark, scheduleFlush } from './flusher';
 import { STALL_INTERVALS, TICKS_PER_INTERVAL } from './heartbeat';
 import { joinShared, type ResponseLike, type SharedText, type Transport } from './transport';
 
@@ -45,8 +45,11 @@ const DROP_COUNTED = 128;
 /** Quiet heartbeat ticks since the last write, in bits 8-10. */
 const QUIET_SHIFT = 8;
 const QUIET_MASK = 7 << QUIET_SHIFT;
+/** The flush this connection was last written in, as flusher.ts marks it (1 to 3; 0: never), in bits 11-12. */
+const CYCLE_SHIFT = 11;
+const CYCLE_MASK = 3 << CYCLE_SHIFT;
 /** First bit free for subclasses. */
-export const FIRST_FREE_FLAG = 1 << 11;
+export const FIRST_FREE_FLAG = 1 << 13;
 
 // One listener function shared by every response, instead of a closure (and a once() wrapper)
 // per connection. It finds the connection as `res.sse`, which the sse() middleware sets.
@@ -145,7 +148,7 @@ export class Connection {
     this.flags = flags & ~QUIET_MASK;
     if ((flags & QUEUED) === 0) {
       this.flags |= QUEUED;
-      scheduleFlush(this);
+      scheduleFlush(this, (flags & CYCLE_MASK) >> CYCLE_SHIFT === previousFlushMark());
     }
     return true;
   }
@@ -163,7 +166,7 @@ export class Connection {
     this.flags = flags & ~QUIET_MASK;
     if ((flags & QUEUED) === 0) {
       this.flags |= QUEUED;
-      scheduleFlush(this);
+      scheduleFlush(this, (flags & CYCLE_MASK) >> CYCLE_SHIFT === previousFlushMark());
     }
     return true;
   }
@@ -176,7 +179,7 @@ export class Connection {
    * below the limit plus what one flush adds.
    */
   flush(): void {
-    this.flags &= ~QUEUED;
+    this.flags = (this.flags & ~(QUEUED | CYCLE_MASK)) | (flushMark() << CYCLE_SHIFT);
     if (this.#queuedBytes === 0) return;
     const transport = this.#transport!;
     if (transport.gone) {

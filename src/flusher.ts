@@ -11,6 +11,11 @@
 // meanwhile (events published one per event-loop turn by a POST, a Redis message or a timer)
 // goes out in one write per connection.
 //
+// Waiting pays only when the connections waiting were written in the last flush too: a broadcast
+// to the same thousands, again and again, joins in one write each. When most of them were not
+// (token streams: each connection gets a token every tens of milliseconds, never twice between
+// two flushes), a wait joins nothing and only delays every token; then a flush goes at once.
+//
 // Why the wait follows the flush time: with 5 000 connections one flush is 5 000 write calls,
 // tens of milliseconds. A fixed short wait would join only the one or two events published since,
 // so every event would pay for a full round of syscalls and a burst would queue up behind them.
@@ -56,9 +61,28 @@ export function observeFlushes(observer: (seconds: number) => void): () => void 
   return () => void observers.delete(observer);
 }
 
-/** Flushes `connection` with the next flush. The caller makes sure it is scheduled once per flush. */
-export function scheduleFlush(connection: Flushable): void {
+/** Flushes so far: marks say which flush a connection was last written in (see Connection). */
+let flushes = 0;
+/** Connections waiting now that were written in the last flush too. */
+let repeats = 0;
+
+/** The mark of the flush under way (or next): 1 to 3, never 0 ("never written"). */
+export function flushMark(): number {
+  return (flushes % 3) + 1;
+}
+
+/** The mark of the flush before it. */
+export function previousFlushMark(): number {
+  return ((flushes + 2) % 3) + 1;
+}
+
+/**
+ * Flushes `connection` with the next flush; `repeat`: it was written in the last flush too. The
+ * caller makes sure it is scheduled once per flush.
+ */
+export function scheduleFlush(connection: Flushable, repeat = false): void {
   waiting.push(connection);
+  if (repeat) repeats += 1;
   if (!scheduled) {
     scheduled = true;
     cycleStart = performance.now();
@@ -67,7 +91,7 @@ export function scheduleFlush(connection: Flushable): void {
 }
 
 function flushWhenDue(): void {
-  const busy = cycleStart - lastFlushEnd < lastFlushTook;
+  const busy = cycleStart - lastFlushEnd < lastFlushTook && repeats * 2 >= waiting.length;
   // Re-check on the next turn rather than with a timer: Node's timers have 1 ms resolution.
   if (busy && performance.now() - cycleStart < Math.min(lastFlushTook, MAX_COALESCE_MS)) setImmediate(flushWhenDue);
   else flushAll();
@@ -80,6 +104,7 @@ export function flushAll(): void {
   const batch = waiting;
   waiting = spare;
   flushSize = batch.length;
+  repeats = 0;
   for (let i = 0; i < batch.length; i += 1) {
     const connection = batch[i]!;
     // One connection that throws (a wrapped res.write, a broken socket) must not leave every
@@ -93,6 +118,7 @@ export function flushAll(): void {
   }
   batch.length = 0;
   spare = batch;
+  flushes += 1;
   // http's res.write corks the socket and sends on process.nextTick, so the syscalls of this
   // flush run after it returns. This tick is queued behind all of them: it sees the real end.
   process.nextTick(flushEnded);
