@@ -3,7 +3,7 @@
 // it reached, or its error), and the point events of a stream's life.
 import diagnostics from 'node:diagnostics_channel';
 import express from 'express';
-import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ChannelRegistry, DIAGNOSTICS, sse, type BroadcastContext } from 'express-sse-hub';
 import { openStream, startServer, waitUntil, type TestServer } from './helpers/server';

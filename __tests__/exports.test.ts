@@ -22,7 +22,7 @@ describe('the built package', () => {
       const script = `
         const hub = require('express-sse-hub');
         console.log(JSON.stringify(Object.keys(hub).sort().concat(typeof hub.sse())));`;
-      expect(run(['-e', script])).toEqual(['Channel', 'ChannelRegistry', 'MemoryAdapter', 'RESET_EVENT', 'SseError', 'SseStream', 'sse', 'function']);
+      expect(run(['-e', script])).toEqual(['Channel', 'ChannelRegistry', 'DIAGNOSTICS', 'MemoryAdapter', 'RESET_EVENT', 'SseError', 'SseStream', 'sse', 'function']);
     });
   });
 
@@ -89,9 +89,9 @@ describe('the built package', () => {
   describe('its declaration files', () => {
     it('carry the res.sse augmentation and no @internal members', () => {
       const index = fs.readFileSync(path.join(ROOT, 'dist', 'index.d.ts'), 'utf8');
-      const express = fs.readFileSync(path.join(ROOT, 'dist', 'express.d.ts'), 'utf8');
-      const stream = fs.readFileSync(path.join(ROOT, 'dist', 'stream.d.ts'), 'utf8');
-      expect(index).toContain("import './express';");
+      const express = fs.readFileSync(path.join(ROOT, 'dist', 'stream', 'express.d.ts'), 'utf8');
+      const stream = fs.readFileSync(path.join(ROOT, 'dist', 'stream', 'stream.d.ts'), 'utf8');
+      expect(index).toContain("import './stream/express';");
       expect(express).toMatch(/declare module 'express-serve-static-core' \{\s*interface Response<[^>]*>[^{]*\{[\s\S]*sse: SseStream<EventsOf<LocalsObj>>;/);
       expect(stream).not.toMatch(/writeFrame|onClose|beat\(\)/);
     });

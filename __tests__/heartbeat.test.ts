@@ -1,7 +1,7 @@
 import cors from 'cors';
 import express from 'express';
 import { sse } from 'express-sse-hub';
-import { activeHeartbeatTimers } from '../src/heartbeat';
+import { activeHeartbeatTimers } from '../src/stream/heartbeat';
 import { openStream, startServer, waitUntil, type TestServer } from './helpers/server';
 
 describe('sse({ heartbeat })', () => {

@@ -1,8 +1,9 @@
 import express, { type Response } from 'express';
 import { EventSource } from 'eventsource';
 import { ChannelRegistry, MemoryAdapter, RESET_EVENT, sse } from 'express-sse-hub';
-import { MemoryLog, type PublishedEvent } from '../src/log';
-import { parseLastEventId } from '../src/position';
+import type { PublishedEvent } from '../src/log/entry';
+import { MemoryLog } from '../src/log/memory-log';
+import { parseLastEventId } from '../src/log/position';
 import { openStream, queryString, SpecIds, startServer, waitUntil, type TestServer } from './helpers/server';
 
 function published(text: string): PublishedEvent {

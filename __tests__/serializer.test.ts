@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { formatComment, formatEvent, formatRetry, serializeData } from '../src/serializer';
+import { formatComment, formatEvent, formatRetry, serializeData } from '../src/stream/serializer';
 
 function parse(text: string): { events: EventSourceMessage[]; comments: string[] } {
   const events: EventSourceMessage[] = [];

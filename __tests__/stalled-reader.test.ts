@@ -5,7 +5,7 @@
 import net from 'node:net';
 import express from 'express';
 import { ChannelRegistry, sse } from 'express-sse-hub';
-import { STALL_INTERVALS } from '../src/heartbeat';
+import { STALL_INTERVALS } from '../src/stream/heartbeat';
 import { startServer, waitUntil, type TestServer } from './helpers/server';
 
 let server: TestServer | undefined;

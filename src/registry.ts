@@ -1,18 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { CHANNEL_OPTION_NAMES, Channel, resolveChannelOptions, streamOf, validateChannelName, type ChannelHooks, type ChannelOptions, type ChannelStats } from './channel';
+import { CHANNEL_OPTION_NAMES, Channel, resolveChannelOptions, streamOf, validateChannelName, type ChannelHooks, type ChannelOptions, type ChannelStats } from './channels/channel';
 import type { Adapter } from './adapters/adapter';
-import type { DropReason } from './connection';
-import { newCounters, total } from './counters';
+import type { DropReason } from './stream/connection';
+import { newCounters, total } from './channels/counters';
 import { MemoryAdapter } from './adapters/memory';
-import * as diagnostics from './diagnostics';
-import { SseError, fieldError, warn } from './errors';
-import { checkOptionNames, checkOptionsObject, isTimerMs } from './options';
-import { endAll, resolveCloseOptions, type CloseOptions } from './shutdown';
-import { RESERVED_PREFIX, RUN_PREFIX, resolveRunDefaults, type Run, type RunDefaults, type RunOptions, type RunSource } from './run';
-import { Runs, type FollowOptions, type FollowOutcome } from './runs';
-import type { SseStream, StreamTarget } from './stream';
-import type { Authorize, ResetReason, SubscribeOptions } from './subscription';
+import * as diagnostics from './common/diagnostics';
+import { SseError, fieldError, warn } from './common/errors';
+import { checkOptionNames, checkOptionsObject, isTimerMs } from './common/checks';
+import { endAll, resolveCloseOptions, type CloseOptions } from './stream/shutdown';
+import { RESERVED_PREFIX, RUN_PREFIX, resolveRunDefaults, type Run, type RunDefaults, type RunOptions, type RunSource } from './runs/run';
+import { Runs, type FollowOptions, type FollowOutcome } from './runs/runs';
+import type { SseStream, StreamTarget } from './stream/stream';
+import type { Authorize, ResetReason, SubscribeOptions } from './channels/subscription';
 
 /** Options of `new ChannelRegistry()`: the transport, and defaults for every channel it creates. */
 export interface RegistryOptions extends ChannelOptions {

@@ -3,11 +3,11 @@
 // publishes and notifies; it never calls into a channel. Whether a subscriber gets an entry is
 // the channel's decision (channel.ts): it delivers an entry only if it follows what its
 // subscribers already have, and reads the log for anything missing.
-import type { LogEntry, PublishedEvent, ReadResult } from '../log';
-import type { Position } from '../position';
+import type { LogEntry, PublishedEvent, ReadResult } from '../log/entry';
+import type { Position } from '../log/position';
 
-export type { DataKind, LogEntry, PublishedEvent, ReadResult } from '../log';
-export type { Position } from '../position';
+export type { DataKind, LogEntry, PublishedEvent, ReadResult } from '../log/entry';
+export type { Position } from '../log/position';
 
 /** How a channel's log is kept. */
 export interface LogOptions {

@@ -1,6 +1,7 @@
-import { SseError } from '../errors';
-import { MemoryLog, SEALED, entryAt, type LogEntry, type PublishedEvent, type ReadResult } from '../log';
-import type { Position } from '../position';
+import { SseError } from '../common/errors';
+import { SEALED, entryAt, type LogEntry, type PublishedEvent, type ReadResult } from '../log/entry';
+import { MemoryLog } from '../log/memory-log';
+import type { Position } from '../log/position';
 import type { Adapter, EntryListener, LogOptions, PublishOptions, ReadOptions } from './adapter';
 
 const NO_LOG: ReadResult = Object.freeze({ head: Object.freeze({ epoch: '', offset: 0 }), matched: -1, evicted: false, events: Object.freeze([]) });

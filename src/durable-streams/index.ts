@@ -3,7 +3,7 @@
 import { Router } from 'express';
 import type { Adapter } from '../adapters/adapter';
 import { MemoryAdapter } from '../adapters/memory';
-import { warn } from '../errors';
+import { warn } from '../common/errors';
 import { MemoryStreamStore } from './memory-store';
 import { resolveDurableStreamsOptions, type DurableStreamsOptions } from './options';
 import { RedisStreamStore, redisClientOf } from './redis-store';

@@ -1,7 +1,7 @@
 // Options of `durableStreams()`, checked once when the router is made.
 import type { Adapter } from '../adapters/adapter';
-import { fieldError } from '../errors';
-import { MAX_TIMER_MS, checkOptionNames, checkOptionsObject, isTimerMs } from '../options';
+import { fieldError } from '../common/errors';
+import { MAX_TIMER_MS, checkOptionNames, checkOptionsObject, isTimerMs } from '../common/checks';
 
 /** Options of `durableStreams()`. */
 export interface DurableStreamsOptions {

@@ -11,7 +11,7 @@
 // its entries to the registry's own listener, which an adapter keeps one of per channel.
 import type { Adapter, LogEntry, ReadOptions } from '../adapters/adapter';
 import { dataOf } from '../adapters/adapter';
-import { isEndEvent, isRunId, runChannelName } from '../run';
+import { isEndEvent, isRunId, runChannelName } from '../runs/run';
 import type { AppendOutcome, CreateOutcome, ReadOutcome, StoredChunk, StreamStore } from './store';
 import type { Watch, WakeSource } from './wakeups';
 

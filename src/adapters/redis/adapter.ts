@@ -11,11 +11,11 @@
 // - Every wait is bounded by commandTimeout, whoever made the connection.
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { debug } from '../../debug';
-import { SseError, fieldError } from '../../errors';
-import { SEALED, type LogEntry, type PublishedEvent, type ReadResult } from '../../log';
-import { newEpoch, type Position } from '../../position';
-import { checkOptionNames, checkOptionsObject } from '../../options';
+import { debug } from '../../common/debug';
+import { SseError, fieldError } from '../../common/errors';
+import { SEALED, type LogEntry, type PublishedEvent, type ReadResult } from '../../log/entry';
+import { newEpoch, type Position } from '../../log/position';
+import { checkOptionNames, checkOptionsObject } from '../../common/checks';
 import type { Adapter, EntryListener, LogOptions, PublishOptions, ReadOptions } from '../adapter';
 import { MemoryAdapter } from '../memory';
 import {

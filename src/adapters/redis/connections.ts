@@ -2,7 +2,7 @@
 // the adapter's own connections are made, and the waits on them, each one bounded.
 import type * as IORedis from 'ioredis';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { requirePeer } from '../../peer';
+import { requirePeer } from '../../common/peer';
 
 export const ioredis = requirePeer<typeof IORedis>('ioredis', 'express-sse-hub/redis');
 

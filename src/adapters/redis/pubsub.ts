@@ -3,9 +3,9 @@
 // connection, a slot that moved), its channels notice as a gap and read from the log. After the
 // connection comes back, every subscribed channel catches up (resync), quiet ones included.
 import type { Cluster, Redis } from 'ioredis';
-import { debug } from '../../debug';
-import { SseError } from '../../errors';
-import type { Position } from '../../position';
+import { debug } from '../../common/debug';
+import { SseError } from '../../common/errors';
+import type { Position } from '../../log/position';
 import type { EntryListener } from '../adapter';
 import { explain, isCluster, withTimeout } from './connections';
 import { channelKeys, channelOfPubsub } from './keys';

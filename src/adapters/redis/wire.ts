@@ -2,9 +2,9 @@
 // (Stream fields). Anything can arrive there: another version, another service, redis-cli,
 // garbage. Every field is checked where it enters; what does not fit is skipped with a reason,
 // never thrown (a throw inside the Redis client's message handler would crash the process).
-import type { DataKind, LogEntry, PublishedEvent } from '../../log';
-import { isEpoch } from '../../position';
-import { isEventId, isEventName } from '../../serializer';
+import type { DataKind, LogEntry, PublishedEvent } from '../../log/entry';
+import { isEpoch } from '../../log/position';
+import { isEventId, isEventName } from '../../stream/serializer';
 
 /** Version of the messages and log entries written here; readers skip other versions. */
 export const FORMAT = '1';

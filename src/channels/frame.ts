@@ -1,9 +1,9 @@
 // The text of a log entry on the wire, built once per entry and process, whoever receives it.
 // The `id:` line comes last, after the data: a connection in several channels with history gets
 // its own id on every event (where it is in each channel), so the rest of the frame is shared.
-import { customIdOf, type LogEntry } from './adapters/adapter';
-import { formatPosition } from './position';
-import { formatEventFields, validateId } from './serializer';
+import { customIdOf, type LogEntry } from '../adapters/adapter';
+import { formatPosition } from '../log/position';
+import { formatEventFields, validateId } from '../stream/serializer';
 
 export interface Frame {
   /** The whole frame with the entry's own id (its position, or the caller's id). */

@@ -1,7 +1,7 @@
 // The running totals of one registry, for metrics. Channels add to them as they go (a field
 // increment per broadcast, per fan-out and per join or leave: no allocation on the hot path), so
 // the totals survive channels that are collected once nobody uses them; per-channel stats do not.
-import type { DropReason } from './connection';
+import type { DropReason } from '../stream/connection';
 import type { ResetReason } from './subscription';
 
 /** Running totals of a registry since it was created; they only grow. */

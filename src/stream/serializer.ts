@@ -1,7 +1,7 @@
 // Pure wire-format helpers for text/event-stream. No I/O and no state: every function either
 // returns the complete text of a frame or throws before anything could have been written.
 // Spec: https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
-import { fieldError } from './errors';
+import { fieldError } from '../common/errors';
 
 /** Turns a non-string payload into text. Must return a string. */
 export type Serializer = (data: unknown) => string;

@@ -12,13 +12,13 @@
 //   client's position, or from the start, and closes the stream after the end (run-views.ts).
 //   A process with followers also keeps a watchdog per run: a log that gets no event for
 //   `runs.maxDuration` belongs to a dead producer, and the watchdog ends it.
-import type { Adapter, PublishOptions, PublishedEvent, ReadOptions, ReadResult } from './adapters/adapter';
-import { Channel, streamOf } from './channel';
-import { debug } from './debug';
-import * as diagnostics from './diagnostics';
-import { SseError, fieldError } from './errors';
-import { checkOptionNames, checkOptionsObject } from './options';
-import { parseLastEventId, type ClientPosition, type Position } from './position';
+import type { Adapter, PublishOptions, PublishedEvent, ReadOptions, ReadResult } from '../adapters/adapter';
+import { Channel, streamOf } from '../channels/channel';
+import { debug } from '../common/debug';
+import * as diagnostics from '../common/diagnostics';
+import { SseError, fieldError } from '../common/errors';
+import { checkOptionNames, checkOptionsObject } from '../common/checks';
+import { parseLastEventId, type ClientPosition, type Position } from '../log/position';
 import {
   RUN_CONTROL_CHANNEL,
   RunProducer,
@@ -34,8 +34,8 @@ import {
   type RunSource,
 } from './run';
 import { UI_MESSAGE_STREAM_HEADER, runView, type RunFormat } from './run-views';
-import type { Serializer } from './serializer';
-import type { SseStream, StreamTarget } from './stream';
+import type { Serializer } from '../stream/serializer';
+import type { SseStream, StreamTarget } from '../stream/stream';
 
 /** Options of `registry.followRun()`. */
 export interface FollowOptions {

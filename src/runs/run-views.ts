@@ -3,8 +3,8 @@
 // `useChat({ resume: true })` app can resume from this package. Either way the stream closes
 // after the run's end (its log is sealed there: nothing follows it).
 import { isEndEvent } from './run';
-import type { SseStream } from './stream';
-import type { ChannelEvent, Filter } from './subscription';
+import type { SseStream } from '../stream/stream';
+import type { ChannelEvent, Filter } from '../channels/subscription';
 
 /** How `registry.followRun()` writes a run. */
 export type RunFormat =

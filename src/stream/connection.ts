@@ -4,9 +4,9 @@
 // the transport (transport.ts). Before each write the connection is judged: one whose socket still
 // holds more than `maxBacklog` bytes from earlier writes does not read, and is dropped. end()
 // writes what is queued, then ends the response.
-import { debug } from './debug';
-import * as diagnostics from './diagnostics';
-import { addTo, removeFrom, type Few } from './few';
+import { debug } from '../common/debug';
+import * as diagnostics from '../common/diagnostics';
+import { addTo, removeFrom, type Few } from '../common/few';
 import { flushMark, previousFlushMark, scheduleFlush } from './flusher';
 import { STALL_INTERVALS, TICKS_PER_INTERVAL } from './heartbeat';
 import { joinShared, type ResponseLike, type SharedText, type Transport } from './transport';

@@ -15,7 +15,7 @@
 // res.end() always goes through Node, which sends the last chunk after whatever was written.
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
-import { debug } from './debug';
+import { debug } from '../common/debug';
 
 // The members used of http1's ServerResponse and http2's compatibility response alike; their
 // own typings have incompatible overloads, so one narrow shape serves both.

@@ -1,7 +1,7 @@
-// A channel's log as an adapter stores it, and the in-memory one: a bounded ring of the newest
-// events with contiguous offsets within one epoch (see position.ts), read "after a position".
-import { newEpoch, type Position } from './position';
-import type { Serializer } from './serializer';
+// A channel's log as adapters store it: what an entry is, what reading after a client's positions
+// finds, and the rules every log follows (see position.ts for offsets and epochs).
+import type { Position } from './position';
+import type { Serializer } from '../stream/serializer';
 
 /** How an event's text was produced, so a receiving process can rebuild the value filters see. */
 export type DataKind = 'text' | 'json' | 'other';
@@ -76,65 +76,4 @@ export function entryAt(published: PublishedEvent, epoch: string, offset: number
 /** Finds the position among `after` that belongs to a log of `epoch` whose newest offset is `head`. */
 export function matchPosition(after: readonly Position[], epoch: string, head: number): number {
   return after.findIndex((p) => p.epoch === epoch && p.offset <= head);
-}
-
-/** An in-memory log: the newest `capacity` events of one channel, for one process life. */
-export class MemoryLog {
-  readonly epoch = newEpoch();
-  // Grows with the log up to `capacity`, then wraps: a log that holds a few events costs a few
-  // slots, not `capacity` of them (a run's log allows thousands and most hold hundreds).
-  readonly #ring: LogEntry[] = [];
-  readonly #capacity: number;
-  #start = 0;
-  /** Offset of the newest event; 0 while empty. */
-  #head = 0;
-  /** Its newest event ends it (see PublishOptions.seal). */
-  sealed = false;
-
-  constructor(capacity: number) {
-    this.#capacity = Math.max(1, capacity);
-  }
-
-  get head(): Position {
-    return { epoch: this.epoch, offset: this.#head };
-  }
-
-  get size(): number {
-    return this.#ring.length;
-  }
-
-  /** Numbers the event and keeps it, evicting the oldest past capacity. */
-  append(published: PublishedEvent): LogEntry {
-    const entry = entryAt(published, this.epoch, (this.#head += 1));
-    const ring = this.#ring;
-    if (ring.length < this.#capacity) {
-      ring.push(entry); // not full yet: #start is still 0
-    } else {
-      ring[this.#start] = entry;
-      this.#start = (this.#start + 1) % ring.length;
-    }
-    return entry;
-  }
-
-  /** The events after the client's position in this log (see ReadResult); `undefined`: the head only. */
-  read(after: readonly Position[] | undefined): ReadResult {
-    const head = this.head;
-    const sealed = this.sealed;
-    if (after === undefined) return { head, matched: -1, evicted: false, events: [], sealed };
-    const matched = matchPosition(after, this.epoch, this.#head);
-    const oldest = this.#head - this.#ring.length + 1;
-    if (matched === -1) return { head, matched, evicted: false, events: this.#slice(0), sealed };
-    const offset = after[matched]!.offset;
-    // Offsets are contiguous: the event after `offset` sits at a known index.
-    if (offset < oldest - 1) return { head, matched, evicted: true, events: this.#slice(0), sealed };
-    const at = offset >= oldest ? this.#ring[(this.#start + offset - oldest) % this.#ring.length] : undefined;
-    return { head, matched, evicted: false, events: this.#slice(offset - oldest + 1), matchedOrigin: at?.origin, sealed };
-  }
-
-  #slice(from: number): LogEntry[] {
-    const out: LogEntry[] = [];
-    const ring = this.#ring;
-    for (let i = from; i < ring.length; i += 1) out.push(ring[(this.#start + i) % ring.length]!);
-    return out;
-  }
 }

@@ -4,13 +4,13 @@
 // per event; only the flush histogram is fed as flushes happen, and only while metrics are on.
 import type * as PromClient from 'prom-client';
 import type { Registry } from 'prom-client';
-import { DROP_REASONS, RESET_REASONS } from './counters';
-import { SseError, fieldError } from './errors';
-import { observeFlushes } from './flusher';
-import type { SseHandler } from './middleware';
-import { checkOptionNames, checkOptionsObject } from './options';
-import { requirePeer } from './peer';
-import { ChannelRegistry } from './registry';
+import { DROP_REASONS, RESET_REASONS } from '../channels/counters';
+import { SseError, fieldError } from '../common/errors';
+import { observeFlushes } from '../stream/flusher';
+import type { SseHandler } from '../stream/middleware';
+import { checkOptionNames, checkOptionsObject } from '../common/checks';
+import { requirePeer } from '../common/peer';
+import { ChannelRegistry } from '../registry';
 
 const { Counter, Gauge, Histogram } = requirePeer<typeof PromClient>('prom-client', 'express-sse-hub/metrics');
 

@@ -7,10 +7,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { CLOSED, Connection, FIRST_FREE_FLAG, OPENED } from './connection';
-import { debug } from './debug';
-import * as diagnostics from './diagnostics';
-import { SseError, warn } from './errors';
-import { addTo, removeFrom, sizeOf, type Few } from './few';
+import { debug } from '../common/debug';
+import * as diagnostics from '../common/diagnostics';
+import { SseError, warn } from '../common/errors';
+import { addTo, removeFrom, sizeOf, type Few } from '../common/few';
 import { formatComment, formatEvent, formatRetry, serializeData } from './serializer';
 import { iterate, type PipeSource } from './source';
 import type { StreamSet } from './stream-set';

@@ -16,12 +16,12 @@
 //   the channel as itself: no object per subscriber on the hot path.
 // - closed: the connection left; the channel forgets it.
 import type { Request } from 'express';
-import { SseError, fieldError } from './errors';
-import type { LogEntry, ReadResult } from './log';
-import { checkOptionNames, checkOptionsObject } from './options';
-import { formatPosition, parseLastEventId, type ClientPosition, type Position } from './position';
-import { debug } from './debug';
-import type { SseStream } from './stream';
+import { SseError, fieldError } from '../common/errors';
+import type { LogEntry, ReadResult } from '../log/entry';
+import { checkOptionNames, checkOptionsObject } from '../common/checks';
+import { formatPosition, parseLastEventId, type ClientPosition, type Position } from '../log/position';
+import { debug } from '../common/debug';
+import type { SseStream } from '../stream/stream';
 
 /** Why a connection may have missed events: it gets a `reset` event, then what the log holds. */
 export type ResetReason =

@@ -4,9 +4,9 @@
 // on when the timeout expires (a peer that stopped reading never takes the last bytes), so
 // server.close() can finish.
 import type { Connection } from './connection';
-import { debug } from './debug';
-import { fieldError } from './errors';
-import { checkOptionNames, checkOptionsObject } from './options';
+import { debug } from '../common/debug';
+import { fieldError } from '../common/errors';
+import { checkOptionNames, checkOptionsObject } from '../common/checks';
 import { formatEvent, formatRetry, serializeData, type Serializer } from './serializer';
 
 /** Default milliseconds a shutdown waits for connections to finish before resetting them. */

@@ -5,19 +5,19 @@
 // one is a duplicate, a newer one means entries were missed (a Pub/Sub message lost, a reconnect),
 // and the channel reads them from the log first. Connections still catching up have their own
 // cursor (see subscription.ts).
-import { dataOf, type Adapter, type LogOptions } from './adapters/adapter';
-import { MemoryAdapter } from './adapters/memory';
-import type { Connection } from './connection';
+import { dataOf, type Adapter, type LogOptions } from '../adapters/adapter';
+import { MemoryAdapter } from '../adapters/memory';
+import type { Connection } from '../stream/connection';
 import { newCounters, type Counters } from './counters';
-import { debug } from './debug';
-import * as diagnostics from './diagnostics';
-import { SseError, fieldError, warn } from './errors';
+import { debug } from '../common/debug';
+import * as diagnostics from '../common/diagnostics';
+import { SseError, fieldError, warn } from '../common/errors';
 import { frameOf, frameWithId, type Frame } from './frame';
-import { kindOf, type LogEntry, type ReadResult } from './log';
-import { MAX_TIMER_MS, checkOptionNames, checkOptionsObject, isTimerMs } from './options';
-import { formatPosition, type ClientPosition, type Position } from './position';
-import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from './serializer';
-import { SseStream, type StreamTarget } from './stream';
+import { kindOf, type LogEntry, type ReadResult } from '../log/entry';
+import { MAX_TIMER_MS, checkOptionNames, checkOptionsObject, isTimerMs } from '../common/checks';
+import { formatPosition, type ClientPosition, type Position } from '../log/position';
+import { formatEvent, serializeData, validateEvent, validateId, type Serializer } from '../stream/serializer';
+import { SseStream, type StreamTarget } from '../stream/stream';
 import {
   subscribe,
   Subscription,

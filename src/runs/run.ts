@@ -9,11 +9,11 @@
 // so there is one end, whoever writes it: the producer, a stop from a process that found the
 // producer gone, or a follower's watchdog. Chunks never use the end's names, so a follower
 // recognises the end by its name alone.
-import { SseError, fieldError } from './errors';
-import { kindOf, type PublishedEvent } from './log';
-import { MAX_TIMER_MS, checkOptionNames, checkOptionsObject, isTimerMs } from './options';
-import { serializeData, validateEvent, type Serializer } from './serializer';
-import { iterate, type PipeSource } from './source';
+import { SseError, fieldError } from '../common/errors';
+import { kindOf, type PublishedEvent } from '../log/entry';
+import { MAX_TIMER_MS, checkOptionNames, checkOptionsObject, isTimerMs } from '../common/checks';
+import { serializeData, validateEvent, type Serializer } from '../stream/serializer';
+import { iterate, type PipeSource } from '../stream/source';
 
 /** What a run reads: an async iterable (a Node readable, an async generator) or a web stream. */
 export type RunSource = PipeSource | ((signal: AbortSignal) => PipeSource | Promise<PipeSource>);

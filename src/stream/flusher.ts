@@ -25,8 +25,8 @@
 //
 // The state below is per process on purpose: it describes the event loop, which every connection
 // of every registry and middleware in the process shares.
-import { debug } from './debug';
-import * as diagnostics from './diagnostics';
+import { debug } from '../common/debug';
+import * as diagnostics from '../common/diagnostics';
 
 /** What the flusher needs from a connection. */
 export interface Flushable {
