@@ -7,8 +7,11 @@ export type { SseHandler, SseResponse } from './stream/middleware';
 export { SseStream } from './stream/stream';
 export type { EventData, EventMap, PipeOptions, PipeSource, SendOptions, StreamTarget } from './stream/stream';
 /** A named group of subscribers with broadcast, history and replay. */
-export { Channel, RESET_EVENT } from './channels/channel';
-export type { BroadcastOptions, BroadcastResult, ChannelOptions, ChannelStats } from './channels/channel';
+export { Channel } from './channels/channel';
+export type { BroadcastOptions, BroadcastResult } from './channels/channel';
+export { RESET_EVENT } from './channels/fan-out';
+export type { ChannelStats } from './channels/fan-out';
+export type { ChannelOptions } from './channels/options';
 export type { Authorize, ChannelEvent, Filter, ResetReason, SubscribeOptions } from './channels/subscription';
 /** Get-or-create channels sharing one id sequence; stats; graceful close. */
 export { ChannelRegistry } from './registry';

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { CHANNEL_OPTION_NAMES, Channel, resolveChannelOptions, streamOf, validateChannelName, type ChannelHooks, type ChannelOptions, type ChannelStats } from './channels/channel';
+import { Channel, fanoutOf, streamOf, subscribeAll } from './channels/channel';
+import type { ChannelHooks, ChannelStats, Fanout } from './channels/fan-out';
+import { CHANNEL_OPTION_NAMES, resolveChannelOptions, validateChannelName, type ChannelOptions } from './channels/options';
 import type { Adapter } from './adapters/adapter';
 import type { DropReason } from './stream/connection';
 import { newCounters, total } from './channels/counters';
@@ -162,10 +164,10 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       counters: this.#counters,
       onError: (error) => this.#reportError(error),
       nextOrigin: () => `${this.#origin}:${(this.#broadcasts += 1)}`,
-      onJoin: (channel) => this.#keepStrongly(channel),
-      onLeave: (channel, stream, dropped) => {
-        if (channel.size === 0) this.#keep(channel);
-        if (dropped) this.emit('client-dropped', { channel: channel.name, stream });
+      onJoin: (fanout) => this.#keepStrongly(fanout),
+      onLeave: (fanout, stream, dropped) => {
+        if (fanout.size === 0) this.#keep(fanout);
+        if (dropped) this.emit('client-dropped', { channel: fanout.name, stream });
       },
     };
     const runSettings = resolveRunDefaults(runs);
@@ -215,7 +217,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     if (options === undefined) return existing ?? this.#add(new Channel(name, this.#named.get(name) ?? this.#defaults, this.#hooks));
     checkOptionsObject(options, 'channel');
     const wanted: ChannelOptions = { ...this.#defaults, ...options };
-    const given = existing?.options ?? this.#named.get(name);
+    const given = (existing === undefined ? undefined : fanoutOf(existing).options) ?? this.#named.get(name);
     if (given !== undefined) {
       if (!sameSettings(given, wanted)) {
         throw fieldError('ERR_SSE_INVALID_OPTION', `options of channel "${name}"`, `the ones it was created with (${describeOptions(given)}): a channel keeps its options for the registry's life`, options);
@@ -231,7 +233,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
 
   #add(channel: Channel): Channel {
     if (this.#closed) throw new SseError('ERR_SSE_REGISTRY_CLOSED', 'the registry is closed');
-    this.#keep(channel);
+    this.#keep(fanoutOf(channel), channel);
     return channel;
   }
 
@@ -282,7 +284,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
    * in every one of them, so a reconnect replays exactly what it missed in each.
    */
   subscribe(target: StreamTarget, names: string | readonly string[], options?: SubscribeOptions): () => void {
-    return Channel.subscribeAll(this.#channelsOf(names), streamOf(target), options);
+    return subscribeAll(this.#channelsOf(names), streamOf(target), options);
   }
 
   #channelsOf(names: string | readonly string[]): Channel[] {
@@ -295,8 +297,8 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
 
   // The adapter lost messages and is back: every channel with subscribers catches up.
   #resync(names: readonly string[] | undefined): void {
-    if (names === undefined) for (const channel of this.#live()) channel.resync();
-    else for (const name of names) this.#lookup(name)?.resync();
+    if (names === undefined) for (const channel of this.#live()) fanoutOf(channel).resync();
+    else for (const name of names) this.#fanoutOf(name)?.resync();
   }
 
   /**
@@ -314,8 +316,9 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     const timeout = Math.max(1, budget - Math.round(performance.now() - started));
     const streams = new Set<SseStream>();
     for (const channel of this.#live()) {
-      channel.markClosed();
-      for (const stream of channel.streams()) streams.add(stream);
+      const fanout = fanoutOf(channel);
+      fanout.markClosed();
+      for (const stream of fanout.streams()) streams.add(stream);
     }
     await endAll(streams, (stream) => stream.terminate(frame, retry()), timeout);
     await this.#adapter.close();
@@ -362,7 +365,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     }
     if (!several) return only?.size ?? 0;
     const streams = new Set<SseStream>();
-    for (const channel of this.#live()) for (const stream of channel.streams()) streams.add(stream);
+    for (const channel of this.#live()) for (const stream of fanoutOf(channel).streams()) streams.add(stream);
     return streams.size;
   }
 
@@ -378,24 +381,33 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     return kept instanceof WeakRef ? kept.deref() : kept;
   }
 
-  #keep(channel: Channel): void {
-    if (channel.size > 0) {
-      this.#keepStrongly(channel);
+  #fanoutOf(name: string): Fanout | undefined {
+    const channel = this.#lookup(name);
+    return channel === undefined ? undefined : fanoutOf(channel);
+  }
+
+  // An empty channel is held weakly (see #channels); one with connections strongly. `channel`:
+  // its public face, when the caller has it (a fan-out's own join and leave find it by name).
+  #keep(fanout: Fanout, channel = this.#lookup(fanout.name)): void {
+    if (channel === undefined) return;
+    if (fanout.size > 0) {
+      this.#keepStrongly(fanout, channel);
     } else {
       // One weak reference and one finalizer entry per channel object, made the first time it is
       // left empty: a channel whose subscribers come and go (1 → 0, again and again) would
       // otherwise add an entry each time, which lives as long as the channel.
-      let ref = channel.weakRef;
+      let ref = fanout.weakRef as WeakRef<Channel> | undefined;
       if (ref === undefined) {
-        ref = channel.weakRef = new WeakRef(channel);
+        ref = new WeakRef(channel);
+        fanout.weakRef = ref;
         this.#finalizer.register(channel, { name: channel.name, ref });
       }
       this.#channels.set(channel.name, ref);
     }
   }
 
-  #keepStrongly(channel: Channel): void {
-    if (this.#channels.get(channel.name) !== channel) this.#channels.set(channel.name, channel);
+  #keepStrongly(fanout: Fanout, channel = this.#lookup(fanout.name)): void {
+    if (channel !== undefined && this.#channels.get(channel.name) !== channel) this.#channels.set(channel.name, channel);
   }
 
   // Every skipped message is counted; an `error` says so at most once per INVALID_REPORT_MS (a

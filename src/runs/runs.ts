@@ -13,7 +13,7 @@
 //   A process with followers also keeps a watchdog per run: a log that gets no event for
 //   `runs.maxDuration` belongs to a dead producer, and the watchdog ends it.
 import type { Adapter, PublishOptions, PublishedEvent, ReadOptions, ReadResult } from '../adapters/adapter';
-import { Channel, streamOf } from '../channels/channel';
+import { subscribeAll, streamOf, type Channel } from '../channels/channel';
 import { debug } from '../common/debug';
 import * as diagnostics from '../common/diagnostics';
 import { SseError, fieldError } from '../common/errors';
@@ -246,7 +246,7 @@ export class Runs {
     const view = runView(format, stream, id, watchdog);
     // No position from the client: the whole run, from before its first chunk.
     const from: ClientPosition = client ?? { positions: [{ epoch: result.head.epoch, offset: 0 }], valid: true };
-    Channel.subscribeAll([this.#hooks.channel(runChannelName(id))], stream, { filter: view.filter }, from);
+    subscribeAll([this.#hooks.channel(runChannelName(id))], stream, { filter: view.filter }, from);
     if (!stream.opened) return 'closed'; // refused by a connection limit or a shutdown
     view.begin();
     return 'streaming';
