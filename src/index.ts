@@ -4,8 +4,8 @@ import './stream/express';
 export { sse } from './stream/middleware';
 export type { SseHandler, SseResponse } from './stream/middleware';
 /** The event stream behind `res.sse`. */
-export { SseStream } from './stream/stream';
-export type { EventData, EventMap, PipeOptions, PipeSource, SendOptions, StreamTarget } from './stream/stream';
+export { SseStream } from './stream/sse-stream';
+export type { EventData, EventMap, PipeOptions, PipeSource, SendOptions, StreamTarget } from './stream/sse-stream';
 /** A named group of subscribers with broadcast, history and replay. */
 export { Channel } from './channels/channel';
 export type { BroadcastOptions, BroadcastResult } from './channels/channel';

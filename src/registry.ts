@@ -13,7 +13,8 @@ import { checkOptionNames, checkOptionsObject, isTimerMs } from './common/checks
 import { endAll, resolveCloseOptions, type CloseOptions } from './stream/shutdown';
 import { RESERVED_PREFIX, RUN_PREFIX, resolveRunDefaults, type Run, type RunDefaults, type RunOptions, type RunSource } from './runs/run';
 import { Runs, type FollowOptions, type FollowOutcome } from './runs/runs';
-import type { SseStream, StreamTarget } from './stream/stream';
+import type { StreamTarget } from './stream/sse-stream';
+import type { Stream } from './stream/stream';
 import type { Authorize, ResetReason, SubscribeOptions } from './channels/subscription';
 
 /** Options of `new ChannelRegistry()`: the transport, and defaults for every channel it creates. */
@@ -102,7 +103,7 @@ export interface RegistryStats {
 /** Events a registry emits. */
 export interface RegistryEvents {
   /** A connection was disconnected by the slow-client policy. */
-  'client-dropped': [info: { channel: string; stream: SseStream }];
+  'client-dropped': [info: { channel: string; stream: Stream }];
   /** Something went wrong away from any caller (a filter threw, a replay failed). */
   error: [error: Error];
 }
@@ -314,7 +315,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     const started = performance.now();
     await this.#runs.close(budget);
     const timeout = Math.max(1, budget - Math.round(performance.now() - started));
-    const streams = new Set<SseStream>();
+    const streams = new Set<Stream>();
     for (const channel of this.#live()) {
       const fanout = fanoutOf(channel);
       fanout.markClosed();
@@ -364,7 +365,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       else several = true;
     }
     if (!several) return only?.size ?? 0;
-    const streams = new Set<SseStream>();
+    const streams = new Set<Stream>();
     for (const channel of this.#live()) for (const stream of fanoutOf(channel).streams()) streams.add(stream);
     return streams.size;
   }

@@ -8,7 +8,8 @@ import { SseError, fieldError, warn } from '../common/errors';
 import { kindOf } from '../log/entry';
 import { formatPosition, type ClientPosition, type Position } from '../log/position';
 import { serializeData, validateEvent, validateId } from '../stream/serializer';
-import { SseStream, type StreamTarget } from '../stream/stream';
+import { SseStream, streamBehind, type StreamTarget } from '../stream/sse-stream';
+import type { Stream } from '../stream/stream';
 import { newCounters } from './counters';
 import { Fanout, type ChannelHooks, type ChannelStats } from './fan-out';
 import { resolveChannelOptions, validateChannelName, type ChannelOptions, type ChannelSettings } from './options';
@@ -33,11 +34,11 @@ export interface BroadcastResult {
   readonly delivered: number;
 }
 
-/** The stream of an Express response (after `sse()`), or a stream itself. */
-export function streamOf(target: StreamTarget): SseStream {
+/** The stream of an Express response (after `sse()`), or of its `res.sse`. */
+export function streamOf(target: StreamTarget): Stream {
   // The event map is a compile-time matter only: any stream is one.
-  const stream: unknown = target instanceof SseStream ? target : (target as { sse?: unknown } | null)?.sse;
-  if (stream instanceof SseStream) return stream as SseStream;
+  const face: unknown = target instanceof SseStream ? target : (target as { sse?: unknown } | null)?.sse;
+  if (face instanceof SseStream) return streamBehind(face as SseStream<object>);
   throw new SseError('ERR_SSE_NO_STREAM', 'subscribe() needs a response that went through the sse() middleware (res.sse is missing)');
 }
 
@@ -189,7 +190,7 @@ export class Channel {
  * Subscribes one connection to channels (several on one connection through the registry); `from`,
  * a position to start at instead of the client's Last-Event-ID.
  */
-export function subscribeAll(channels: readonly Channel[], stream: SseStream, options: SubscribeOptions = {}, from?: ClientPosition): () => void {
+export function subscribeAll(channels: readonly Channel[], stream: Stream, options: SubscribeOptions = {}, from?: ClientPosition): () => void {
   return subscribe(
     channels.map((channel) => fanoutOf(channel)),
     stream,

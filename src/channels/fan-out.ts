@@ -13,7 +13,7 @@ import type { LogEntry, ReadResult } from '../log/entry';
 import { formatPosition, type Position } from '../log/position';
 import type { Connection } from '../stream/connection';
 import { formatEvent } from '../stream/serializer';
-import type { PositionSource, SseStream } from '../stream/stream';
+import type { PositionSource, Stream } from '../stream/stream';
 import type { Counters } from './counters';
 import { frameOf, frameWithId, type Frame } from './frame';
 import type { ChannelOptions, ChannelSettings } from './options';
@@ -50,7 +50,7 @@ export interface ChannelHooks {
   /** A connection joined the channel. */
   onJoin(fanout: Fanout): void;
   /** A connection left; `dropped` when the slow-client policy disconnected it. */
-  onLeave(fanout: Fanout, stream: SseStream, dropped: boolean): void;
+  onLeave(fanout: Fanout, stream: Stream, dropped: boolean): void;
 }
 
 const UNREAD = Symbol('unread');
@@ -71,9 +71,9 @@ export class Fanout implements Feed, PositionSource {
   readonly #hooks: ChannelHooks;
   readonly #adapter: Adapter;
   /** Connections live here without a filter: the hot path, with no object of their own. */
-  readonly #live = new Set<SseStream>();
+  readonly #live = new Set<Stream>();
   /** Every other connection (with a filter, or still catching up), with its Subscription. */
-  readonly #subscriptions = new Map<SseStream, Subscription>();
+  readonly #subscriptions = new Map<Stream, Subscription>();
   readonly #onEntry = (entry: LogEntry): void => this.#receive(entry);
   /** Broadcasts from here waiting for their own entry to be fanned out: origin → resolve(count). */
   readonly #waiting = new Map<string, (delivered: number) => void>();
@@ -175,7 +175,7 @@ export class Fanout implements Feed, PositionSource {
   }
 
   /** Removes a connection (it closed, or unsubscribed). */
-  remove(stream: SseStream): void {
+  remove(stream: Stream): void {
     this.#remove(stream);
   }
 
@@ -185,7 +185,7 @@ export class Fanout implements Feed, PositionSource {
     this.#hooks.onError(error);
   }
 
-  has(stream: SseStream): boolean {
+  has(stream: Stream): boolean {
     return this.#live.has(stream) || this.#subscriptions.has(stream);
   }
 
@@ -193,7 +193,7 @@ export class Fanout implements Feed, PositionSource {
     return this.#subscriptions.get(subscription.stream) === subscription;
   }
 
-  add(stream: SseStream, subscription: Subscription | undefined): void {
+  add(stream: Stream, subscription: Subscription | undefined): void {
     stream.onClose(this);
     if (this.hasHistory) stream.addPositionSource(this);
     if (subscription === undefined) this.#live.add(stream);
@@ -238,7 +238,7 @@ export class Fanout implements Feed, PositionSource {
     return true;
   }
 
-  reset(stream: SseStream, reason: ResetReason): void {
+  reset(stream: Stream, reason: ResetReason): void {
     this.#resets += 1;
     this.#hooks.counters.resets[reason] += 1;
     const frame = formatEvent(JSON.stringify({ channel: this.name, lastEventId: stream.lastEventId ?? null, reason }), { event: RESET_EVENT });
@@ -253,7 +253,7 @@ export class Fanout implements Feed, PositionSource {
 
   /** Where `stream` is in this channel, on the wire. */
   tokenFor(connection: Connection): string | undefined {
-    const stream = connection as SseStream;
+    const stream = connection as Stream;
     if (this.#live.has(stream)) return this.#token;
     const subscription = this.#subscriptions.get(stream);
     if (subscription === undefined) return undefined;
@@ -481,7 +481,7 @@ export class Fanout implements Feed, PositionSource {
 
   // Queues `frame` for one connection; returns the bytes queued (0 when it is closed). A
   // connection in several channels with history carries its position in each of them.
-  #enqueue(stream: SseStream, frame: Frame): number {
+  #enqueue(stream: Stream, frame: Frame): number {
     if (!frame.positioned || stream.positionSources <= 1) {
       if (!stream.enqueueShared(frame)) return 0;
       this.#bytes += frame.bytes;
@@ -535,10 +535,10 @@ export class Fanout implements Feed, PositionSource {
 
   /** The fan-out is the close hook of every connection subscribed to it: told which one closed. */
   connectionClosed(connection: Connection): void {
-    this.#remove(connection as SseStream);
+    this.#remove(connection as Stream);
   }
 
-  #remove(stream: SseStream): void {
+  #remove(stream: Stream): void {
     if (!this.#live.delete(stream) && !this.#subscriptions.delete(stream)) return;
     stream.offClose(this);
     if (this.hasHistory) stream.removePositionSource(this);
@@ -564,7 +564,7 @@ export class Fanout implements Feed, PositionSource {
   }
 
   /** The connections subscribed here. */
-  *streams(): IterableIterator<SseStream> {
+  *streams(): IterableIterator<Stream> {
     yield* this.#live;
     yield* this.#subscriptions.keys();
   }

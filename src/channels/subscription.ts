@@ -21,7 +21,7 @@ import type { LogEntry, ReadResult } from '../log/entry';
 import { checkOptionNames, checkOptionsObject } from '../common/checks';
 import { formatPosition, parseLastEventId, type ClientPosition, type Position } from '../log/position';
 import { debug } from '../common/debug';
-import type { SseStream } from '../stream/stream';
+import type { Stream } from '../stream/stream';
 
 /** Why a connection may have missed events: it gets a `reset` event, then what the log holds. */
 export type ResetReason =
@@ -71,9 +71,9 @@ export interface Feed {
   /** Milliseconds an async authorize hook may take. */
   readonly authorizeTimeout: number;
   report(error: Error): void;
-  has(stream: SseStream): boolean;
+  has(stream: Stream): boolean;
   /** Adds the connection, as itself or as `subscription`. */
-  add(stream: SseStream, subscription: Subscription | undefined): void;
+  add(stream: Stream, subscription: Subscription | undefined): void;
   /** The subscription caught up: keep the connection plain if it has no filter. */
   settle(subscription: Subscription): void;
   /** True while `subscription` is still this channel's entry for its connection. */
@@ -83,7 +83,7 @@ export interface Feed {
   /** Queues one entry for the subscription's connection, through its filter; false when not queued. */
   deliver(subscription: Subscription, entry: LogEntry): boolean;
   /** Queues a `reset` event for the connection. */
-  reset(stream: SseStream, reason: ResetReason): void;
+  reset(stream: Stream, reason: ResetReason): void;
   /** Counts a replay. */
   countReplay(): void;
 }
@@ -97,7 +97,7 @@ const KNOWN_SUBSCRIBE_OPTIONS = new Set(['filter', 'replay']);
 function noop(): void {}
 
 export class Subscription {
-  readonly stream: SseStream;
+  readonly stream: Stream;
   readonly filter: Filter | undefined;
   #state: number;
   /** The last entry this connection has (while not live; live, it is the channel's position). */
@@ -107,7 +107,7 @@ export class Subscription {
   /** What the replay read from the log, between place() and start(). */
   #replay: readonly LogEntry[] | undefined;
 
-  constructor(stream: SseStream, filter: Filter | undefined, live: boolean) {
+  constructor(stream: Stream, filter: Filter | undefined, live: boolean) {
     this.stream = stream;
     this.filter = filter;
     this.#state = live ? LIVE : REPLAYING;
@@ -249,7 +249,7 @@ export class Subscription {
  */
 export function subscribe(
   feeds: readonly Feed[],
-  stream: SseStream,
+  stream: Stream,
   options: SubscribeOptions,
   leave: (feed: Feed) => void,
   from?: ClientPosition,
@@ -275,7 +275,7 @@ export function subscribe(
 // `authorizeTimeout` ms. Refused (false, anything but true): 403; a hook that throws, rejects or
 // times out: 500 or 503; the registry closed meanwhile: 503. No channel is joined then, and no
 // stream byte is sent.
-function authorizeThenJoin(authorize: Authorize, feeds: readonly Feed[], stream: SseStream, join: () => () => void): () => void {
+function authorizeThenJoin(authorize: Authorize, feeds: readonly Feed[], stream: Stream, join: () => () => void): () => void {
   const req = stream.request as Request;
   const first = feeds[0]!;
   const fail = (cause: unknown): void => {
@@ -356,7 +356,7 @@ function isThenable(value: unknown): boolean {
 // one starts at the beginning of the run's log).
 function joinAll(
   feeds: readonly Feed[],
-  stream: SseStream,
+  stream: Stream,
   filter: Filter | undefined,
   replay: boolean,
   leave: (feed: Feed) => void,
@@ -418,7 +418,7 @@ export class Replay {
 // Reads every channel's log at once; once all have answered, places the connection in each of
 // them, sends every `reset` (before any event, so an id never claims a position in a channel the
 // client was not told it may have missed events of), then delivers channel by channel.
-async function replayAll(replaying: readonly [Feed, Subscription][], stream: SseStream, client: ClientPosition | undefined): Promise<void> {
+async function replayAll(replaying: readonly [Feed, Subscription][], stream: Stream, client: ClientPosition | undefined): Promise<void> {
   // No id: only the head (where this connection starts). An id that is not a position at all:
   // everything the log holds, after a reset.
   const after = client === undefined ? undefined : client.valid ? client.positions : [];
@@ -453,7 +453,7 @@ async function replayAll(replaying: readonly [Feed, Subscription][], stream: Sse
  * Tells the client where it is with an id-only frame (no event fires; the browser keeps the id
  * for its next Last-Event-ID), unless that is what it already said.
  */
-function announce(stream: SseStream): void {
+function announce(stream: Stream): void {
   if (stream.closed) return;
   const id = stream.positionId();
   if (id !== undefined && id !== stream.lastEventId) stream.enqueue(`id: ${id}\n\n`);

@@ -3,7 +3,7 @@
 // `useChat({ resume: true })` app can resume from this package. Either way the stream closes
 // after the run's end (its log is sealed there: nothing follows it).
 import { isEndEvent } from './run';
-import type { SseStream } from '../stream/stream';
+import type { Stream } from '../stream/stream';
 import type { ChannelEvent, Filter } from '../channels/subscription';
 
 /** How `registry.followRun()` writes a run. */
@@ -30,17 +30,17 @@ export const UI_MESSAGE_STREAM_HEADER = 'x-vercel-ai-ui-message-stream';
 /** Called with every event a follower sees (`ended`: it was the run's end). */
 export type OnRunEvent = (ended: boolean) => void;
 
-export function runView(format: RunFormat, stream: SseStream, runId: string, onEvent: OnRunEvent): RunView {
+export function runView(format: RunFormat, stream: Stream, runId: string, onEvent: OnRunEvent): RunView {
   return format === 'ai-sdk' ? uiMessageView(stream, runId, onEvent) : sseView(stream, onEvent);
 }
 
 // Ends the stream once the run's end is queued (the end frame is queued right after the filter
 // returns).
-function closeSoon(stream: SseStream): void {
+function closeSoon(stream: Stream): void {
   queueMicrotask(() => stream.close());
 }
 
-function sseView(stream: SseStream, onEvent: OnRunEvent): RunView {
+function sseView(stream: Stream, onEvent: OnRunEvent): RunView {
   return {
     begin: () => undefined,
     filter: (event) => {
@@ -65,7 +65,7 @@ export function textOf(data: unknown): string | undefined {
   return undefined;
 }
 
-function uiMessageView(stream: SseStream, runId: string, onEvent: OnRunEvent): RunView {
+function uiMessageView(stream: Stream, runId: string, onEvent: OnRunEvent): RunView {
   const textId = 'text-0';
   const part = (value: object, id?: string): void => {
     stream.send(JSON.stringify(value), id === undefined ? undefined : { id });

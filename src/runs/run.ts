@@ -198,6 +198,9 @@ interface Step<T> {
   readonly value?: T;
 }
 
+/** Ends a run produced here for `reason` (a shutdown); set by RunProducer's static block. */
+export let abortRun: (run: RunProducer, reason: Exclude<RunEndReason, 'done' | 'error'>) => void;
+
 /** The producing side of a run, in the process that started it. */
 export class RunProducer implements Run {
   readonly id: string;
@@ -221,11 +224,15 @@ export class RunProducer implements Run {
   }
 
   stop(): void {
-    this.abort('stopped');
+    this.#abort('stopped');
   }
 
-  /** @internal Ends the generation for `reason` (the first reason wins). */
-  abort(reason: Exclude<RunEndReason, 'done' | 'error'>): void {
+  static {
+    abortRun = (run, reason) => run.#abort(reason);
+  }
+
+  // Ends the generation for `reason` (the first reason wins).
+  #abort(reason: Exclude<RunEndReason, 'done' | 'error'>): void {
     if (this.#controller.signal.aborted || this.#reason !== undefined) return;
     this.#reason = reason;
     this.#controller.abort(new SseError('ERR_SSE_RUN_STOPPED', `run "${this.id}" ended: ${reason}`));
@@ -247,7 +254,7 @@ export class RunProducer implements Run {
   async #produce(source: RunSource, maxDuration: number): Promise<RunEnd> {
     // The source is called on the next turn: run() returns before any chunk is read.
     await Promise.resolve();
-    const timer = setTimeout(() => this.abort('timeout'), maxDuration);
+    const timer = setTimeout(() => this.#abort('timeout'), maxDuration);
     timer.unref();
     let stopSource: (() => void) | undefined;
     const onAbort = (): void => stopSource?.();
@@ -291,7 +298,7 @@ export class RunProducer implements Run {
       if (isSealed(cause)) {
         // Ended elsewhere: a stop whose request never reached this process wrote the end.
         sealed = true;
-        this.abort('stopped');
+        this.#abort('stopped');
       } else if (!this.signal.aborted) {
         failed = true;
         hooks.onError(new SseError('ERR_SSE_RUN_FAILED', `run "${this.id}" failed after ${chunks} chunk(s); its followers get an end with reason "error"`, { cause }));

@@ -22,6 +22,7 @@ import { parseLastEventId, type ClientPosition, type Position } from '../log/pos
 import {
   RUN_CONTROL_CHANNEL,
   RunProducer,
+  abortRun,
   endEntry,
   isRunId,
   resolveRunOptions,
@@ -35,7 +36,8 @@ import {
 } from './run';
 import { UI_MESSAGE_STREAM_HEADER, runView, type RunFormat } from './run-views';
 import type { Serializer } from '../stream/serializer';
-import type { SseStream, StreamTarget } from '../stream/stream';
+import type { StreamTarget } from '../stream/sse-stream';
+import type { Stream } from '../stream/stream';
 
 /** Options of `registry.followRun()`. */
 export interface FollowOptions {
@@ -226,7 +228,7 @@ export class Runs {
     }
   }
 
-  async #follow(stream: SseStream, id: string, format: RunFormat, missing: 'finished' | 'not-found'): Promise<FollowOutcome> {
+  async #follow(stream: Stream, id: string, format: RunFormat, missing: 'finished' | 'not-found'): Promise<FollowOutcome> {
     // An AI SDK client resumes by reading the whole run again; it sends no Last-Event-ID.
     const client = format === 'sse' ? parseLastEventId(stream.lastEventId) : undefined;
     const result = await this.#read(id, client?.valid === true ? client.positions : undefined);
@@ -258,7 +260,7 @@ export class Runs {
     for (const timer of this.#watchdogs.values()) clearTimeout(timer);
     this.#watchdogs.clear();
     const runs = [...this.#local.values()];
-    for (const run of runs) run.abort('shutdown');
+    for (const run of runs) abortRun(run, 'shutdown');
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(runs.map((run) => run.done)), new Promise((resolve) => (timer = setTimeout(resolve, timeout)))]);
     clearTimeout(timer);
@@ -267,7 +269,7 @@ export class Runs {
 
   // 404 (JSON) or 204. A stream that went out already (the route awaited before following, with
   // a route-mounted sse()) can only be ended: the client saw 200 and will ask again, so say why.
-  #answer<T extends 'not-found' | 'finished'>(stream: SseStream, outcome: T): T {
+  #answer<T extends 'not-found' | 'finished'>(stream: Stream, outcome: T): T {
     if (stream.opened) {
       this.#hooks.onError(
         new SseError('ERR_SSE_HEADERS_SENT', `followRun() answered a stream that was open already, so the client got 200, not ${outcome === 'finished' ? 204 : 404}; call it before awaiting anything, or mount sse() app-wide`),

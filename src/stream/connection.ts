@@ -51,15 +51,18 @@ const CYCLE_MASK = 3 << CYCLE_SHIFT;
 /** First bit free for subclasses. */
 export const FIRST_FREE_FLAG = 1 << 13;
 
+/** Where a response keeps its connection (`res.sse` is its public face, see sse-stream.ts). */
+const CONNECTION = Symbol('express-sse-hub connection');
+
 // One listener function shared by every response, instead of a closure (and a once() wrapper)
-// per connection. It finds the connection as `res.sse`, which the sse() middleware sets.
-function onResponseClose(this: { sse?: unknown }): void {
-  const connection = this.sse;
+// per connection. It finds the connection where watch() left it on the response.
+function onResponseClose(this: { [CONNECTION]?: unknown }): void {
+  const connection = this[CONNECTION];
   if (connection instanceof Connection) connection.released();
 }
 
 export class Connection {
-  /** @internal */
+  /** */
   readonly res: ResponseLike;
   #transport: Transport | undefined;
   /** What is queued: text, or one shared frame alone (written without encoding it again). */
@@ -67,10 +70,10 @@ export class Connection {
   #queuedBytes = 0;
   #maxBacklog = NO_LIMIT;
   #closeHooks: Few<CloseHook>;
-  /** @internal The bits above, and FIRST_FREE_FLAG and up for subclasses. */
+  /** The bits above, and FIRST_FREE_FLAG and up for subclasses. */
   protected flags = 0;
 
-  /** @internal */
+  /** */
   constructor(res: ResponseLike) {
     this.res = res;
   }
@@ -92,7 +95,7 @@ export class Connection {
   }
 
   /**
-   * @internal Whether what is buffered (queued plus the socket's backlog) is below the socket's
+   * Whether what is buffered (queued plus the socket's backlog) is below the socket's
    * high-water mark: a caller may go on writing.
    */
   get writable(): boolean {
@@ -101,18 +104,18 @@ export class Connection {
     return this.#queuedBytes + transport.backlog < transport.highWaterMark;
   }
 
-  /** @internal Why the connection was dropped, if it was. */
+  /** Why the connection was dropped, if it was. */
   get dropped(): boolean {
     return (this.flags & DROPPED) !== 0;
   }
 
-  /** @internal Why the connection was dropped; undefined if it was not. */
+  /** Why the connection was dropped; undefined if it was not. */
   get dropReason(): DropReason | undefined {
     if ((this.flags & DROPPED) === 0) return undefined;
     return (this.flags & WRITE_FAILED) !== 0 ? 'write-failed' : 'slow-client';
   }
 
-  /** @internal The drop's reason the first time it is asked for, so that it is counted once. */
+  /** The drop's reason the first time it is asked for, so that it is counted once. */
   countDrop(): DropReason | undefined {
     const reason = this.dropReason;
     if (reason === undefined || (this.flags & DROP_COUNTED) !== 0) return undefined;
@@ -121,14 +124,14 @@ export class Connection {
   }
 
   /**
-   * @internal Lowers the backlog past which this connection is dropped (channels apply their
+   * Lowers the backlog past which this connection is dropped (channels apply their
    * `maxBufferedBytes`; the lowest wins).
    */
   limitBacklog(bytes: number): void {
     if (bytes < this.#maxBacklog) this.#maxBacklog = Math.min(bytes, NO_LIMIT);
   }
 
-  /** @internal Starts writing through `transport` (the headers are out). */
+  /** Starts writing through `transport` (the headers are out). */
   protected attach(transport: Transport): void {
     this.#transport = transport;
     this.flags |= OPENED;
@@ -136,7 +139,7 @@ export class Connection {
   }
 
   /**
-   * @internal Queues a frame of `bytes` UTF-8 bytes (computed when omitted). Returns false when
+   * Queues a frame of `bytes` UTF-8 bytes (computed when omitted). Returns false when
    * the connection is closed or not open.
    */
   enqueue(frame: string, bytes = Buffer.byteLength(frame)): boolean {
@@ -154,7 +157,7 @@ export class Connection {
   }
 
   /**
-   * @internal Queues a frame many connections get as it is (a channel's broadcast). Alone in the
+   * Queues a frame many connections get as it is (a channel's broadcast). Alone in the
    * queue at the flush, it goes out without being encoded for this connection.
    */
   enqueueShared(frame: SharedText): boolean {
@@ -172,7 +175,7 @@ export class Connection {
   }
 
   /**
-   * @internal Writes everything queued now, in one call; or drops the connection if its socket
+   * Writes everything queued now, in one call; or drops the connection if its socket
    * still holds more than the backlog limit from earlier writes. The check comes before the
    * write: one large coalesced write in flight is by design; a client that has not taken the
    * previous ones by the next flush is the one that does not read. Memory per connection stays
@@ -198,14 +201,14 @@ export class Connection {
     else transport.writeShared(queued);
   }
 
-  /** @internal The flusher's report that flush() threw. */
+  /** The flusher's report that flush() threw. */
   fail(error: unknown): void {
     debug('write failed: %s', (error as Error)?.message ?? String(error));
     this.drop('write-failed');
   }
 
   /**
-   * @internal True (and the connection finished) when its socket is gone but the response's
+   * True (and the connection finished) when its socket is gone but the response's
    * 'close' event has not run yet: a write now would be lost.
    */
   isGone(): boolean {
@@ -216,7 +219,7 @@ export class Connection {
   }
 
   /**
-   * @internal Bytes the OS has taken from the socket, while the socket still holds some to send;
+   * Bytes the OS has taken from the socket, while the socket still holds some to send;
    * undefined when it holds none (see heartbeat.ts).
    */
   get taken(): number | undefined {
@@ -225,13 +228,13 @@ export class Connection {
     return transport.taken;
   }
 
-  /** @internal The heartbeat found that the socket took nothing for STALL_INTERVALS intervals. */
+  /** The heartbeat found that the socket took nothing for STALL_INTERVALS intervals. */
   stall(): void {
     debug('dropped a reader that took nothing for %d heartbeat intervals', STALL_INTERVALS);
     this.drop('slow-client');
   }
 
-  /** @internal A heartbeat tick: after TICKS_PER_INTERVAL quiet ticks, a keep-alive comment. */
+  /** A heartbeat tick: after TICKS_PER_INTERVAL quiet ticks, a keep-alive comment. */
   tick(): void {
     const flags = this.flags;
     if ((flags & (OPENED | CLOSED)) !== OPENED) return;
@@ -243,7 +246,7 @@ export class Connection {
   }
 
   /**
-   * @internal Resolves when what was written has left (queue flushed, socket below its
+   * Resolves when what was written has left (queue flushed, socket below its
    * high-water mark) or the connection closed.
    */
   async drained(): Promise<void> {
@@ -268,7 +271,7 @@ export class Connection {
   }
 
   /**
-   * @internal Writes what is queued, then ends the response: the client gets every byte it was
+   * Writes what is queued, then ends the response: the client gets every byte it was
    * sent. A client too slow for that (past the backlog limit) is dropped instead.
    */
   end(): void {
@@ -281,7 +284,7 @@ export class Connection {
     this.finish();
   }
 
-  /** @internal Drops the connection at once: a reset, its queue and socket buffers discarded. */
+  /** Drops the connection at once: a reset, its queue and socket buffers discarded. */
   drop(reason: DropReason): void {
     if ((this.flags & CLOSED) !== 0) return;
     this.flags |= reason === 'write-failed' ? DROPPED | WRITE_FAILED : DROPPED;
@@ -296,7 +299,7 @@ export class Connection {
     this.finish();
   }
 
-  /** @internal Runs `hook` once when the connection closes (at once if it has); `offClose()` cancels it. */
+  /** Runs `hook` once when the connection closes (at once if it has); `offClose()` cancels it. */
   onClose(hook: CloseHook): void {
     if ((this.flags & CLOSED) !== 0) {
       runHook(hook, this);
@@ -306,33 +309,34 @@ export class Connection {
     this.watch();
   }
 
-  /** @internal Cancels a hook given to `onClose()`. */
+  /** Cancels a hook given to `onClose()`. */
   offClose(hook: CloseHook): void {
     this.#closeHooks = removeFrom(this.#closeHooks, hook);
   }
 
-  /** @internal Listens for the response's end, once. */
+  /** Listens for the response's end, once. */
   protected watch(): void {
     if ((this.flags & WATCHING) !== 0) return;
     this.flags |= WATCHING;
     // The response's 'close' is the reliable signal: the request's fires early once a body
     // parser has read a POST body, which would end POST streams before they start.
+    (this.res as { [CONNECTION]?: Connection })[CONNECTION] = this;
     this.res.on('close', onResponseClose);
   }
 
-  /** @internal True once the response emitted 'close': nothing of it is left on the socket. */
+  /** True once the response emitted 'close': nothing of it is left on the socket. */
   get isReleased(): boolean {
     return (this.flags & RELEASED) !== 0;
   }
 
-  /** @internal The response's 'close' (see onResponseClose). */
+  /** The response's 'close' (see onResponseClose). */
   released(): void {
     this.flags |= RELEASED;
     this.finish();
   }
 
   /**
-   * @internal Resets the connection even after end(): for a peer that does not take the last
+   * Resets the connection even after end(): for a peer that does not take the last
    * bytes, so a shutdown is not held by it.
    */
   forceReset(): void {
@@ -342,7 +346,7 @@ export class Connection {
     this.finish();
   }
 
-  /** @internal Marks the connection closed and tells the hooks; idempotent. */
+  /** Marks the connection closed and tells the hooks; idempotent. */
   finish(): void {
     if ((this.flags & CLOSED) !== 0) return;
     this.flags |= CLOSED;
@@ -354,7 +358,7 @@ export class Connection {
     this.afterClose();
   }
 
-  /** @internal Subclasses learn here that the connection closed, after its hooks ran. */
+  /** Subclasses learn here that the connection closed, after its hooks ran. */
   protected afterClose(): void {}
 
   #clearQueue(): void {

@@ -4,7 +4,7 @@
 // `Locals` parameter is how `sse<Events>()` types `res.sse` in the handlers after it (see
 // event-map.ts). The type parameters must repeat the original's exactly.
 import type { EventsOf } from './event-map';
-import type { SseStream } from './stream';
+import type { SseStream } from './sse-stream';
 
 declare module 'express-serve-static-core' {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any, @typescript-eslint/no-unused-vars

@@ -4,7 +4,8 @@ import type { EventMap, SseLocals } from './event-map';
 import type { ConnectionStats } from './limits';
 import { resolveSseOptions, type SseOptions } from './options';
 import type { CloseOptions } from './shutdown';
-import { SseStream } from './stream';
+import { faceOf } from './sse-stream';
+import { Stream } from './stream';
 import { StreamSet } from './stream-set';
 
 /**
@@ -43,7 +44,7 @@ export interface SseHandler<M extends object = any> {
  * Options are validated here: a wrong one throws a `TypeError` naming it.
  */
 export function sse<M extends object = EventMap>(options?: SseOptions): SseHandler<M> {
-  const set = new StreamSet<SseStream>(resolveSseOptions(options));
+  const set = new StreamSet<Stream>(resolveSseOptions(options));
   const handler = function sseMiddleware(incoming: IncomingMessage, res: Response, next: NextFunction): void {
     const req = incoming as Request;
     // Mounted twice (app-wide and on a route): the first stream stays.
@@ -51,8 +52,8 @@ export function sse<M extends object = EventMap>(options?: SseOptions): SseHandl
       next();
       return;
     }
-    const stream = new SseStream(req, res, set);
-    res.sse = stream;
+    const stream = new Stream(req, res, set);
+    res.sse = faceOf(stream);
     // Express sets req.route only while a route's own handlers run: app.get(path, sse(), …).
     if (req.route === undefined) {
       next();

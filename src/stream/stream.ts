@@ -1,6 +1,7 @@
-// What `res.sse` is: one event stream and its lifecycle. Every byte goes through the connection's
-// queue (connection.ts); this file decides when the stream opens, when it is refused, and what
-// the route sees (send, comment, pipe, close, signal, lastEventId).
+// One event stream and its lifecycle (its public face, `res.sse`, is sse-stream.ts). Every byte
+// goes through the connection's queue (connection.ts); this file decides when the stream opens,
+// when it is refused, and what a route's calls do (send, comment, pipe, close, signal,
+// lastEventId), and gives channels and runs what they need of a stream.
 //
 // Lifecycle: created by sse() → [claimed: someone (an async authorize) will open or refuse it]
 // → opened (headers out) → closed. Or refused (a status and a plain-text body, no stream byte).
@@ -15,21 +16,6 @@ import { formatComment, formatEvent, formatRetry, serializeData } from './serial
 import { iterate, type PipeSource } from './source';
 import type { StreamSet } from './stream-set';
 import { createTransport, type ResponseLike } from './transport';
-import type { EventMap, EventName, FreeEventName, MessageData } from './event-map';
-
-export type { PipeSource } from './source';
-
-export type { EventMap } from './event-map';
-
-/** The payload type of event `E` of map `M`. */
-export type EventData<M extends object, E extends EventName<M>> = M[E];
-
-/**
- * What channels and runs take to reach a stream: an Express response that went through `sse()`
- * (typed by any event map), or its `res.sse`.
- */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type StreamTarget = { readonly sse: SseStream<any> } | SseStream<any>;
 
 /** Per-call fields of `res.sse.send()`. */
 export interface SendOptions<E extends string = string> {
@@ -52,7 +38,7 @@ export interface PipeOptions<T = unknown> {
 export type SseRequest = IncomingMessage | Http2ServerRequest;
 export type SseServerResponse = ServerResponse | Http2ServerResponse;
 
-// SseStream's flags, above the connection's own.
+// Stream's flags, above the connection's own.
 /** Counted by the handler's connection limits; released when the stream ends. */
 const ADMITTED = FIRST_FREE_FLAG;
 /** Someone (an async authorize hook) will open or refuse the stream. */
@@ -68,17 +54,16 @@ export interface PositionSource {
 }
 
 /**
- * One event stream: what `res.sse` is. Writes whole frames, in order, through one queue; reports
- * a backed-up socket through return values and the client leaving through `closed` and `signal`;
- * it never throws for network trouble.
+ * One event stream. Writes whole frames, in order, through one queue; reports a backed-up socket
+ * through return values and the client leaving through `closed` and `signal`; it never throws for
+ * network trouble.
  */
-export class SseStream<M extends object = EventMap> extends Connection {
+export class Stream extends Connection {
   readonly #req: SseRequest;
   readonly #set: StreamSet;
   #controller: AbortController | undefined;
   #sources: Few<PositionSource>;
 
-  /** @internal Created by the `sse()` middleware; use `res.sse`. */
   constructor(req: SseRequest, res: SseServerResponse, set: StreamSet) {
     super(res);
     this.#req = req;
@@ -165,11 +150,7 @@ export class SseStream<M extends object = EventMap> extends Connection {
    * Sends one event. Strings go as they are; other values through the `serialize` option
    * (`JSON.stringify` by default). Throws a `TypeError` for an invalid event name, id or retry and
    * then sends nothing. Returns `false` when the stream is backed up (see `drained()`) or closed.
-   * With an event map (`sse<Events>()`), `event` is one of its names and `data` that event's type.
    */
-  send<E extends EventName<M>>(data: M[E], options: SendOptions<E> & { event: E }): boolean;
-  /** Sends a plain `message` event (no `event` field): `data` is the map's `message` type. */
-  send(data: MessageData<M>, options?: SendOptions<FreeEventName<M>>): boolean;
   send(data: unknown, options?: SendOptions): boolean {
     return this.#send(data, options);
   }
@@ -184,10 +165,6 @@ export class SseStream<M extends object = EventMap> extends Connection {
    * Node 20 and 64 KiB from Node 22, still buffered) or the stream closed: await it after
    * `send()` returned `false`.
    */
-  override drained(): Promise<void> {
-    return super.drained();
-  }
-
   /**
    * Sends every chunk of `source` as an event, waiting whenever the stream is backed up. Stops
    * reading the source (and cancels it) as soon as the stream closes. Resolves `true` when the
@@ -253,7 +230,6 @@ export class SseStream<M extends object = EventMap> extends Connection {
    * Answers the request with `status` and a plain-text `message` instead of a stream, and ends
    * it; if the stream is already open, only ends it. Used for connection limits and refused
    * subscriptions: a client refused this way sees no stream byte.
-   * @internal
    */
   refuse(status: number, message: string, retryAfter?: number): void {
     this.answer(status, { type: 'text/plain; charset=utf-8', text: message }, retryAfter);
@@ -262,7 +238,6 @@ export class SseStream<M extends object = EventMap> extends Connection {
   /**
    * Like `refuse()`, with any body (JSON for a 404 of an unknown run) or none (a 204, which
    * tells EventSource to stop reconnecting).
-   * @internal
    */
   answer(status: number, body: { readonly type: string; readonly text: string } | undefined, retryAfter?: number): void {
     if ((this.flags & CLOSED) !== 0) return;
@@ -285,23 +260,23 @@ export class SseStream<M extends object = EventMap> extends Connection {
     else res.end(body.text);
   }
 
-  /** @internal How many channels with history this stream is in. */
+  /** How many channels with history this stream is in. */
   get positionSources(): number {
     return sizeOf(this.#sources);
   }
 
-  /** @internal */
+  /** */
   addPositionSource(source: PositionSource): void {
     this.#sources = addTo(this.#sources, source);
   }
 
-  /** @internal */
+  /** */
   removePositionSource(source: PositionSource): void {
     this.#sources = removeFrom(this.#sources, source);
   }
 
   /**
-   * @internal The id that says where this stream is in every channel with history it is in
+   * The id that says where this stream is in every channel with history it is in
    * (see position.ts); undefined when it is in none, or none knows yet.
    */
   positionId(): string | undefined {
@@ -316,12 +291,12 @@ export class SseStream<M extends object = EventMap> extends Connection {
     return id === '' ? undefined : id;
   }
 
-  /** @internal The request this stream answers. */
+  /** The request this stream answers. */
   get request(): SseRequest {
     return this.#req;
   }
 
-  /** @internal The seconds a refusal asks the client to wait. */
+  /** The seconds a refusal asks the client to wait. */
   get retryAfter(): number {
     return this.#set.settings.limits.retryAfter;
   }
@@ -329,7 +304,6 @@ export class SseStream<M extends object = EventMap> extends Connection {
   /**
    * Someone (an async authorize hook) will open or refuse this stream: a route-mounted `sse()`
    * must not open it meanwhile. The handler's shutdown still covers it.
-   * @internal
    */
   claim(): void {
     if ((this.flags & CLOSED) !== 0) return;
@@ -338,7 +312,7 @@ export class SseStream<M extends object = EventMap> extends Connection {
     this.watch();
   }
 
-  /** @internal A claim ended without opening (the caller refused or opened it itself). */
+  /** A claim ended without opening (the caller refused or opened it itself). */
   get claimed(): boolean {
     return (this.flags & CLAIMED) !== 0;
   }
@@ -346,7 +320,6 @@ export class SseStream<M extends object = EventMap> extends Connection {
   /**
    * The route-mounted middleware's open, once the route's synchronous code ran: unless the route
    * answered, opened, closed or claimed the stream.
-   * @internal
    */
   openUnlessAnswered(): void {
     if ((this.flags & (OPENED | CLOSED | CLAIMED)) !== 0) return;
@@ -361,7 +334,7 @@ export class SseStream<M extends object = EventMap> extends Connection {
     }
   }
 
-  /** @internal The handler's shutdown: a last frame and the end, or a 503 if not yet open. */
+  /** The handler's shutdown: a last frame and the end, or a 503 if not yet open. */
   terminate(frame: string | undefined, retry?: string): void {
     if ((this.flags & CLOSED) !== 0) return;
     if ((this.flags & OPENED) === 0) {
