@@ -10,6 +10,7 @@ const config: Config = {
   moduleNameMapper: {
     '^express-sse-hub$': '<rootDir>/src/index.ts',
     '^express-sse-hub/redis$': '<rootDir>/src/adapters/redis/index.ts',
+    '^express-sse-hub/adapter$': '<rootDir>/src/adapters/adapter.ts',
     '^express-sse-hub/metrics$': '<rootDir>/src/metrics/index.ts',
     '^express-sse-hub/durable-streams$': '<rootDir>/src/durable-streams/index.ts',
   },

@@ -24,7 +24,8 @@
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import express from 'express';
-import { ChannelRegistry, MemoryAdapter, sse, type Adapter, type EntryListener, type LogOptions, type Position, type PublishedEvent, type ReadResult } from 'express-sse-hub';
+import { ChannelRegistry, MemoryAdapter, sse } from 'express-sse-hub';
+import type { Adapter, EntryListener, LogOptions, Position, PublishedEvent, ReadResult } from 'express-sse-hub/adapter';
 import { RedisAdapter } from 'express-sse-hub/redis';
 import { FaultProxy } from './helpers/proxy';
 import { HAS_REDIS_SERVER, startRedis, type TestRedis } from './helpers/redis';

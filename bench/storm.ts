@@ -12,7 +12,8 @@ import net from 'node:net';
 import path from 'node:path';
 import express from 'express';
 import Redis from 'ioredis';
-import { ChannelRegistry, sse, type Adapter } from 'express-sse-hub';
+import { ChannelRegistry, sse } from 'express-sse-hub';
+import type { Adapter } from 'express-sse-hub/adapter';
 import { RedisAdapter } from 'express-sse-hub/redis';
 import type { StormResult } from './storm-clients';
 

@@ -1,5 +1,6 @@
 import { Cluster } from 'ioredis';
-import { ChannelRegistry, MemoryAdapter, type Adapter } from 'express-sse-hub';
+import { ChannelRegistry, MemoryAdapter } from 'express-sse-hub';
+import type { Adapter } from 'express-sse-hub/adapter';
 import { RedisAdapter, createRedisAdapter } from 'express-sse-hub/redis';
 import { createDemoApp, parseTrustProxy } from './app';
 

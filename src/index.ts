@@ -1,35 +1,34 @@
+// express-sse-hub: the public API. Every name here is listed, with who needs it, in the README
+// ("Everything exported"); a test keeps the two equal. Types for writing an adapter of your own
+// are in 'express-sse-hub/adapter'.
 import './stream/express';
 
-/** Express middleware that attaches `res.sse`. */
+/** Express middleware that attaches `res.sse`, and its options. */
 export { sse } from './stream/middleware';
 export type { SseHandler, SseResponse } from './stream/middleware';
-/** The event stream behind `res.sse`. */
+export type { SseOptions } from './stream/options';
+/** What `res.sse` is. */
 export { SseStream } from './stream/sse-stream';
-export type { EventData, EventMap, PipeOptions, PipeSource, SendOptions, StreamTarget } from './stream/sse-stream';
-/** A named group of subscribers with broadcast, history and replay. */
+export type { EventMap, PipeOptions, SendOptions, StreamTarget } from './stream/sse-stream';
+/** Channels: broadcast, history and replay. */
 export { Channel } from './channels/channel';
 export type { BroadcastOptions, BroadcastResult } from './channels/channel';
 export { RESET_EVENT } from './channels/fan-out';
 export type { ChannelStats } from './channels/fan-out';
 export type { ChannelOptions } from './channels/options';
 export type { Authorize, ChannelEvent, Filter, ResetReason, SubscribeOptions } from './channels/subscription';
-/** Get-or-create channels sharing one id sequence; stats; graceful close. */
+/** Named channels on one adapter: authorize, runs, stats, graceful close. */
 export { ChannelRegistry } from './registry';
-export type { RegistryEvents, RegistryOptions, RegistryStats } from './registry';
+export type { RegistryOptions, RegistryStats } from './registry';
 export type { CloseOptions } from './stream/shutdown';
 /** Runs: generations that outlive their request, followed from any process (`registry.run()`). */
-export type { Run, RunDefaults, RunEnd, RunEndReason, RunOptions, RunSource } from './runs/run';
+export type { Run, RunEnd, RunEndReason, RunOptions, RunSource } from './runs/run';
 export type { FollowOptions, FollowOutcome } from './runs/runs';
-export type { RunFormat } from './runs/run-views';
-/** The transport interface a registry uses, and its in-process default. */
+/** The in-process adapter (the default). */
 export { MemoryAdapter } from './adapters/memory';
-export type { Adapter, DataKind, EntryListener, LogEntry, LogOptions, Position, PublishedEvent, ReadOptions, ReadResult } from './adapters/adapter';
 /** Errors with stable `code`s. */
 export { SseError } from './common/errors';
-export type { SseErrorCode, SseTypeError } from './common/errors';
-export type { SseOptions } from './stream/options';
-export type { ConnectionStats } from './stream/limits';
-export type { Serializer } from './stream/serializer';
+export type { SseErrorCode } from './common/errors';
 /** Names of the node:diagnostics_channel hooks (tracing without a dependency), and the broadcast span's context. */
 export { DIAGNOSTICS } from './common/diagnostics';
 export type { BroadcastContext } from './common/diagnostics';

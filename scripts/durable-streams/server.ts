@@ -7,7 +7,8 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Cluster } from 'ioredis';
-import { MemoryAdapter, type Adapter } from '../../src/index';
+import { MemoryAdapter } from '../../src/index';
+import type { Adapter } from '../../src/adapters/adapter';
 import { RedisAdapter } from '../../src/adapters/redis';
 import { durableStreams } from '../../src/durable-streams/index';
 

@@ -1,4 +1,5 @@
-// What a ChannelRegistry needs from where its channels live: a log per channel (append, read
+// express-sse-hub/adapter: what a ChannelRegistry needs from where its channels live (types for
+// writing an adapter of your own; MemoryAdapter and RedisAdapter implement it): a log per channel (append, read
 // after a position) and delivery of new entries to every process with subscribers. The adapter
 // publishes and notifies; it never calls into a channel. Whether a subscriber gets an entry is
 // the channel's decision (channel.ts): it delivers an entry only if it follows what its
@@ -98,22 +99,4 @@ export interface Adapter {
   onInvalid?: (what: string, why: string) => void;
   /** Releases connections and timers; resolves within a bounded time. */
   close(): Promise<void>;
-}
-
-/** The id an entry carries on the wire when it has no position: the caller's own, if any. */
-export function customIdOf(entry: LogEntry): string | undefined {
-  return entry.offset === 0 ? entry.id : undefined;
-}
-
-/** Turns the text back into what a subscriber's filter should see. */
-export function dataOf(entry: PublishedEvent): unknown {
-  if ('data' in entry) return entry.data;
-  if (entry.kind === 'json') {
-    try {
-      return JSON.parse(entry.text) as unknown;
-    } catch {
-      return entry.text;
-    }
-  }
-  return entry.text;
 }

@@ -5,11 +5,11 @@
 // duplicate, a newer one means entries were missed (a Pub/Sub message lost, a reconnect), and the
 // fan-out reads them from the log first. Connections still catching up have their own cursor
 // (see subscription.ts). The public face of a channel is channel.ts.
-import { dataOf, type Adapter, type LogOptions } from '../adapters/adapter';
+import type { Adapter, LogOptions } from '../adapters/adapter';
 import { debug } from '../common/debug';
 import * as diagnostics from '../common/diagnostics';
 import { SseError } from '../common/errors';
-import type { LogEntry, ReadResult } from '../log/entry';
+import { dataOf, type LogEntry, type ReadResult } from '../log/entry';
 import { formatPosition, type Position } from '../log/position';
 import type { Connection } from '../stream/connection';
 import { formatEvent } from '../stream/serializer';

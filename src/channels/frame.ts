@@ -1,7 +1,7 @@
 // The text of a log entry on the wire, built once per entry and process, whoever receives it.
 // The `id:` line comes last, after the data: a connection in several channels with history gets
 // its own id on every event (where it is in each channel), so the rest of the frame is shared.
-import { customIdOf, type LogEntry } from '../adapters/adapter';
+import { customIdOf, type LogEntry } from '../log/entry';
 import { formatPosition } from '../log/position';
 import { formatEventFields, validateId } from '../stream/serializer';
 

@@ -14,8 +14,8 @@ import { SharedReads } from './shared-reads';
 import { Wakeups } from './wakeups';
 
 export type { DurableStreamsOptions } from './options';
-export { formatOffset, parseOffset } from './offsets';
-export type { StreamOffset } from './offsets';
+
+
 
 /** The router `durableStreams()` returns: mount it, and close it when the server stops. */
 export interface DurableStreamsRouter extends Router {

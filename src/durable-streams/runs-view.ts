@@ -10,7 +10,7 @@
 // need only grow. Live readers look at the log every `runPollInterval`: a run's channel carries
 // its entries to the registry's own listener, which an adapter keeps one of per channel.
 import type { Adapter, LogEntry, ReadOptions } from '../adapters/adapter';
-import { dataOf } from '../adapters/adapter';
+import { dataOf } from '../log/entry';
 import { isEndEvent, isRunId, runChannelName } from '../runs/run';
 import type { AppendOutcome, CreateOutcome, ReadOutcome, StoredChunk, StreamStore } from './store';
 import type { Watch, WakeSource } from './wakeups';

@@ -77,3 +77,21 @@ export function entryAt(published: PublishedEvent, epoch: string, offset: number
 export function matchPosition(after: readonly Position[], epoch: string, head: number): number {
   return after.findIndex((p) => p.epoch === epoch && p.offset <= head);
 }
+
+/** The id an entry carries on the wire when it has no position: the caller's own, if any. */
+export function customIdOf(entry: LogEntry): string | undefined {
+  return entry.offset === 0 ? entry.id : undefined;
+}
+
+/** Turns the text back into what a subscriber's filter should see. */
+export function dataOf(entry: PublishedEvent): unknown {
+  if ('data' in entry) return entry.data;
+  if (entry.kind === 'json') {
+    try {
+      return JSON.parse(entry.text) as unknown;
+    } catch {
+      return entry.text;
+    }
+  }
+  return entry.text;
+}

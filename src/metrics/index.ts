@@ -46,7 +46,7 @@ export interface SseMetrics {
   close(): void;
 }
 
-export const DEFAULT_FLUSH_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
+const DEFAULT_FLUSH_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
 const KNOWN_OPTIONS = new Set(['registry', 'channels', 'handlers', 'perChannel', 'prefix', 'flushBuckets']);
 const METRIC_PREFIX = /^$|^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 /** Refusal reasons, named after the sse() options that cause them. */
