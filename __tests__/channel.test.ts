@@ -123,6 +123,23 @@ describe('channel.subscribe()', () => {
 });
 
 /** Wraps the connection's socket to count the writes made on it after the headers went out. */
+/**
+ * Makes the next `slow.writes` writes to `socket` take 40 ms each, standing in for a flush over
+ * thousands of sockets; `onWrite` sees every write.
+ */
+function slowDown(socket: import('node:net').Socket, slow: { writes: number }, onWrite: () => void = () => undefined): void {
+  const write = socket.write.bind(socket);
+  socket.write = ((...args: Parameters<typeof write>) => {
+    onWrite();
+    if (slow.writes > 0) {
+      slow.writes -= 1;
+      const until = performance.now() + 40;
+      while (performance.now() < until);
+    }
+    return write(...args);
+  }) as typeof socket.write;
+}
+
 function countWrites(res: Response): () => number {
   const socket = res.socket!;
   const write = socket.write.bind(socket);
@@ -202,28 +219,17 @@ describe('channel.broadcast()', () => {
     it('joins them, holding the first for at most 5 ms (the hold cap), not for the whole flush time', async () => {
       const channel = new Channel('busy');
       const writeTimes: number[] = [];
-      let slowWrites = 0;
+      const slow = { writes: 0 };
       const app = express();
       app.get('/subscribe', sse({ heartbeat: false }), (_req, res) => {
-        const socket = res.socket!;
-        const write = socket.write.bind(socket);
-        socket.write = ((...args: Parameters<typeof write>) => {
-          writeTimes.push(performance.now());
-          // Stands in for a flush over thousands of sockets: this one takes 40 ms.
-          if (slowWrites > 0) {
-            slowWrites -= 1;
-            const until = performance.now() + 40;
-            while (performance.now() < until);
-          }
-          return write(...args);
-        }) as typeof socket.write;
+        slowDown(res.socket!, slow, () => writeTimes.push(performance.now()));
         channel.subscribe(res);
       });
       server = await startServer(app);
       const client = await openStream(`${server.url}/subscribe`);
       await waitUntil(() => channel.size === 1, 'subscribed');
       writeTimes.length = 0;
-      slowWrites = 1;
+      slow.writes = 1;
       await channel.broadcast('e0');
       await waitUntil(() => writeTimes.length === 1, 'the slow flush');
       await new Promise((resolve) => setImmediate(resolve));
@@ -245,20 +251,11 @@ describe('channel.broadcast()', () => {
       // Token streams: each connection gets its own events, never two between flushes.
       const slow = new Channel('slow');
       const other = new Channel('other');
-      let slowWrites = 0;
+      const slowness = { writes: 0 };
       let otherWrites: () => number = () => 0;
       const app = express();
       app.get('/slow', sse({ heartbeat: false }), (_req, res) => {
-        const socket = res.socket!;
-        const write = socket.write.bind(socket);
-        socket.write = ((...args: Parameters<typeof write>) => {
-          if (slowWrites > 0) {
-            slowWrites -= 1;
-            const until = performance.now() + 40;
-            while (performance.now() < until);
-          }
-          return write(...args);
-        }) as typeof socket.write;
+        slowDown(res.socket!, slowness);
         slow.subscribe(res);
       });
       app.get('/other', sse({ heartbeat: false }), (_req, res) => {
@@ -269,7 +266,7 @@ describe('channel.broadcast()', () => {
       const a = await openStream(`${server.url}/slow`);
       const b = await openStream(`${server.url}/other`);
       await waitUntil(() => slow.size === 1 && other.size === 1, 'subscribed');
-      slowWrites = 1;
+      slowness.writes = 1;
       await slow.broadcast('slow flush');
       await a.waitForEvents(1);
       const before = otherWrites();

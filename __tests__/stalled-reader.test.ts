@@ -26,21 +26,27 @@ function stalledReader(port: number): Promise<net.Socket> {
   });
 }
 
+/**
+ * A registry whose channel `feed` has a reader that stopped reading, sent `chunks` × 100 KiB.
+ * maxBufferedBytes is far above that: only the stall rule can drop the reader.
+ */
+async function backedUpReader(heartbeat: number, chunks: number): Promise<{ registry: ChannelRegistry; socket: net.Socket; total: number }> {
+  const registry = new ChannelRegistry({ maxBufferedBytes: 256 * 1024 * 1024 });
+  const app = express();
+  app.get('/feed', sse({ heartbeat }), (_req, res) => registry.channel('feed').subscribe(res));
+  server = await startServer(app);
+  const socket = await stalledReader(Number(new URL(server.url).port));
+  await waitUntil(() => registry.channel('feed').size === 1, 'the reader subscribed');
+  const chunk = 'x'.repeat(100 * 1024);
+  for (let i = 0; i < chunks; i += 1) await registry.channel('feed').broadcast(chunk);
+  return { registry, socket, total: chunks * chunk.length };
+}
+
 describe('a subscriber that stops reading', () => {
   it(`is dropped once its socket took nothing for ${STALL_INTERVALS} heartbeat intervals, below maxBufferedBytes`, async () => {
-    // maxBufferedBytes far above what is sent: only the stall rule can drop this reader.
-    const registry = new ChannelRegistry({ maxBufferedBytes: 256 * 1024 * 1024 });
-    const dropped: unknown[] = [];
-    registry.on('client-dropped', (info) => dropped.push(info));
-    const app = express();
-    app.get('/feed', sse({ heartbeat: 100 }), (_req, res) => registry.channel('feed').subscribe(res));
-    server = await startServer(app);
-    const socket = await stalledReader(Number(new URL(server.url).port));
-    await waitUntil(() => registry.channel('feed').size === 1, 'the reader subscribed');
     // 8 MiB: more than the kernel's buffers on both ends take, so the rest waits in the process.
-    const chunk = 'x'.repeat(100 * 1024);
-    for (let i = 0; i < 80; i += 1) await registry.channel('feed').broadcast(chunk);
-    await waitUntil(() => dropped.length === 1, 'the stalled reader was dropped', 20_000);
+    const { registry, socket } = await backedUpReader(100, 80);
+    await waitUntil(() => registry.stats().dropped === 1, 'the stalled reader was dropped', 20_000);
     expect(registry.stats().droppedBy['slow-client']).toBe(1);
     expect(registry.channel('feed').size).toBe(0);
     socket.destroy();
@@ -48,16 +54,8 @@ describe('a subscriber that stops reading', () => {
   });
 
   it('keeps a reader that takes its data in bursts, backed up for longer than that in all', async () => {
-    const registry = new ChannelRegistry({ maxBufferedBytes: 256 * 1024 * 1024 });
-    const app = express();
     // Stalled means taking nothing for 2 intervals (here 2 s): this reader pauses 1 s at a time.
-    app.get('/feed', sse({ heartbeat: 1000 }), (_req, res) => registry.channel('feed').subscribe(res));
-    server = await startServer(app);
-    const socket = await stalledReader(Number(new URL(server.url).port));
-    await waitUntil(() => registry.channel('feed').size === 1, 'the reader subscribed');
-    const chunk = 'x'.repeat(100 * 1024);
-    for (let i = 0; i < 160; i += 1) await registry.channel('feed').broadcast(chunk);
-    const total = 160 * chunk.length;
+    const { registry, socket, total } = await backedUpReader(1000, 160);
     let received = 0;
     socket.on('data', (data: Buffer) => (received += data.length));
     let bursts = 0;
