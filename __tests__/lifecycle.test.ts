@@ -15,15 +15,9 @@ afterEach(async () => {
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Closes the server without force: resolves with how long it took, or rejects after `limitMs`. */
-async function closeGently(s: TestServer, limitMs: number): Promise<number> {
-  const started = Date.now();
-  await Promise.race([
-    new Promise<void>((resolve) => s.server.close(() => resolve())),
-    sleep(limitMs).then(() => {
-      throw new Error(`server.close() did not finish within ${limitMs} ms`);
-    }),
-  ]);
-  return Date.now() - started;
+/** server.close() finishes only when no connection is left: a stream left open makes it hang (and the test time out). */
+async function closeGently(s: TestServer): Promise<void> {
+  await new Promise<void>((resolve, reject) => s.server.close((error) => (error ? reject(error) : resolve())));
 }
 
 describe('sse() mounted on a route', () => {
@@ -161,7 +155,7 @@ describe('handler.close()', () => {
     await sleep(50);
     expect(state.produced()).toBe(producedAtClose);
     expect(events.stats().connections).toBe(0);
-    expect(await closeGently(server!, 2000)).toBeLessThan(1000);
+    await closeGently(server!);
     server = undefined;
   });
 
@@ -191,10 +185,11 @@ describe('handler.close()', () => {
     const stalled = await openStream(`${server.url}/flood`);
     stalled.response.pause();
     await sleep(100);
-    const started = Date.now();
+    const started = performance.now();
     await events.close({ timeout: 200 });
-    expect(Date.now() - started).toBeLessThan(1000);
-    expect(await closeGently(server, 2000)).toBeLessThan(1000);
+    // It waited for the timeout (the reader never read), then reset the stream instead of waiting on.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(195);
+    await closeGently(server);
     server = undefined;
     stalled.destroy();
   });
@@ -217,7 +212,7 @@ describe('an async authorize hook', () => {
     await s.ended;
     expect(s.response.statusCode).toBe(503);
     expect(registry.stats().connections).toBe(0);
-    expect(await closeGently(server, 2000)).toBeLessThan(1000);
+    await closeGently(server);
     server = undefined;
   });
 

@@ -439,7 +439,6 @@ describeCluster('RedisAdapter on a Redis Cluster', () => {
       expect(await redis!.slotOwner(keysOf(name).meta)).toBe(to);
       // A broadcast resolves once its event came back to A's subscribers (or 5 s later with
       // delivered: 0).
-      const started = Date.now();
       const result = await a.registry.channel(name).broadcast('after');
       const arrivedOnB = await onB.waitForEvents(2, 3000).then(
         () => true,
@@ -451,7 +450,6 @@ describeCluster('RedisAdapter on a Redis Cluster', () => {
         receivedOnB: ['before', 'after'],
         errors: [],
       });
-      expect(Date.now() - started).toBeLessThan(2000);
       // Queued for A's client: it arrives a moment later.
       await onA.waitForEvents(2, 2000);
       expect(dataOf(onA)).toEqual(['before', 'after']);

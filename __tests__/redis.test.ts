@@ -300,10 +300,9 @@ describeRedis('RedisAdapter', () => {
   describe('when the registry closes', () => {
     it('releases every Redis connection, so the process exits by itself', async () => {
       const script = path.join(__dirname, 'fixtures', 'redis-exit.cjs');
-      const started = Date.now();
-      const { stdout } = await promisify(execFile)(process.execPath, [script, redis!.url, prefix], { cwd: path.join(__dirname, '..'), timeout: 15_000 });
+      // A connection left open keeps the process alive: execFile's timeout kills it (and fails this).
+      const { stdout } = await promisify(execFile)(process.execPath, [script, redis!.url, prefix], { cwd: path.join(__dirname, '..'), timeout: 25_000 });
       expect(stdout.trim()).toBe('closed');
-      expect(Date.now() - started).toBeLessThan(10_000);
     });
   });
 });

