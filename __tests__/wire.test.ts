@@ -7,7 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import compression from 'compression';
 import express from 'express';
-import { ChannelRegistry, sse } from 'express-sse-hub';
+import { ChannelRegistry, sse, type SseStream } from 'express-sse-hub';
 import { startServer, waitUntil, type TestServer } from './helpers/server';
 
 let server: TestServer | undefined;
@@ -155,10 +155,14 @@ describe('dropping a client that does not read', () => {
   it('resets the connection, leaving no socket in FIN-WAIT-1 and no backlog in the kernel', async () => {
     const registry = new ChannelRegistry({ maxBufferedBytes: 64 * 1024 });
     const app = express();
-    app.get('/events', sse({ heartbeat: false }), (_req, res) => registry.subscribe(res, 'firehose'));
+    const faces: SseStream[] = [];
+    app.get('/events', sse({ heartbeat: false }), (_req, res) => {
+      faces.push(res.sse);
+      registry.subscribe(res, 'firehose');
+    });
     server = await startServer(app);
     const port = Number(new URL(server.url).port);
-    const dropped: unknown[] = [];
+    const dropped: { channel: string; stream: SseStream }[] = [];
     registry.on('client-dropped', (info) => dropped.push(info));
     // Raw sockets that send the request and never read a byte.
     const clients = await Promise.all(
@@ -183,6 +187,9 @@ describe('dropping a client that does not read', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(dropped).toHaveLength(5);
+    // Each drop names the stream as the route knew it: its res.sse, nothing internal.
+    expect(new Set(dropped.map((d) => d.stream))).toEqual(new Set(faces));
+    expect(dropped.every((d) => d.channel === 'firehose' && d.stream.closed)).toBe(true);
     await waitUntil(() => channel.size === 0, 'every dropped client left the channel');
     // With a plain destroy() these would sit in FIN-WAIT-1, megabytes each, until the peers read.
     await new Promise((resolve) => setTimeout(resolve, 100));

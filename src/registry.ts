@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { Channel, fanoutOf, streamOf, subscribeAll } from './channels/channel';
+import { createChannel, fanoutOf, streamOf, subscribeAll, type Channel } from './channels/channel';
 import type { ChannelHooks, ChannelStats, Fanout } from './channels/fan-out';
 import { CHANNEL_OPTION_NAMES, resolveChannelOptions, validateChannelName, type ChannelOptions } from './channels/options';
 import type { Adapter } from './adapters/adapter';
@@ -13,7 +13,7 @@ import { checkOptionNames, checkOptionsObject, isTimerMs } from './common/checks
 import { endAll, resolveCloseOptions, type CloseOptions } from './stream/shutdown';
 import { RESERVED_PREFIX, RUN_PREFIX, resolveRunDefaults, type Run, type RunDefaults, type RunOptions, type RunSource } from './runs/run';
 import { Runs, type FollowOptions, type FollowOutcome } from './runs/runs';
-import type { StreamTarget } from './stream/sse-stream';
+import { faceOf, type SseStream, type StreamTarget } from './stream/sse-stream';
 import type { Stream } from './stream/stream';
 import type { Authorize, ResetReason, SubscribeOptions } from './channels/subscription';
 
@@ -103,7 +103,7 @@ export interface RegistryStats {
 /** Events a registry emits. */
 export interface RegistryEvents {
   /** A connection was disconnected by the slow-client policy. */
-  'client-dropped': [info: { channel: string; stream: Stream }];
+  'client-dropped': [info: { channel: string; stream: SseStream }];
   /** Something went wrong away from any caller (a filter threw, a replay failed). */
   error: [error: Error];
 }
@@ -168,7 +168,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       onJoin: (fanout) => this.#keepStrongly(fanout),
       onLeave: (fanout, stream, dropped) => {
         if (fanout.size === 0) this.#keep(fanout);
-        if (dropped) this.emit('client-dropped', { channel: fanout.name, stream });
+        if (dropped) this.emit('client-dropped', { channel: fanout.name, stream: faceOf(stream) });
       },
     };
     const runSettings = resolveRunDefaults(runs);
@@ -178,7 +178,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     this.#runs = new Runs(runSettings, {
       adapter,
       serialize: defaults.serialize ?? JSON.stringify,
-      channel: (name) => this.#lookup(name) ?? this.#add(new Channel(name, { ...this.#defaults, history: runSettings.history, historyTtl: runSettings.ttl }, runHooks)),
+      channel: (name) => this.#lookup(name) ?? this.#add(createChannel(name, { ...this.#defaults, history: runSettings.history, historyTtl: runSettings.ttl }, runHooks)),
       nextOrigin: () => this.#hooks.nextOrigin(),
       onError: (error) => this.#reportError(error),
     });
@@ -215,7 +215,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     validateChannelName(name);
     if (name.startsWith(RESERVED_PREFIX)) throw fieldError('ERR_SSE_INVALID_CHANNEL', 'channel name', 'a name not starting with "\\u0000run" (reserved for runs)', name);
     const existing = this.#lookup(name);
-    if (options === undefined) return existing ?? this.#add(new Channel(name, this.#named.get(name) ?? this.#defaults, this.#hooks));
+    if (options === undefined) return existing ?? this.#add(createChannel(name, this.#named.get(name) ?? this.#defaults, this.#hooks));
     checkOptionsObject(options, 'channel');
     const wanted: ChannelOptions = { ...this.#defaults, ...options };
     const given = (existing === undefined ? undefined : fanoutOf(existing).options) ?? this.#named.get(name);
@@ -225,7 +225,7 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
       }
       if (existing !== undefined) return existing;
     }
-    const channel = this.#add(new Channel(name, wanted, this.#hooks));
+    const channel = this.#add(createChannel(name, wanted, this.#hooks));
     // Remembered (a small object per name given options): a channel collected while nobody uses
     // it comes back with them, whichever route asks for it next.
     this.#named.set(name, wanted);

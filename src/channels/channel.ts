@@ -63,6 +63,19 @@ const DELIVERY_TIMEOUT_MS = 5000;
 /** A channel's fan-out: how the registry and runs reach its connections (not part of the public API). */
 export let fanoutOf: (channel: Channel) => Fanout;
 
+/** The hooks the next `new Channel()` takes (set by createChannel only, for one constructor call). */
+let nextHooks: ChannelHooks | undefined;
+
+/** A channel tied to its registry's adapter and counters: how a registry makes its channels. */
+export function createChannel(name: string, options: ChannelOptions, hooks: ChannelHooks): Channel {
+  nextHooks = hooks;
+  try {
+    return new Channel(name, options);
+  } finally {
+    nextHooks = undefined;
+  }
+}
+
 /**
  * A named group of subscribers. `broadcast()` serializes an event once and queues the same
  * frame for every subscriber; frames broadcast in one event-loop turn reach each connection in
@@ -73,7 +86,9 @@ export class Channel {
   readonly #settings: ChannelSettings;
   readonly #hooks: ChannelHooks;
   readonly #fanout: Fanout;
-  constructor(name: string, options?: ChannelOptions, hooks?: ChannelHooks) {
+  constructor(name: string, options?: ChannelOptions) {
+    const hooks = nextHooks;
+    nextHooks = undefined;
     this.name = validateChannelName(name);
     this.#settings = resolveChannelOptions(options);
     this.#hooks = hooks ?? standaloneHooks();

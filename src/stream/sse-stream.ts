@@ -37,7 +37,12 @@ export class SseStream<M extends object = EventMap> {
   }
 
   static {
-    faceOf = (stream) => new SseStream(stream);
+    // One face per stream: the middleware's res.sse, which events such as 'client-dropped' hand
+    // out too (so a listener can compare it with the res.sse it knows).
+    faceOf = (stream) => {
+      const res = stream.res as { sse?: unknown };
+      return res.sse instanceof SseStream && res.sse.#stream === stream ? res.sse : new SseStream(stream);
+    };
     streamBehind = (face) => face.#stream;
   }
 
