@@ -1,10 +1,12 @@
 import express, { type Response } from 'express';
 import { EventSource } from 'eventsource';
 import { ChannelRegistry, MemoryAdapter, RESET_EVENT, sse } from 'express-sse-hub';
+import type { Adapter } from 'express-sse-hub/adapter';
 import type { PublishedEvent } from '../src/log/entry';
 import { MemoryLog } from '../src/log/memory-log';
 import { parseLastEventId } from '../src/log/position';
 import { openStream, queryString, SpecIds, startServer, waitUntil, type TestServer } from './helpers/server';
+import { report } from './helpers/report';
 
 function published(text: string): PublishedEvent {
   return { event: undefined, text, kind: 'text', id: undefined, origin: undefined };
@@ -366,6 +368,47 @@ describe('Last-Event-ID replay', () => {
   });
 });
 
+describe('a first connection whose head read is still on its way when an event is published', () => {
+  it('is told where it starts (an id-only frame) before that event, so a cut before the event loses nothing', async () => {
+    // An adapter whose reads wait for the test (as a Redis read can take a while).
+    const inner = new MemoryAdapter();
+    let release: () => void = () => undefined;
+    let reads = 0;
+    const adapter: Adapter = {
+      publish: (channel, event, options) => inner.publish(channel, event, options),
+      subscribe: (channel, listener) => inner.subscribe(channel, listener),
+      unsubscribe: (channel) => inner.unsubscribe(channel),
+      read: async (channel, after, options) => {
+        reads += 1;
+        const result = await inner.read(channel, after, options);
+        await new Promise<void>((resolve) => (release = resolve));
+        return result;
+      },
+      close: () => inner.close(),
+    };
+    const registry = new ChannelRegistry({ adapter, history: 10 });
+    const app = express();
+    app.get('/s', sse({ heartbeat: false }), (_req, res) => registry.subscribe(res, 'news'));
+    const server = await startServer(app);
+    try {
+      const client = await openStream(`${server.url}/s`);
+      await waitUntil(() => reads === 1, 'the head read');
+      // Published after the head was read, before the read answered: it is live for this client.
+      const publishing = registry.channel('news').broadcast('one');
+      release();
+      await publishing;
+      await client.waitForEvents(1);
+      const frames = client.raw().split('\n\n').filter((frame) => frame !== '');
+      expect(frames[0]).toMatch(/^id: 0\.[0-9a-z]+$/);
+      expect(frames[1]!.split('\n').sort()).toEqual(['data: one', expect.stringMatching(/^id: 1\.[0-9a-z]+$/)]);
+      client.destroy();
+    } finally {
+      await registry.close();
+      await server.close();
+    }
+  });
+});
+
 describe('historyTtl', () => {
   const gc = (globalThis as { gc?: () => void }).gc;
   // Collected channels leave the registry through a FinalizationRegistry, whose callbacks run
@@ -391,7 +434,7 @@ describe('historyTtl', () => {
     const full = await heap();
     await waitUntil(() => adapter.size === 0, 'every log expired', 20_000);
     const after = await heap();
-    console.log(`historyTtl: heap ${(before / 1048576).toFixed(1)} MB -> ${(full / 1048576).toFixed(1)} MB with 50 000 channels -> ${(after / 1048576).toFixed(1)} MB`);
+    report(`historyTtl: heap ${(before / 1048576).toFixed(1)} MB -> ${(full / 1048576).toFixed(1)} MB with 50 000 channels -> ${(after / 1048576).toFixed(1)} MB`);
     expect(full - before).toBeGreaterThan(10 * 1024 * 1024);
     expect(after - before).toBeLessThan(1024 * 1024);
   }, 60_000);

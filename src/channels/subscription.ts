@@ -445,6 +445,9 @@ async function replayAll(replaying: readonly [Feed, Subscription][], stream: Str
     debug('replay of "%s" starts with a reset (%s)', feed.name, reason);
     feed.reset(stream, reason);
   }
+  // A first connection is told where it starts before any event (an event published while its
+  // head was read may be on its way): a client cut before that event still resumes exactly.
+  if (client === undefined && announce(stream)) replay.sent();
   for (const [feed, subscription] of current) if (feed.isCurrent(subscription)) subscription.start(feed, replay);
   if (replay.stale) announce(stream);
 }
@@ -453,8 +456,10 @@ async function replayAll(replaying: readonly [Feed, Subscription][], stream: Str
  * Tells the client where it is with an id-only frame (no event fires; the browser keeps the id
  * for its next Last-Event-ID), unless that is what it already said.
  */
-function announce(stream: Stream): void {
-  if (stream.closed) return;
+function announce(stream: Stream): boolean {
+  if (stream.closed) return false;
   const id = stream.positionId();
-  if (id !== undefined && id !== stream.lastEventId) stream.enqueue(`id: ${id}\n\n`);
+  if (id === undefined || id === stream.lastEventId) return false;
+  stream.enqueue(`id: ${id}\n\n`);
+  return true;
 }
