@@ -1,8 +1,11 @@
 import type { Config } from 'jest';
 
-const config: Config = {
-  testEnvironment: 'node',
-  roots: ['<rootDir>/__tests__'],
+// `npm test`: every behaviour, in minutes. The long runs (soak, the consumer matrix, the long
+// delivery checker, the Durable Streams suite on Redis and Cluster) are in __tests__/long and run
+// with `npm run test:long` (jest.long.config.ts).
+export const shared: Config = {
+  testEnvironment: '<rootDir>/__tests__/setup/environment.cjs',
+  setupFilesAfterEnv: ['<rootDir>/__tests__/setup/quiet.ts'],
   testMatch: ['**/*.test.ts'],
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
@@ -15,6 +18,12 @@ const config: Config = {
     '^express-sse-hub/durable-streams$': '<rootDir>/src/durable-streams/index.ts',
   },
   testTimeout: 30_000,
+};
+
+const config: Config = {
+  ...shared,
+  roots: ['<rootDir>/__tests__'],
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/__tests__/long/'],
 };
 
 export default config;

@@ -7,7 +7,7 @@ import { sse } from 'express-sse-hub';
 import type { Browser, Page } from 'playwright-core';
 import { createDemoApp, RANDOM_EVENTS_TOTAL, type Demo } from '../demo/app';
 import { CANNED_ANSWER } from '../demo/feeds';
-import { describeBrowser, launchChromium, openDemoPage } from './helpers/chromium';
+import { describeBrowser, launchChromium, openDemoPage, pngInfo } from './helpers/chromium';
 import { startServer, waitUntil, type TestServer } from './helpers/server';
 
 // The page functions below run in the browser; these are the few DOM members they touch (the
@@ -182,7 +182,12 @@ describeBrowser('the demo page in Chromium', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await page.screenshot({ path: path.join(ARTIFACTS, 'demo-phone.png') });
-    expect(fs.statSync(path.join(ARTIFACTS, 'demo.png')).size).toBeGreaterThan(10_000);
+    // The whole page at the laptop width, with something drawn on it (not a blank capture).
+    const shot = pngInfo(path.join(ARTIFACTS, 'demo.png'));
+    expect(shot.width).toBe(1280);
+    expect(shot.height).toBeGreaterThan(900);
+    expect(shot.colours).toBeGreaterThan(50);
+    expect(pngInfo(path.join(ARTIFACTS, 'demo-phone.png'))).toMatchObject({ width: 390, height: 844 });
     await page.close();
   }, 30_000);
 });

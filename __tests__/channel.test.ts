@@ -1,6 +1,7 @@
 import express, { type Response } from 'express';
 import { Channel, ChannelRegistry, sse } from 'express-sse-hub';
 import { openStream, queryString, startServer, waitUntil, type TestServer } from './helpers/server';
+import { report } from './helpers/report';
 
 /** An app whose GET /subscribe?channels=a,b joins `registry` channels; the registry is returned too. */
 async function channelServer(registry = new ChannelRegistry()): Promise<{ server: TestServer; registry: ChannelRegistry }> {
@@ -414,7 +415,7 @@ describe('slow-client policy (maxBufferedBytes)', () => {
       }
       // 100 000 × ~1 KB is ~100 MB; a client that never reads must not pin it. Stated bound:
       // heap plus buffers grow by less than 24 MB (the figure is printed; see the note of #8).
-      console.log(`slow-client test: peak growth ${(peak / 1048576).toFixed(1)} MB`);
+      report(`slow-client test: peak growth ${(peak / 1048576).toFixed(1)} MB`);
       expect(peak).toBeLessThan(24 * 1024 * 1024);
       stalled.destroy();
     }, 120_000);

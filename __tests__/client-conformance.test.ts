@@ -18,6 +18,7 @@ import { conformanceApp, conformanceState, resetState } from './conformance/serv
 import { WPT_CASES } from './conformance/wpt-cases';
 import { describeBrowser, launchChromium } from './helpers/chromium';
 import { startServer, waitUntil, type TestServer } from './helpers/server';
+import { report } from './helpers/report';
 
 const SUITES = [
   ['wpt', 'the web-platform-tests eventsource/', WPT_CASES],
@@ -201,5 +202,5 @@ describeBrowser('eventsource-bfcache.window.js in Chromium (navigation is driven
 afterAll(() => {
   const lines = [...results].map(([key, { passed, total, failed }]) => `${key}: ${passed}/${total}${failed.map((name) => `\n    fails: ${name}`).join('')}`);
   // The counts the README states (a summary to compare with it).
-  process.stdout.write(`conformance:\n  ${lines.join('\n  ')}\n  documented divergences: ${DIVERGENCES.length}\n`);
+  report(`conformance:\n  ${lines.join('\n  ')}\n  documented divergences: ${DIVERGENCES.length}`);
 });

@@ -19,7 +19,7 @@
 // - with no data loss (no Redis restart without data, no eviction, no restart of an in-memory
 //   process), nobody gets a `reset` at all.
 //
-// MODEL_RUNS (default 200) and MODEL_SEED choose how long it searches and where; a failure
+// MODEL_RUNS (default 40; npm run test:long runs 600) and MODEL_SEED choose how long it searches and where; a failure
 // prints the seed and the run so it can be replayed.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -30,8 +30,9 @@ import { RedisAdapter } from 'express-sse-hub/redis';
 import { FaultProxy } from './helpers/proxy';
 import { HAS_REDIS_SERVER, startRedis, type TestRedis } from './helpers/redis';
 import { startServer, type TestServer } from './helpers/server';
+import { report } from './helpers/report';
 
-const RUNS = Number(process.env.MODEL_RUNS ?? 200);
+const RUNS = Number(process.env.MODEL_RUNS ?? 40);
 const ROLLBACK = process.env.MODEL_ROLLBACK === '1';
 const SEED = Number(process.env.MODEL_SEED ?? 20261130);
 const CHANNELS = ['c0', 'c1', 'c2'];
@@ -507,7 +508,7 @@ const runs: { seed: number; mode: string; broadcasts: number; lossy: boolean }[]
       await runOnce(SEED + i);
     }
     const redisRuns = runs.filter((r) => r.mode === 'redis').length;
-    console.log(
+    report(
       `delivery model: ${runs.length} runs (${redisRuns} on Redis through fault proxies, ${runs.length - redisRuns} in memory), ` +
         `${runs.reduce((n, r) => n + r.broadcasts, 0)} broadcasts, ${runs.filter((r) => r.lossy).length} with data loss, in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );

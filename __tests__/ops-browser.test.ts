@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { createDemoApp, type Demo } from '../demo/app';
-import { describeBrowser, launchChromium, openDemoPage } from './helpers/chromium';
+import { describeBrowser, launchChromium, openDemoPage, pngInfo } from './helpers/chromium';
 import { startServer, type TestServer } from './helpers/server';
 
 // The page functions below run in the browser (the project compiles without the DOM lib).
@@ -51,11 +51,15 @@ describeBrowser('the demo page in Chromium (operations and errors)', () => {
   it('draws the operations panel from /metrics.json: open streams, events/s, drops, memory (screenshot saved)', async () => {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     const page = await openPage();
+    // The first poll (every 2 s) sets the baseline of the rates ...
+    await page.waitForFunction(() => document.querySelector('#ops-connections')?.textContent === '1', undefined, { timeout: 10_000 });
+    const before = await text(page, '#ops-totals');
     for (let i = 0; i < 4; i += 1) await fetch(`${url}/generateEvent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: `event ${i}` }) });
-    // Three polls (every 2 s): two rates, and lines of several points.
-    await page.waitForFunction(() => (document.querySelector('#ops-chart-events polyline')?.getAttribute('points') ?? '').split(' ').length >= 2, undefined, { timeout: 10_000 });
-    expect(await text(page, '#ops-connections')).toBe('1');
-    expect(Number(await text(page, '#ops-events'))).toBeGreaterThanOrEqual(0);
+    // ... the next ones count these events: a rate above 0, and lines of several points.
+    await page.waitForFunction(() => Number(document.querySelector('#ops-events')?.textContent) > 0 && (document.querySelector('#ops-chart-events polyline')?.getAttribute('points') ?? '').split(' ').length >= 2, undefined, { timeout: 10_000 });
+    await page.waitForFunction((seen) => document.querySelector('#ops-totals')?.textContent !== seen, before, { timeout: 10_000 });
+    const events = (totals: string): number => Number(/^(\d+) events/.exec(totals)?.[1]);
+    expect(events(await text(page, '#ops-totals')) - events(before)).toBeGreaterThanOrEqual(4);
     expect(await text(page, '#ops-rss')).toMatch(/^\d+ MB$/);
     expect(await text(page, '#ops-totals')).toMatch(/^\d+ events, \d+ deliveries, 0 dropped, 0 refused/);
     for (const chart of ['connections', 'events', 'drops', 'rss']) {
@@ -63,7 +67,10 @@ describeBrowser('the demo page in Chromium (operations and errors)', () => {
     }
     await page.locator('#ops-title').scrollIntoViewIfNeeded();
     await page.locator('section[aria-labelledby="ops-title"]').screenshot({ path: path.join(ARTIFACTS, 'ops-panel.png') });
-    expect(fs.statSync(path.join(ARTIFACTS, 'ops-panel.png')).size).toBeGreaterThan(5_000);
+    const box = await page.locator('section[aria-labelledby="ops-title"]').boundingBox();
+    const shot = pngInfo(path.join(ARTIFACTS, 'ops-panel.png'));
+    expect([shot.width, shot.height]).toEqual([Math.round(box!.width), Math.round(box!.height)]);
+    expect(shot.colours).toBeGreaterThan(20);
     await page.close();
   }, 30_000);
 

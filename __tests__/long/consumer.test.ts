@@ -6,13 +6,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { extractTsBlocks, firstGetPath, importedPackages, LISTEN_PRELOAD, LISTENING_MARK, needsRedis, type ReadmeBlock } from './helpers/readme';
-import { startRedis, type TestRedis } from './helpers/redis';
-import { startRedisCluster, type TestCluster } from './helpers/redis-cluster';
+import { extractTsBlocks, firstGetPath, importedPackages, LISTEN_PRELOAD, LISTENING_MARK, needsRedis, type ReadmeBlock } from '../helpers/readme';
+import { startRedis, type TestRedis } from '../helpers/redis';
+import { startRedisCluster, type TestCluster } from '../helpers/redis-cluster';
 
 jest.setTimeout(10 * 60_000);
 
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 const BLOCKS = extractTsBlocks(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
 const ROOT_PACKAGE = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
   dependencies?: Record<string, string>;

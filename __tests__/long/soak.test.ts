@@ -33,7 +33,7 @@ let child: ChildProcess | undefined;
 let port = 0;
 
 beforeAll(async () => {
-  child = spawn(process.execPath, ['--expose-gc', path.join(__dirname, 'fixtures', 'soak-server.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  child = spawn(process.execPath, ['--expose-gc', path.join(__dirname, '..', 'fixtures', 'soak-server.cjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
   port = await new Promise<number>((resolve, reject) => {
     child!.once('error', reject);
     child!.stdout!.once('data', (chunk: Buffer) => resolve((JSON.parse(String(chunk)) as { port: number }).port));
