@@ -44,6 +44,7 @@ export function validateEvent(event: unknown): string {
 }
 
 export function validateId(id: unknown): string {
+  // Stryker disable next-line ConditionalExpression: equivalent, Number.isFinite is false for anything but a number
   if (typeof id === 'number' && Number.isFinite(id)) return String(id);
   // A parser ignores an id field that contains NUL, so the client would silently keep the old id.
   if (!isEventId(id)) {
@@ -54,6 +55,7 @@ export function validateId(id: unknown): string {
 
 export function validateRetry(retry: unknown): number {
   // The spec only accepts ASCII digits: no sign, no fraction, no exponent.
+  // Stryker disable next-line ConditionalExpression: equivalent, Number.isSafeInteger is false for anything but a number
   if (typeof retry !== 'number' || !Number.isSafeInteger(retry) || retry < 0) {
     throw fieldError('ERR_SSE_INVALID_RETRY', 'retry', 'a non-negative integer (milliseconds)', retry);
   }
@@ -80,6 +82,7 @@ export function serializeData(data: unknown, serialize: Serializer): string {
 }
 
 function prefixLines(prefix: string, text: string): string {
+  // Stryker disable next-line ConditionalExpression: equivalent, a fast path for one line; the loop writes the same
   if (!hasLineBreak(text)) return `${prefix}${text}\n`;
   let out = '';
   for (const line of text.split(LINE_BREAK)) out += `${prefix}${line}\n`;
