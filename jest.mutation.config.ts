@@ -14,6 +14,7 @@ const config: Config = {
     '**/client-parser.test.ts',
     '**/backoff.test.ts',
     '**/position.test.ts',
+    '**/log-entry.test.ts',
     '**/frame.test.ts',
   ],
   testTimeout: 30_000,
