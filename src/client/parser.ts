@@ -58,8 +58,7 @@ export class EventStreamParser {
       start = breaks.lastIndex;
       if (start === chunk.length && match[0] === '\r') this.#afterCR = true;
     }
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, slicing at the end appends ''
-    if (start < chunk.length) this.#rest += chunk.slice(start);
+    this.#rest += chunk.slice(start);
   }
 
   #line(line: string): void {
@@ -70,10 +69,8 @@ export class EventStreamParser {
     // Stryker disable next-line ConditionalExpression,StringLiteral: equivalent, a comment line is also a field named '', which is ignored
     if (line[0] === ':') return; // a comment
     const colon = line.indexOf(':');
-    // Stryker disable EqualityOperator: equivalent, colon is never 0 here (a comment returned above)
-    const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? '' : line.slice(colon + 1);
-    // Stryker restore EqualityOperator
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
     if (value[0] === ' ') value = value.slice(1);
     if (field === 'data') this.#data += `${value}\n`;
     else if (field === 'event') this.#type = value;
