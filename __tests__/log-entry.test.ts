@@ -1,5 +1,6 @@
 // Entries of a channel's log (src/log/entry.ts): which id one carries on the wire, which client
 // position belongs to a log, and the value a filter sees again after the text crossed processes.
+import { MemoryAdapter } from '../src/adapters/memory';
 import { customIdOf, dataOf, entryAt, kindOf, matchPosition, type LogEntry, type PublishedEvent } from '../src/log/entry';
 
 function published(fields: Partial<PublishedEvent> = {}): PublishedEvent {
@@ -89,5 +90,18 @@ describe('dataOf()', () => {
   it('gives the text of a string or of another serializer as it is', () => {
     expect(dataOf(entry({ text: '{"n":1}', kind: 'text' }))).toBe('{"n":1}');
     expect(dataOf(entry({ text: '{"n":1}', kind: 'other' }))).toBe('{"n":1}');
+  });
+});
+
+describe('a publish to a sealed log', () => {
+  it('is refused with a message that says the log ended', async () => {
+    const adapter = new MemoryAdapter();
+    const options = { history: 10, ttl: 0 };
+    try {
+      await adapter.publish('c', published({ text: 'end' }), { ...options, seal: true });
+      await expect(adapter.publish('c', published({ text: 'late' }), options)).rejects.toThrow('express-sse-hub: "c": the log is sealed: it ended, nothing more is appended');
+    } finally {
+      await adapter.close();
+    }
   });
 });
