@@ -2,12 +2,6 @@
 // the delays setTimeout can honour. Pure functions: `random` and `now` are passed in.
 import { backoffDelay, clampDelay, MAX_BACKOFF_MS, MIN_BACKOFF_MS, refusalDelay, retryAfterMs, RETRY_AFTER_SPREAD } from '../src/client/backoff';
 
-/** A `random` that returns these values in turn. */
-function randoms(...values: number[]): () => number {
-  let next = 0;
-  return () => values[next++]!;
-}
-
 const NOW = Date.parse('2025-01-01T00:00:00Z');
 /** setTimeout fires at once for anything longer (about 24.8 days). */
 const LONGEST_TIMEOUT = 2 ** 31 - 1;
@@ -22,10 +16,9 @@ describe('backoffDelay()', () => {
     }
   });
 
-  it('draws one random number per delay, and the delay grows with it', () => {
-    const random = jest.fn(() => 0.25);
-    expect(backoffDelay(2, 2000, random)).toBe(4000 + 1000);
-    expect(random).toHaveBeenCalledTimes(1);
+  it('puts the delay as far into the upper half as the random number says', () => {
+    // Retry 2000 ms after 2 failures: the upper half of 8000 ms, a quarter of the way in.
+    expect(backoffDelay(2, 2000, () => 0.25)).toBe(4000 + 1000);
   });
 
   it('spreads clients out (jitter)', () => {
@@ -72,11 +65,11 @@ describe('refusalDelay()', () => {
     expect(refusalDelay(1, 1000, 'Wed, 01 Jan 2025 00:00:30 GMT', NOW, () => 0)).toBe(30_000);
   });
 
-  it('draws the backoff first, then the point in the Retry-After window', () => {
-    // Backoff 1000 + 0.1 × 1000; Retry-After 10 s + 0.5 × 10 s × 0.5.
-    expect(refusalDelay(1, 1000, '10', NOW, randoms(0.1, 0.5))).toBe(12_500);
-    // The backoff wins: 16000 × (0.5 + 0.9 / 2) against 2 s + 0.
-    expect(refusalDelay(4, 1000, '2', NOW, randoms(0.9, 0))).toBe(15_200);
+  it('takes the later of the backoff and the point in the Retry-After window', () => {
+    // Backoff 1000 + 0.5 × 1000 against Retry-After 10 s + 0.5 × 50 % of 10 s.
+    expect(refusalDelay(1, 1000, '10', NOW, () => 0.5)).toBe(12_500);
+    // Backoff 8000 + 0.9 × 8000 against Retry-After 2 s + 0.9 × 50 % of 2 s.
+    expect(refusalDelay(4, 1000, '2', NOW, () => 0.9)).toBe(15_200);
   });
 
   it('keeps the backoff growing past a shorter Retry-After', () => {
