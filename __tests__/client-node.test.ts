@@ -9,7 +9,6 @@ import { Readable } from 'node:stream';
 import express, { type Response as ExpressResponse } from 'express';
 import { ChannelRegistry, sse } from 'express-sse-hub';
 import { EventSource, type SseErrorEvent, type SseMessageEvent } from '../src/client';
-import { backoffDelay, MAX_BACKOFF_MS, MIN_BACKOFF_MS } from '../src/client/backoff';
 import { collect, gaps, nextEvent, recordRequests, trackSources, type SeenRequest } from './helpers/client';
 import { startServer, waitUntil, type TestServer } from './helpers/server';
 
@@ -578,31 +577,6 @@ describe('a large event', () => {
     const event = await nextEvent<SseMessageEvent>(source, 'message', 60_000);
     expect([event.data.length, event.data === line, event.lastEventId]).toEqual([line.length, true, 'big']);
   }, 90_000);
-});
-
-describe('backoffDelay()', () => {
-  it('stays in the upper half of retry × 2^failures', () => {
-    for (const failures of [1, 2, 3]) {
-      const ceiling = 1000 * 2 ** failures;
-      expect(backoffDelay(failures, 1000, () => 0)).toBe(ceiling / 2);
-      expect(backoffDelay(failures, 1000, () => 0.999999)).toBeCloseTo(ceiling, -1);
-    }
-  });
-
-  it('spreads clients out (jitter)', () => {
-    const delays = new Set(Array.from({ length: 50 }, () => Math.round(backoffDelay(2, 1000))));
-    expect(delays.size).toBeGreaterThan(40);
-    for (const d of delays) expect(d).toBeGreaterThanOrEqual(2000);
-  });
-
-  it(`never grows past ${MAX_BACKOFF_MS} ms, unless the reconnection time is longer`, () => {
-    expect(backoffDelay(20, 1000, () => 1)).toBe(MAX_BACKOFF_MS);
-    expect(backoffDelay(20, 60_000, () => 1)).toBe(60_000);
-  });
-
-  it(`starts from at least ${MIN_BACKOFF_MS} ms after retry: 0`, () => {
-    expect(backoffDelay(1, 0, () => 0)).toBe(MIN_BACKOFF_MS);
-  });
 });
 
 describe("the built 'express-sse-hub/client'", () => {

@@ -64,6 +64,7 @@ const VECTORS: Vector[] = [
   // Comments, unknown fields, fields without a colon
   ['ignores comments', ': hello\n\n:\n\ndata: a\n: between\ndata: b\n\n', { events: [['message', 'a\nb', '']] }],
   ['ignores unknown fields', 'foo: bar\ndata: a\nfoo\n\n', { events: [['message', 'a', '']] }],
+  ['ignores unknown fields whose value is a number (only retry sets the reconnection time)', 'retries: 100\nRetry: 200\nfoo: 300\n\n', { retries: [], events: [] }],
   ['matches field names case-sensitively', 'Data: a\nDATA: b\n\n', { events: [] }],
   ['reads a line without a colon as a field with an empty value', 'event\ndata\n\n', { events: [['message', '', '']] }],
   ['does not strip spaces around the field name', ' data: a\ndata : b\n\n', { events: [] }],
@@ -140,6 +141,26 @@ describe('EventStreamParser#feed()', () => {
       expect(events).toEqual(['a']);
       parser.feed('\ndata: b\n\n');
       expect(events).toEqual(['a', 'b']);
+    });
+  });
+
+  describe('when the stream starts with a blank line', () => {
+    it('is a blank line like any other: a dispatch step with no event (the spec has no special case for the start)', () => {
+      const calls: [string, string | undefined, string][] = [];
+      const parser = new EventStreamParser('5', (...call) => calls.push(call), () => undefined);
+      parser.feed('\n');
+      expect(calls).toEqual([['5', undefined, '']]);
+      parser.feed('\uFEFF\r\ndata: a\n\n');
+      // A BOM after the start is part of a field name: an unknown field.
+      expect(calls).toEqual([['5', undefined, ''], ['5', 'message', 'a']]);
+    });
+
+    it('counts an LF after a leading BOM as that blank line', () => {
+      const calls: [string, string | undefined, string][] = [];
+      const parser = new EventStreamParser('', (...call) => calls.push(call), () => undefined);
+      parser.feed('\uFEFF');
+      parser.feed('\n');
+      expect(calls).toEqual([['', undefined, '']]);
     });
   });
 

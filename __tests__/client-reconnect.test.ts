@@ -3,11 +3,12 @@
 // refused together coming back spread out, Retry-After as a floor the backoff still applies to.
 // Where time is the subject the clock is fake (useFakeClock): the client's and the server's timers
 // run when the test moves time, so a busy machine cannot change what is measured.
+// The arithmetic of the delays (backoffDelay, refusalDelay, retryAfterMs) is in backoff.test.ts.
 import http from 'node:http';
 import express from 'express';
 import { sse } from 'express-sse-hub';
 import { EventSource, type SseErrorEvent } from '../src/client';
-import { backoffDelay, DEFAULT_RETRY_MS, MIN_BACKOFF_MS, refusalDelay, retryAfterMs, RETRY_AFTER_SPREAD } from '../src/client/backoff';
+import { DEFAULT_RETRY_MS, RETRY_AFTER_SPREAD } from '../src/client/backoff';
 import { HEARTBEATS_PER_TIMEOUT } from '../src/client/event-source';
 import { recordRequests, settle, trackSources, useFakeClock, type SeenRequest } from './helpers/client';
 import { FaultProxy } from './helpers/proxy';
@@ -215,39 +216,5 @@ describe.each([
     // However slow the machine, no second attempt comes sooner than the backoff.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(seen).toHaveLength(1);
-  });
-});
-
-describe('refusalDelay()', () => {
-  const now = Date.parse('2025-01-01T00:00:00Z');
-
-  it('is the backoff when Retry-After asks for nothing (absent, 0, past, unreadable)', () => {
-    for (const header of [null, '0', 'Tue, 31 Dec 2024 23:59:00 GMT', 'soon', '-5']) {
-      expect(refusalDelay(1, 1000, header, now, () => 0)).toBe(backoffDelay(1, 1000, () => 0));
-    }
-    expect(refusalDelay(1, 0, '0', now, () => 0)).toBe(MIN_BACKOFF_MS);
-  });
-
-  it(`is Retry-After plus up to ${RETRY_AFTER_SPREAD * 100} % of it, at random, when that is longer than the backoff`, () => {
-    expect(refusalDelay(1, 1000, '10', now, () => 0)).toBe(10_000);
-    expect(refusalDelay(1, 1000, '10', now, () => 0.999999)).toBeCloseTo(15_000, -1);
-    expect(refusalDelay(1, 1000, 'Wed, 01 Jan 2025 00:00:30 GMT', now, () => 0)).toBe(30_000);
-  });
-
-  it('keeps the backoff growing past a shorter Retry-After', () => {
-    expect(refusalDelay(5, 1000, '1', now, () => 0)).toBe(backoffDelay(5, 1000, () => 0));
-    expect(refusalDelay(5, 1000, '1', now, () => 0)).toBe(15_000);
-  });
-});
-
-describe('retryAfterMs()', () => {
-  it('reads delay-seconds and HTTP dates, and gives no wait for 0, a date now or past, or anything else', () => {
-    const now = Date.parse('2025-01-01T00:00:00Z');
-    expect(retryAfterMs('1', now)).toBe(1000);
-    expect(retryAfterMs(' 120 ', now)).toBe(120_000);
-    expect(retryAfterMs('Wed, 01 Jan 2025 00:00:30 GMT', now)).toBe(30_000);
-    for (const nothing of [null, '0', 'Wed, 01 Jan 2025 00:00:00 GMT', 'Tue, 31 Dec 2024 23:59:00 GMT', 'soon', '-5', '1.5']) {
-      expect(retryAfterMs(nothing, now)).toBeUndefined();
-    }
   });
 });

@@ -4,7 +4,6 @@ import { ChannelRegistry, MemoryAdapter, RESET_EVENT, sse } from 'express-sse-hu
 import type { Adapter } from 'express-sse-hub/adapter';
 import type { PublishedEvent } from '../src/log/entry';
 import { MemoryLog } from '../src/log/memory-log';
-import { parseLastEventId } from '../src/log/position';
 import { openStream, queryString, SpecIds, startServer, waitUntil, type TestServer } from './helpers/server';
 import { report } from './helpers/report';
 
@@ -90,33 +89,6 @@ describe('MemoryLog', () => {
         expect(texts(result)).toEqual(['e1', 'e2']);
       });
     });
-  });
-});
-
-describe('parseLastEventId()', () => {
-  it.each([
-    ['one position', '42.k3f9a2b1', { valid: true, positions: [{ offset: 42, epoch: 'k3f9a2b1' }] }],
-    [
-      'several',
-      '1.aaaa,0.bbbb',
-      {
-        valid: true,
-        positions: [
-          { offset: 1, epoch: 'aaaa' },
-          { offset: 0, epoch: 'bbbb' },
-        ],
-      },
-    ],
-    ['a plain number', '17', { valid: false, positions: [] }],
-    ['garbage', 'x'.repeat(5000), { valid: false, positions: [] }],
-    ['too many entries', Array.from({ length: 65 }, () => '1.a').join(','), { valid: false, positions: [] }],
-  ])('reads %s', (_what, id, expected) => {
-    expect(parseLastEventId(id)).toEqual(expected);
-  });
-
-  it('says "first connection" for no id', () => {
-    expect(parseLastEventId(undefined)).toBeUndefined();
-    expect(parseLastEventId('')).toBeUndefined();
   });
 });
 

@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { formatComment, formatEvent, formatRetry, serializeData } from '../src/stream/serializer';
+import { formatComment, formatEvent, formatEventFields, formatRetry, serializeData } from '../src/stream/serializer';
 
 function parse(text: string): { events: EventSourceMessage[]; comments: string[] } {
   const events: EventSourceMessage[] = [];
@@ -40,6 +40,45 @@ describe('formatEvent()', () => {
     it('keeps the trailing empty line', () => {
       expect(formatEvent('a\n')).toBe('data: a\ndata: \n\n');
       expect(parse(formatEvent('a\n')).events[0]?.data).toBe('a\n');
+    });
+  });
+
+  describe('when only some fields are given', () => {
+    it('writes those and no other', () => {
+      expect(formatEvent('x', {})).toBe('data: x\n\n');
+      expect(formatEvent('x', { id: 1 })).toBe('id: 1\ndata: x\n\n');
+      expect(formatEvent('x', { event: 'tick', id: undefined, retry: undefined })).toBe('event: tick\ndata: x\n\n');
+      expect(formatEvent('x', { retry: 0 })).toBe('retry: 0\ndata: x\n\n');
+    });
+  });
+
+  describe('when the id is a string', () => {
+    it.each([
+      ['a position', '42.k3f9a2'],
+      ['several positions', '3.k3f9,4.p0q1'],
+      ['spaces and Unicode', ' a b é 😀'],
+      ['empty (which resets the last event ID)', ''],
+    ])('writes %s as it is, and a parser reads it back', (_what, id) => {
+      expect(formatEvent('x', { id })).toBe(`id: ${id}\ndata: x\n\n`);
+      expect(parse(formatEvent('x', { id })).events[0]?.id).toBe(id);
+    });
+  });
+
+  describe('when the id is a number', () => {
+    it.each([
+      [0, '0'],
+      [-3, '-3'],
+      [1.5, '1.5'],
+      [Number.MAX_SAFE_INTEGER, '9007199254740991'],
+    ])('writes %p as %s', (id, written) => {
+      expect(formatEvent('x', { id })).toBe(`id: ${written}\ndata: x\n\n`);
+    });
+  });
+
+  describe('when an event name or id holds a surrogate pair (an emoji)', () => {
+    it('writes it, since UTF-8 carries it', () => {
+      expect(formatEvent('x', { event: 'a😀', id: '😀b' })).toBe('event: a😀\nid: 😀b\ndata: x\n\n');
+      expect(formatEvent('x', { event: '😀😀', id: '😀😀' })).toBe('event: 😀😀\nid: 😀😀\ndata: x\n\n');
     });
   });
 
@@ -87,6 +126,17 @@ describe('formatEvent()', () => {
     ['retry', { retry: 1.5 }, 'ERR_SSE_INVALID_RETRY'],
     ['retry', { retry: '100' }, 'ERR_SSE_INVALID_RETRY'],
     ['retry', { retry: Number.POSITIVE_INFINITY }, 'ERR_SSE_INVALID_RETRY'],
+    ['retry', { retry: 2 ** 53 }, 'ERR_SSE_INVALID_RETRY'],
+    ['retry', { retry: -0.5 }, 'ERR_SSE_INVALID_RETRY'],
+    ['id', { id: Number.POSITIVE_INFINITY }, 'ERR_SSE_INVALID_ID'],
+    ['id', { id: 1n }, 'ERR_SSE_INVALID_ID'],
+    ['id', { id: null }, 'ERR_SSE_INVALID_ID'],
+    // UTF-8 cannot carry half of a surrogate pair: it would arrive as U+FFFD, another name or id.
+    ['event', { event: 'a\uD83D' }, 'ERR_SSE_INVALID_EVENT'],
+    ['event', { event: '\uDE00a' }, 'ERR_SSE_INVALID_EVENT'],
+    ['id', { id: 'a\uD83Db' }, 'ERR_SSE_INVALID_ID'],
+    ['id', { id: 'a\uDE00' }, 'ERR_SSE_INVALID_ID'],
+    ['id', { id: '\uDE00\uD83D' }, 'ERR_SSE_INVALID_ID'],
   ])('when %s is %p', (field, fields, code) => {
     it('throws a TypeError naming the field', () => {
       const call = (): string => formatEvent('x', fields as never);
@@ -94,6 +144,31 @@ describe('formatEvent()', () => {
       expect(call).toThrow(new RegExp(`^express-sse-hub: ${field} must be`));
       expect(call).toThrow(expect.objectContaining({ code }) as Error);
     });
+  });
+
+  describe('when a field is invalid', () => {
+    it('says what the field accepts and what it received', () => {
+      expect(() => formatEvent('x', { event: '' })).toThrow('express-sse-hub: event must be a non-empty string without CR, LF or lone surrogates, received ""');
+      expect(() => formatEvent('x', { id: 'a\nb' })).toThrow('express-sse-hub: id must be a finite number or a string without CR, LF, NUL or lone surrogates, received "a\\nb"');
+      expect(() => formatEvent('x', { retry: -1 })).toThrow('express-sse-hub: retry must be a non-negative integer (milliseconds), received -1');
+    });
+
+    it('throws before writing anything, even when the fields before it are valid', () => {
+      expect(() => formatEvent('x', { event: 'ok', id: 1, retry: -1 })).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_RETRY' }) as Error);
+      expect(() => formatEvent('x', { event: 'ok', id: 'a\0' })).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_ID' }) as Error);
+    });
+  });
+});
+
+describe('formatEventFields()', () => {
+  it('writes the event and data lines, without an id or the closing blank line', () => {
+    expect(formatEventFields('a\r\nb')).toBe('data: a\ndata: b\n');
+    expect(formatEventFields('x', 'tick')).toBe('event: tick\ndata: x\n');
+  });
+
+  it('refuses an event name a parser would read differently', () => {
+    expect(() => formatEventFields('x', 'a\nb')).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_EVENT' }) as Error);
+    expect(() => formatEventFields('x', '')).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_EVENT' }) as Error);
   });
 });
 
@@ -111,11 +186,26 @@ describe('formatComment()', () => {
       expect(parse(frame)).toEqual({ events: [], comments: ['one', 'event: x', 'data: y'] });
     });
   });
+
+  describe('when the text is not a string', () => {
+    it('throws a TypeError with code ERR_SSE_INVALID_COMMENT', () => {
+      expect(() => formatComment(42 as never)).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_COMMENT', name: 'TypeError' }) as Error);
+      expect(() => formatComment(42 as never)).toThrow('express-sse-hub: comment must be a string, received 42');
+    });
+  });
 });
 
 describe('formatRetry()', () => {
   it('writes a lone retry field', () => {
     expect(formatRetry(2500)).toBe('retry: 2500\n\n');
+  });
+
+  it('takes 0 (reconnect at once)', () => {
+    expect(formatRetry(0)).toBe('retry: 0\n\n');
+  });
+
+  it.each([-1, 0.5, Number.NaN, '10'])('refuses %p', (retry) => {
+    expect(() => formatRetry(retry as never)).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_RETRY' }) as Error);
   });
 });
 
@@ -142,11 +232,27 @@ describe('serializeData()', () => {
         expect.objectContaining({ code: 'ERR_SSE_INVALID_DATA', name: 'TypeError', cause: expect.any(TypeError) as unknown }) as Error,
       );
     });
+
+    it("says so, with the serializer's own message", () => {
+      const failing = (): string => {
+        throw new RangeError('too deep');
+      };
+      expect(() => serializeData({ a: 1 }, failing)).toThrow('express-sse-hub: data must be serializable, received an object (too deep)');
+    });
+
+    it('takes a thrown value that is not an Error as the message', () => {
+      const failing = (): string => {
+        // eslint-disable-next-line @typescript-eslint/only-throw-error
+        throw 'no way';
+      };
+      expect(() => serializeData([1], failing)).toThrow(expect.objectContaining({ message: 'express-sse-hub: data must be serializable, received an array (no way)', cause: 'no way' }) as Error);
+    });
   });
 
   describe('when the serializer returns no string', () => {
     it('throws rather than sending "undefined"', () => {
       expect(() => serializeData(undefined, JSON.stringify)).toThrow(/data must be a value the serializer turns into a string/);
+      expect(() => serializeData(() => 1, JSON.stringify)).toThrow(expect.objectContaining({ code: 'ERR_SSE_INVALID_DATA', name: 'TypeError' }) as Error);
     });
   });
 });

@@ -58,7 +58,7 @@ export class EventStreamParser {
       start = breaks.lastIndex;
       if (start === chunk.length && match[0] === '\r') this.#afterCR = true;
     }
-    if (start < chunk.length) this.#rest += chunk.slice(start);
+    this.#rest += chunk.slice(start);
   }
 
   #line(line: string): void {
@@ -66,10 +66,11 @@ export class EventStreamParser {
       this.#blank();
       return;
     }
+    // Stryker disable next-line ConditionalExpression,StringLiteral: equivalent, a comment line is also a field named '', which is ignored
     if (line[0] === ':') return; // a comment
     const colon = line.indexOf(':');
-    const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? '' : line.slice(colon + 1);
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
     if (value[0] === ' ') value = value.slice(1);
     if (field === 'data') this.#data += `${value}\n`;
     else if (field === 'event') this.#type = value;

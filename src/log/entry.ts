@@ -90,7 +90,7 @@ export function dataOf(entry: PublishedEvent): unknown {
     try {
       return JSON.parse(entry.text) as unknown;
     } catch {
-      return entry.text;
+      // Not JSON after all: the text, as for any other kind.
     }
   }
   return entry.text;
