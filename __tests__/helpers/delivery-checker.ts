@@ -469,7 +469,9 @@ export class DeliveryChecker {
           got.add(b.data);
           const had = cursor.get(channel);
           if (had === undefined) {
-            violate(client.name, channel, `an event of ${channel} before the client was told where it starts${at(frame, index)}`);
+            // A connection without an id starts "from now": its first frame may be an event whose id
+            // says where it is (no id-only frame is needed then); it starts there.
+            if (client.sent[frame.connection - 1] !== '') violate(client.name, channel, `an event of ${channel} before the client was told where it is${at(frame, index)}`);
           } else if (resetPending.has(channel)) {
             if (p.epoch === had.epoch && p.offset <= had.offset) violate(client.name, channel, `after a reset, ${key(p)} which it had (at ${key(had)})${at(frame, index)}`);
             resetPending.delete(channel);
