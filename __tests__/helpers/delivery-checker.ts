@@ -269,11 +269,18 @@ export class DeliveryChecker {
   readonly last = new Map<string, string>();
   readonly #broadcasts = new Map<string, Broadcast>();
   readonly #start = Date.now();
+  readonly #problems: string[] = [];
 
   constructor(readonly label: string) {}
 
   note(text: string): void {
     this.log.push(`${((Date.now() - this.#start) / 1000).toFixed(3)} ${text}`);
+  }
+
+  /** A failure the harness saw (a broadcast that never succeeded after every fault healed…): a violation. */
+  problem(text: string): void {
+    this.#problems.push(text);
+    this.note(`PROBLEM: ${text}`);
   }
 
   /** Something happened that may rightly lose data (a reset is allowed from now on). */
@@ -339,6 +346,9 @@ export class DeliveryChecker {
       seen.add(text);
       violations.push({ client, channel, message });
     };
+
+    for (const problem of this.#problems) violate(undefined, undefined, problem);
+    if (complete) for (const channel of new Set(this.clients.flatMap((c) => c.channels))) if (!this.last.has(channel)) violate(undefined, channel, 'no last event was broadcast on it: nothing says its clients caught up');
 
     // Epochs → channels, from what users see.
     const epochOf = new Map<string, string>();

@@ -93,6 +93,7 @@ let admin: Redis | undefined;
 
 async function episode(seed: number): Promise<string | undefined> {
   const random = prng(seed);
+  const began = Date.now();
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const mode = redis === undefined || random() < MEMORY_SHARE ? 'memory' : 'redis';
   const history = random() < 0.1 ? 4 : 1000;
@@ -282,7 +283,9 @@ async function episode(seed: number): Promise<string | undefined> {
     await Promise.allSettled([...inFlight]);
     away.clear();
     const deadline = Date.now() + 15_000;
-    const positioned = (c: RecordingClient): boolean => c.connected && c.frames.some((f) => f.connection === c.connections && f.idField !== undefined);
+    // Connected, and with a position: an id from before (the replay starts there), or one told
+    // on this connection (a client without an id starts where it joins).
+    const positioned = (c: RecordingClient): boolean => c.connected && (c.lastEventId !== '' || c.frames.some((f) => f.connection === c.connections && f.idField !== undefined));
     while (!clients.every(positioned) && Date.now() < deadline) {
       for (const c of clients) if (!c.connected) await connect(c);
       await sleep(20);
@@ -295,11 +298,13 @@ async function episode(seed: number): Promise<string | undefined> {
       }
       if (id !== undefined) checker.last.set(channel, `${channel}#${counter}`);
     }
+    checker.note('the last events are broadcast');
     while (!clients.every((c) => checker.hasLast(c)) && Date.now() < deadline) {
       for (const c of clients) if (!c.connected) await connect(c);
       await sleep(20);
     }
-    if (checker.last.size < channels.length) checker.note('HARNESS: the last events could not be broadcast');
+    if (!clients.every(positioned)) checker.problem('after the faults healed, not every client could connect within 15 s');
+    if (checker.last.size < channels.length) checker.problem('after the faults healed, the last events could not be broadcast within 15 s');
   } finally {
     for (const c of clients) c.close();
     for (const node of nodes) {
@@ -310,6 +315,8 @@ async function episode(seed: number): Promise<string | undefined> {
     }
   }
   const { violations, stats } = checker.check();
+  if (process.env.CHECKER_VERBOSE === '2') console.log(checker.log.join('\n'));
+  if (process.env.CHECKER_VERBOSE) console.log(`seed ${seed} ${mode}: ${checker.log.filter((l) => /heal|HARNESS|restart|SIG|lost/.test(l)).join(' | ')} | end ${((Date.now() - began) / 1000).toFixed(3)}`);
   totals.episodes += 1;
   totals[mode] += 1;
   if (checker.losses.length > 0) totals.lossy += 1;
