@@ -240,6 +240,7 @@ async function episode(seed: number): Promise<string | undefined> {
           case 'restart-with-data':
             checker.note('Redis restarts with its data');
             await Promise.allSettled([...inFlight]);
+            checker.note('(broadcasts in flight settled)');
             await redis!.restart(true);
             break;
           case 'restart-empty':
@@ -290,6 +291,7 @@ async function episode(seed: number): Promise<string | undefined> {
       for (const c of clients) if (!c.connected) await connect(c);
       await sleep(20);
     }
+    if (!clients.every(positioned)) checker.problem('after the faults healed, not every client could connect within 15 s');
     for (const channel of channels) {
       let id: string | undefined;
       while (id === undefined && Date.now() < deadline) {
@@ -303,7 +305,6 @@ async function episode(seed: number): Promise<string | undefined> {
       for (const c of clients) if (!c.connected) await connect(c);
       await sleep(20);
     }
-    if (!clients.every(positioned)) checker.problem('after the faults healed, not every client could connect within 15 s');
     if (checker.last.size < channels.length) checker.problem('after the faults healed, the last events could not be broadcast within 15 s');
   } finally {
     for (const c of clients) c.close();
@@ -315,7 +316,7 @@ async function episode(seed: number): Promise<string | undefined> {
     }
   }
   const { violations, stats } = checker.check();
-  if (process.env.CHECKER_VERBOSE === '2') console.log(checker.log.join('\n'));
+  if (process.env.CHECKER_VERBOSE === '2') console.log(checker.report([]));
   if (process.env.CHECKER_VERBOSE) console.log(`seed ${seed} ${mode}: ${checker.log.filter((l) => /heal|HARNESS|restart|SIG|lost/.test(l)).join(' | ')} | end ${((Date.now() - began) / 1000).toFixed(3)}`);
   totals.episodes += 1;
   totals[mode] += 1;
