@@ -59,6 +59,8 @@ const FAULTS = [
   'registry-restart',
 ] as const;
 type Fault = (typeof FAULTS)[number];
+/** Faults that lose data (a registry restart only in memory). */
+const LOSING = new Set<Fault>(['restart-empty', 'flushall', 'registry-restart']);
 const REDIS_ONLY = new Set<Fault>(['reply-lost', 'pubsub-duplicate', 'pubsub-swap', 'sigstop', 'restart-with-data', 'restart-empty', 'flushall', 'client-kill']);
 
 const totals = {
@@ -96,7 +98,11 @@ async function episode(seed: number): Promise<string | undefined> {
   const began = Date.now();
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const mode = redis === undefined || random() < MEMORY_SHARE ? 'memory' : 'redis';
-  const history = random() < 0.1 ? 4 : 1000;
+  // Most episodes lose no data (then no reset is allowed and every acknowledged event must reach
+  // every client); the others may (Redis restarted empty, FLUSHALL, an in-memory registry
+  // restarted, a history so short that it evicts).
+  const mayLose = random() < 0.35;
+  const history = mayLose && random() < 0.25 ? 4 : 1000;
   const tag = randomUUID().slice(0, 8);
   const prefix = `chk-${tag}`;
   const channels = [0, 1, 2].map((i) => `ch${i}`);
@@ -182,7 +188,7 @@ async function episode(seed: number): Promise<string | undefined> {
       } else if (roll < 0.45) {
         await sleep(5 + random() * 30);
       } else {
-        const candidates = FAULTS.filter((f) => mode === 'redis' || !REDIS_ONLY.has(f));
+        const candidates = FAULTS.filter((f) => (mode === 'redis' || !REDIS_ONLY.has(f)) && (mayLose || !LOSING.has(f) || (f === 'registry-restart' && mode === 'redis')));
         const fault = pick(candidates);
         count(fault);
         const at = nodes.indexOf(node);
