@@ -13,22 +13,28 @@ import express from 'express';
 import { ChannelRegistry, MemoryAdapter, sse } from 'express-sse-hub';
 import { RedisAdapter } from 'express-sse-hub/redis';
 import { DeliveryChecker, type RecordingClient } from './helpers/delivery-checker';
+import { FaultProxy } from './helpers/proxy';
 import { HAS_REDIS, startRedis, type TestRedis } from './helpers/redis';
 import { queryString, startServer, type TestServer } from './helpers/server';
 
 interface Node {
   readonly registry: ChannelRegistry;
   readonly server: TestServer;
+  /** Called right after a connection subscribed (its replay's read is then on its way). */
+  onSubscribe: (() => void) | undefined;
 }
 
 async function node(adapter: MemoryAdapter | RedisAdapter): Promise<Node> {
   const registry = new ChannelRegistry({ adapter, history: 100 });
   registry.on('error', () => undefined);
   const app = express();
+  const made: Node = { registry, server: undefined as unknown as TestServer, onSubscribe: undefined };
   app.get('/subscribe', sse({ heartbeat: false }), (req, res) => {
     registry.subscribe(res, queryString(req.query.channels).split(','));
+    made.onSubscribe?.();
   });
-  return { registry, server: await startServer(app) };
+  (made as { server: TestServer }).server = await startServer(app);
+  return made;
 }
 
 /** Backlogs, interleaved across channels, by number of channels. */
@@ -129,6 +135,60 @@ function allScenarios(width: number): Scenario[] {
   return list;
 }
 
+/**
+ * A broadcast from the other process lands while the replay reads the log: the reading process's
+ * commands are slowed down (its Pub/Sub is not), so its read sees the event in the log and its
+ * Pub/Sub brings the same event during the read. The event must come once. Each reconnect is cut
+ * after `cut` frames.
+ */
+async function runReadRace(reader: Node, writer: Node, width: number, cut: number): Promise<void> {
+  const tag = randomUUID().slice(0, 8);
+  const channels = Array.from({ length: width }, (_, i) => `race-${tag}-${i}`);
+  const checker = new DeliveryChecker(`redis read race, width ${width}, cut after ${cut}`);
+  let n = 0;
+  const send = (channel: string): Promise<string | undefined> => {
+    n += 1;
+    const data = `${channel.slice(-1)}:${n}`;
+    checker.note(`broadcast ${data} on ${channel} (from the other process)`);
+    return checker.broadcast(channel, data, () => writer.registry.channel(channel).broadcast(data));
+  };
+  const url = `${reader.server.url}/subscribe?channels=${channels.join(',')}`;
+  const client = checker.client('client', channels);
+  const racing: Promise<unknown>[] = [];
+  try {
+    for (const channel of channels) await send(channel);
+    checker.note('connect (first), cut after the id-only frame');
+    await client.connect(url, { cutAfter: 1 });
+    await client.ended;
+    for (const i of BACKLOG[width]!) await send(channels[i]!);
+    reader.onSubscribe = () => {
+      for (const channel of channels) racing.push(send(channel));
+    };
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      checker.note(`reconnect with "${client.lastEventId}", cut after ${cut} frame(s), while the other process broadcasts`);
+      await client.connect(url, { cutAfter: cut });
+      connections += 1;
+      await Promise.race([client.ended, new Promise((r) => setTimeout(r, 300))]);
+      client.close();
+      await Promise.all(racing);
+    }
+    reader.onSubscribe = undefined;
+    await client.connect(url);
+    connections += 1;
+    for (const channel of channels) {
+      await send(channel);
+      checker.last.set(channel, `${channel.slice(-1)}:${n}`);
+    }
+    await client.waitFor(() => checker.hasLast(client), 'the last events', 3000).catch(() => undefined);
+  } finally {
+    reader.onSubscribe = undefined;
+    client.close();
+  }
+  scenarios += 1;
+  const { violations } = checker.check();
+  if (violations.length > 0) throw new Error(checker.report(violations));
+}
+
 afterAll(() => {
   console.log(`delivery cuts: ${scenarios} scenarios, ${connections} connections, 0 violations`);
 });
@@ -169,5 +229,32 @@ describe('a replay cut at every frame boundary (memory adapter)', () => {
   });
   it.each([1, 2, 3])('resumes exactly in %i channel(s), on either process, wherever it is cut', async (width) => {
     for (const s of allScenarios(width)) await runScenario(nodes, s, 'redis');
+  });
+
+  describe('when a broadcast lands while the replay reads the log', () => {
+    let slow: FaultProxy;
+    let reader: Node;
+    const prefix = `cuts-race-${randomUUID()}`;
+    beforeAll(async () => {
+      const { port } = new URL(redis!.url);
+      slow = await FaultProxy.start({ host: '127.0.0.1', port: Number(port) });
+      slow.commandLatency = 25;
+      reader = await node(await RedisAdapter.connect({ url: slow.url, prefix }));
+    });
+    afterAll(async () => {
+      await reader.registry.close({ timeout: 100 });
+      await reader.server.close();
+      await slow.close();
+    });
+    it.each([1, 2, 3])('delivers it once in %i channel(s)', async (width) => {
+      // The writer shares the reader's prefix: a registry of its own on its own connection.
+      const writer = await node(await RedisAdapter.connect({ url: redis!.url, prefix }));
+      try {
+        for (let cut = 1; cut <= BACKLOG[width]!.length + 2; cut += 1) await runReadRace(reader, writer, width, cut);
+      } finally {
+        await writer.registry.close({ timeout: 100 });
+        await writer.server.close();
+      }
+    });
   });
 });

@@ -416,8 +416,20 @@ export class DeliveryChecker {
         });
         return `\n  frame ${index} of ${client.frames.length}:\n${lines.join('\n')}`;
       };
+      let connection = 0;
       client.frames.forEach((frame, index) => {
         frames += 1;
+        if (frame.connection !== connection) {
+          // A connection that sent an id starts where that id says (for channels not known yet:
+          // an id the harness gave, not one this client received).
+          connection = frame.connection;
+          for (const p of parseParts(client.sent[connection - 1])) {
+            const channel = epochOf.get(p.epoch);
+            if (channel === undefined || !client.channels.includes(channel) || cursor.has(channel)) continue;
+            cursor.set(channel, p);
+            start.set(channel, p);
+          }
+        }
         const parts = parseParts(frame.idField);
         const byChannel = new Map<string, Position>();
         let unknown = 0;
@@ -542,6 +554,15 @@ export class DeliveryChecker {
   report(violations: readonly Violation[]): string {
     const head = `${this.label}: ${violations.length} violation(s) of the delivery guarantee`;
     const list = violations.slice(0, 5).map((v, i) => `(${i + 1}) ${v.client ?? '-'} in ${v.channel ?? '-'}: ${v.message}`);
+    // The streams of the clients involved, when the violation points at no frame.
+    for (const name of new Set(violations.slice(0, 5).filter((v) => v.client !== undefined && !v.message.includes('\n')).map((v) => v.client!))) {
+      const client = this.clients.find((c) => c.name === name)!;
+      list.push(`${name} (${client.channels.join(',')}), its last frames:`);
+      for (const f of client.frames.slice(-25)) {
+        list.push(`   [conn ${f.connection}, sent "${client.sent[f.connection - 1] ?? ''}"] ${f.kind === 'event' ? `${f.event} ${f.data}` : f.kind} id=${f.idField ?? '(none)'}`);
+      }
+      list.push(`   connections: ${client.sent.map((id, i) => `${i + 1}:"${id}"`).join(' ')}${client.connected ? ' (the last one still open)' : ''}`);
+    }
     const broadcasts = [...this.#broadcasts.values()].map((b) => `  ${b.channel} ${b.data}: ${b.status}${b.id === undefined ? '' : ` ${b.id}`}${b.error === undefined ? '' : ` (${b.error})`}`);
     return [head, ...list, 'episode:', ...this.log.slice(-80).map((l) => `  ${l}`), 'broadcasts:', ...broadcasts.slice(-60)].join('\n');
   }

@@ -70,6 +70,8 @@ export class FaultProxy {
   latency = 0;
   /** Milliseconds added to every chunk, both ways, on Pub/Sub connections only. */
   pubsubLatency = 0;
+  /** Milliseconds added to every chunk, both ways, on connections that are not Pub/Sub (commands). */
+  commandLatency = 0;
   /** New connections are closed at once (Redis looks down). */
   refusing = false;
   /** Bytes passed on from the server to clients, all connections together. */
@@ -267,7 +269,7 @@ export class FaultProxy {
   }
 
   #push(link: Link, pipe: Pipe, data: Buffer): void {
-    const delay = this.latency + (link.pubsub ? this.pubsubLatency : 0);
+    const delay = this.latency + (link.pubsub ? this.pubsubLatency : this.commandLatency);
     pipe.queue.push({ at: performance.now() + delay, data });
     this.#pump(link, pipe);
   }

@@ -11,20 +11,31 @@
 // restarted (in memory: its log is lost). Then everything heals, every client comes back, a last
 // event is broadcast on each channel, and the checker judges every client's whole stream.
 //
-// CHECKER_SEED (default: the date) and CHECKER_EPISODES (default 1000) choose where and how long;
-// a failure prints its seed (CHECKER_SEED=<seed> CHECKER_EPISODES=1 replays it) and its trace.
+// Then CHECKER_CLUSTER_EPISODES (default 40) episodes on a Redis Cluster of three masters: two
+// registries on their own Cluster clients; client cuts, stalls, reloads, registry restarts, CLIENT
+// KILL on a node, and a channel's slot moved to another master step by step (MIGRATING/IMPORTING,
+// ASK) while broadcasts go on.
+//
+// CHECKER_SEED (default: the day's number) and CHECKER_EPISODES (default 1000) choose where and how
+// long (CHECKER_CLUSTER_SEED, default CHECKER_SEED + 1000000, for the Cluster part); a failure
+// prints its seed (CHECKER_SEED=<seed> CHECKER_EPISODES=1 replays it) and its trace; the totals are
+// printed at the end. CHECKER_VERBOSE=1 prints a line per episode, 2 its whole trace.
 import { randomUUID } from 'node:crypto';
 import express from 'express';
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import { ChannelRegistry, MemoryAdapter, sse } from 'express-sse-hub';
 import { RedisAdapter } from 'express-sse-hub/redis';
 import { DeliveryChecker, type RecordingClient } from '../helpers/delivery-checker';
 import { FaultProxy } from '../helpers/proxy';
+import { HAS_REDIS_CLUSTER_BINARIES, keySlot, startRedisCluster, type TestCluster } from '../helpers/redis-cluster';
 import { HAS_REDIS, startRedis, type TestRedis } from '../helpers/redis';
 import { queryString, startServer, type TestServer } from '../helpers/server';
 
 const EPISODES = Number(process.env.CHECKER_EPISODES ?? 1000);
 const SEED = Number(process.env.CHECKER_SEED ?? Math.floor(Date.now() / 86_400_000));
+/** Episodes on a Redis Cluster (3 masters), after the others. */
+const CLUSTER_EPISODES = Number(process.env.CHECKER_CLUSTER_EPISODES ?? 40);
+const CLUSTER_SEED = Number(process.env.CHECKER_CLUSTER_SEED ?? SEED + 1_000_000);
 /** Share of episodes on the in-memory registry. */
 const MEMORY_SHARE = 0.25;
 
@@ -57,16 +68,20 @@ const FAULTS = [
   'flushall',
   'client-kill',
   'registry-restart',
+  'slot-move',
 ] as const;
 type Fault = (typeof FAULTS)[number];
 /** Faults that lose data (a registry restart only in memory). */
 const LOSING = new Set<Fault>(['restart-empty', 'flushall', 'registry-restart']);
-const REDIS_ONLY = new Set<Fault>(['reply-lost', 'pubsub-duplicate', 'pubsub-swap', 'sigstop', 'restart-with-data', 'restart-empty', 'flushall', 'client-kill']);
+/** Faults on a Cluster: no proxy between the adapter and the nodes, no restart of a node. */
+const CLUSTER = new Set<Fault>(['cut', 'stall', 'cut-mid-replay', 'reload', 'away', 'registry-restart', 'slot-move', 'client-kill']);
+const REDIS_ONLY = new Set<Fault>(['slot-move', 'reply-lost', 'pubsub-duplicate', 'pubsub-swap', 'sigstop', 'restart-with-data', 'restart-empty', 'flushall', 'client-kill']);
 
 const totals = {
   episodes: 0,
   redis: 0,
   memory: 0,
+  cluster: 0,
   lossy: 0,
   acked: 0,
   rejected: 0,
@@ -92,16 +107,17 @@ interface Node {
 
 let redis: TestRedis | undefined;
 let admin: Redis | undefined;
+let cluster: TestCluster | undefined;
 
-async function episode(seed: number): Promise<string | undefined> {
+async function episode(seed: number, onCluster = false): Promise<string | undefined> {
   const random = prng(seed);
   const began = Date.now();
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-  const mode = redis === undefined || random() < MEMORY_SHARE ? 'memory' : 'redis';
+  const mode = onCluster ? 'cluster' : redis === undefined || random() < MEMORY_SHARE ? 'memory' : 'redis';
   // Most episodes lose no data (then no reset is allowed and every acknowledged event must reach
   // every client); the others may (Redis restarted empty, FLUSHALL, an in-memory registry
   // restarted, a history so short that it evicts).
-  const mayLose = random() < 0.35;
+  const mayLose = mode !== 'cluster' && random() < 0.35;
   const history = mayLose && random() < 0.25 ? 4 : 1000;
   const tag = randomUUID().slice(0, 8);
   const prefix = `chk-${tag}`;
@@ -110,10 +126,24 @@ async function episode(seed: number): Promise<string | undefined> {
   if (history < 100) checker.lossy('a short history evicts');
   const errors: string[] = [];
 
+  /** Cluster clients to close with their registry (the adapter never closes a client it was given). */
+  const clusterClients = new Map<ChannelRegistry, Cluster>();
   const makeRegistry = async (node: Pick<Node, 'redisProxy'>): Promise<ChannelRegistry> => {
-    const adapter =
-      mode === 'redis' ? await RedisAdapter.connect({ url: node.redisProxy!.url, prefix, commandTimeout: 400, verifyInterval: 300 }) : new MemoryAdapter();
+    let adapter: RedisAdapter | MemoryAdapter;
+    let client: Cluster | undefined;
+    if (mode === 'cluster') {
+      client = new Cluster(cluster!.nodes.map(({ host, port }) => ({ host, port })));
+      adapter = await RedisAdapter.connect({ client, prefix, commandTimeout: 1000, verifyInterval: 300 }).catch((error: unknown) => {
+        client!.disconnect();
+        throw error;
+      });
+    } else if (mode === 'redis') {
+      adapter = await RedisAdapter.connect({ url: node.redisProxy!.url, prefix, commandTimeout: 400, verifyInterval: 300 });
+    } else {
+      adapter = new MemoryAdapter();
+    }
     const registry = new ChannelRegistry({ adapter, history });
+    if (client !== undefined) clusterClients.set(registry, client);
     registry.on('error', (error) => errors.push(error.message));
     return registry;
   };
@@ -136,6 +166,11 @@ async function episode(seed: number): Promise<string | undefined> {
     partial.port = Number(new URL(partial.server.url).port);
     partial.httpProxy = await FaultProxy.start({ host: '127.0.0.1', port: partial.port });
     return partial;
+  };
+  const closeRegistry = async (registry: ChannelRegistry): Promise<void> => {
+    await registry.close({ timeout: 100 }).catch(() => undefined);
+    clusterClients.get(registry)?.disconnect();
+    clusterClients.delete(registry);
   };
   const nodes: Node[] = [];
   const clients: RecordingClient[] = [];
@@ -163,7 +198,7 @@ async function episode(seed: number): Promise<string | undefined> {
   };
 
   try {
-    const nodeCount = mode === 'redis' ? 2 : 1;
+    const nodeCount = mode === 'memory' ? 1 : 2;
     for (let i = 0; i < nodeCount; i += 1) nodes.push(await startNode());
     // One event on each channel: its epoch is then known from an acknowledged id.
     for (const channel of channels) await broadcast(nodes[0]!, channel);
@@ -188,7 +223,10 @@ async function episode(seed: number): Promise<string | undefined> {
       } else if (roll < 0.45) {
         await sleep(5 + random() * 30);
       } else {
-        const candidates = FAULTS.filter((f) => (mode === 'redis' || !REDIS_ONLY.has(f)) && (mayLose || !LOSING.has(f) || (f === 'registry-restart' && mode === 'redis')));
+        const candidates =
+          mode === 'cluster'
+            ? FAULTS.filter((f) => CLUSTER.has(f))
+            : FAULTS.filter((f) => f !== 'slot-move' && (mode === 'redis' || !REDIS_ONLY.has(f)) && (mayLose || !LOSING.has(f) || (f === 'registry-restart' && mode === 'redis')));
         const fault = pick(candidates);
         count(fault);
         const at = nodes.indexOf(node);
@@ -259,15 +297,37 @@ async function episode(seed: number): Promise<string | undefined> {
             break;
           case 'client-kill': {
             const type = pick(['pubsub', 'normal'] as const);
-            checker.note(`CLIENT KILL TYPE ${type}`);
-            await admin!.client('KILL', 'TYPE', type, 'SKIPME', 'yes');
+            if (mode === 'cluster') {
+              const { port } = pick(cluster!.nodes);
+              checker.note(`CLIENT KILL TYPE ${type} on the Cluster node at ${port}`);
+              const one = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
+              await one.client('KILL', 'TYPE', type, 'SKIPME', 'yes').catch(() => undefined);
+              one.disconnect();
+            } else {
+              checker.note(`CLIENT KILL TYPE ${type}`);
+              await admin!.client('KILL', 'TYPE', type, 'SKIPME', 'yes');
+            }
+            break;
+          }
+          case 'slot-move': {
+            const channel = pick(channels);
+            const slot = keySlot(`{${channel}}`);
+            const owner = await cluster!.slotOwner(`${prefix}:{${channel}}:meta`);
+            const to = (owner + 1 + Math.floor(random() * 2)) % cluster!.nodes.length;
+            checker.note(`the slot of ${channel} (${slot}) moves from master ${owner} to ${to}, step by step, while broadcasts go on`);
+            const moving = cluster!.moveSlot(slot, to, 20 + Math.floor(random() * 60));
+            for (let i = 0; i < 3; i += 1) {
+              void broadcast(pick(nodes), channel);
+              await sleep(15);
+            }
+            await moving;
             break;
           }
           case 'registry-restart': {
             checker.note(`registry ${at} restarts`);
             if (mode === 'memory') checker.lossy('an in-memory registry restarts');
             await Promise.allSettled([...inFlight]);
-            await node.registry.close({ timeout: 100 });
+            await closeRegistry(node.registry);
             await node.server.close();
             node.registry = await makeRegistry(node);
             node.server = await serve(node, node.port);
@@ -311,11 +371,18 @@ async function episode(seed: number): Promise<string | undefined> {
       for (const c of clients) if (!c.connected) await connect(c);
       await sleep(20);
     }
+    if (mode === 'redis' && !clients.every((c) => checker.hasLast(c))) {
+      // What Redis says of the Pub/Sub subscriptions, for the trace.
+      const names = channels.map((c) => `${prefix}:{${c}}`);
+      const shard = (await admin!.call('PUBSUB', 'SHARDNUMSUB', ...names).catch((e: Error) => e.message)) as unknown;
+      const classic = (await admin!.call('PUBSUB', 'NUMSUB', ...names).catch((e: Error) => e.message)) as unknown;
+      checker.note(`Redis: PUBSUB SHARDNUMSUB ${JSON.stringify(shard)}, NUMSUB ${JSON.stringify(classic)}`);
+    }
     if (checker.last.size < channels.length) checker.problem('after the faults healed, the last events could not be broadcast within 15 s');
   } finally {
     for (const c of clients) c.close();
     for (const node of nodes) {
-      await node.registry.close({ timeout: 100 }).catch(() => undefined);
+      await closeRegistry(node.registry);
       await node.server.close();
       await node.httpProxy.close();
       await node.redisProxy?.close();
@@ -349,6 +416,7 @@ beforeAll(async () => {
 afterAll(async () => {
   admin?.disconnect();
   if (redis?.ownServer) await redis.stop();
+  await cluster?.stop();
 });
 
 describe('the delivery guarantee, judged by an independent checker', () => {
@@ -363,10 +431,21 @@ describe('the delivery guarantee, judged by an independent checker', () => {
         console.error(`delivery checker: VIOLATION at seed ${seed} (replay: CHECKER_SEED=${seed} CHECKER_EPISODES=1)\n${failure}`);
       }
     }
+    if (CLUSTER_EPISODES > 0 && (HAS_REDIS_CLUSTER_BINARIES || process.env.CI !== undefined)) {
+      cluster = await startRedisCluster({ masters: 3 });
+      for (let i = 0; i < CLUSTER_EPISODES && cluster !== undefined; i += 1) {
+        const seed = CLUSTER_SEED + i;
+        const failure = await episode(seed, true);
+        if (failure !== undefined) {
+          failures.push(failure);
+          console.error(`delivery checker: VIOLATION at seed ${seed} on the Cluster (replay: CHECKER_EPISODES=0 CHECKER_CLUSTER_SEED=${seed} CHECKER_CLUSTER_EPISODES=1)\n${failure}`);
+        }
+      }
+    }
     const seconds = (Date.now() - started) / 1000;
     console.log(
       [
-        `delivery checker: ${totals.episodes} episodes from seed ${SEED} in ${seconds.toFixed(1)} s (${totals.redis} on Redis, ${totals.memory} in memory, ${totals.lossy} that may lose data)`,
+        `delivery checker: ${totals.episodes} episodes from seed ${SEED} in ${seconds.toFixed(1)} s (${totals.redis} on Redis, ${totals.cluster} on a Redis Cluster, ${totals.memory} in memory; ${totals.lossy} that may lose data)`,
         `  broadcasts: ${totals.acked} acknowledged, ${totals.rejected} rejected or unsettled; frames ${totals.frames}, events ${totals.events}, resets ${totals.resets}, connections ${totals.connections}, frames with an unattributed position ${totals.unattributed}`,
         `  faults: ${Object.entries(totals.faults)
           .map(([f, n]) => `${f} ${n}`)
