@@ -8,6 +8,11 @@
 // reconnect goes to the other one). Every scenario is fresh channels, and is checked for: no
 // duplicate, no reorder, no gap, no reset (nothing was lost), every id with a position in every
 // channel, every acknowledged event delivered.
+//
+// And on Redis, a broadcast from the other process that lands while a reconnect's replay reads
+// the log (the reading process's commands slowed down through a proxy, its Pub/Sub not; another
+// client keeps the channels live there): the event is both in the replay's read and fanned out
+// meanwhile, and must come once, with every reconnect cut after 1, 2, … frames.
 import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { ChannelRegistry, MemoryAdapter, sse } from 'express-sse-hub';
@@ -154,9 +159,14 @@ async function runReadRace(reader: Node, writer: Node, width: number, cut: numbe
   };
   const url = `${reader.server.url}/subscribe?channels=${channels.join(',')}`;
   const client = checker.client('client', channels);
+  // Another client stays connected to the reading process: its channels are live there, so the
+  // racing event is fanned out at once, while the replay's read is still on its way.
+  const holder = checker.client('holder', channels);
   const racing: Promise<unknown>[] = [];
   try {
     for (const channel of channels) await send(channel);
+    await holder.connect(url);
+    await holder.waitFor(() => holder.lastEventId !== '', 'the holder is told where it is');
     checker.note('connect (first), cut after the id-only frame');
     await client.connect(url, { cutAfter: 1 });
     await client.ended;
@@ -180,9 +190,11 @@ async function runReadRace(reader: Node, writer: Node, width: number, cut: numbe
       checker.last.set(channel, `${channel.slice(-1)}:${n}`);
     }
     await client.waitFor(() => checker.hasLast(client), 'the last events', 3000).catch(() => undefined);
+    await holder.waitFor(() => checker.hasLast(holder), 'the last events', 3000).catch(() => undefined);
   } finally {
     reader.onSubscribe = undefined;
     client.close();
+    holder.close();
   }
   scenarios += 1;
   const { violations } = checker.check();

@@ -374,8 +374,8 @@ async function episode(seed: number, onCluster = false): Promise<string | undefi
     if (mode === 'redis' && !clients.every((c) => checker.hasLast(c))) {
       // What Redis says of the Pub/Sub subscriptions, for the trace.
       const names = channels.map((c) => `${prefix}:{${c}}`);
-      const shard = (await admin!.call('PUBSUB', 'SHARDNUMSUB', ...names).catch((e: Error) => e.message)) as unknown;
-      const classic = (await admin!.call('PUBSUB', 'NUMSUB', ...names).catch((e: Error) => e.message)) as unknown;
+      const shard: unknown = await admin!.call('PUBSUB', 'SHARDNUMSUB', ...names).catch((e: Error) => e.message);
+      const classic: unknown = await admin!.call('PUBSUB', 'NUMSUB', ...names).catch((e: Error) => e.message);
       checker.note(`Redis: PUBSUB SHARDNUMSUB ${JSON.stringify(shard)}, NUMSUB ${JSON.stringify(classic)}`);
     }
     if (checker.last.size < channels.length) checker.problem('after the faults healed, the last events could not be broadcast within 15 s');
