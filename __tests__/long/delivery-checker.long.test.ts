@@ -11,7 +11,7 @@
 // restarted (in memory: its log is lost). Then everything heals, every client comes back, a last
 // event is broadcast on each channel, and the checker judges every client's whole stream.
 //
-// Then CHECKER_CLUSTER_EPISODES (default 40) episodes on a Redis Cluster of three masters: two
+// Then CHECKER_CLUSTER_EPISODES (default 30) episodes on a Redis Cluster of three masters: two
 // registries on their own Cluster clients; client cuts, stalls, reloads, registry restarts, CLIENT
 // KILL on a node, and a channel's slot moved to another master step by step (MIGRATING/IMPORTING,
 // ASK) while broadcasts go on.
@@ -34,7 +34,7 @@ import { queryString, startServer, type TestServer } from '../helpers/server';
 const EPISODES = Number(process.env.CHECKER_EPISODES ?? 1000);
 const SEED = Number(process.env.CHECKER_SEED ?? Math.floor(Date.now() / 86_400_000));
 /** Episodes on a Redis Cluster (3 masters), after the others. */
-const CLUSTER_EPISODES = Number(process.env.CHECKER_CLUSTER_EPISODES ?? 40);
+const CLUSTER_EPISODES = Number(process.env.CHECKER_CLUSTER_EPISODES ?? 30);
 const CLUSTER_SEED = Number(process.env.CHECKER_CLUSTER_SEED ?? SEED + 1_000_000);
 /** Share of episodes on the in-memory registry. */
 const MEMORY_SHARE = 0.25;
