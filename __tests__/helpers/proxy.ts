@@ -22,6 +22,44 @@ interface Link {
   pubsub: boolean;
   /** The reply to what the client just sent is lost: the connection is cut when it comes. */
   losing: boolean;
+  /** Server bytes not yet split into whole RESP values (with `tamperable` only). */
+  rest: Buffer;
+  /** A Pub/Sub message held back by a swap, sent after the next one. */
+  held: Buffer | undefined;
+  heldTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * The end of the RESP value starting at `at` in `buf`, or -1 when it is not all there yet.
+ * RESP2 and RESP3 types; an attribute (`|`) is a value of its own.
+ */
+function respEnd(buf: Buffer, at: number): number {
+  if (at >= buf.length) return -1;
+  const line = buf.indexOf('\r\n', at, 'latin1');
+  if (line === -1) return -1;
+  const type = String.fromCharCode(buf[at]!);
+  const n = Number(buf.toString('latin1', at + 1, line));
+  const next = line + 2;
+  if ('$=!'.includes(type)) {
+    if (n < 0) return next;
+    return next + n + 2 <= buf.length ? next + n + 2 : -1;
+  }
+  if ('*~>%|'.includes(type)) {
+    let end = next;
+    const items = n < 0 ? 0 : '%|'.includes(type) ? 2 * n : n;
+    for (let i = 0; i < items; i += 1) {
+      end = respEnd(buf, end);
+      if (end === -1) return -1;
+    }
+    return end;
+  }
+  return next; // + - : _ , # (
+}
+
+/** Whether a RESP value is a Pub/Sub message push (message, smessage or pmessage). */
+function isPubsubMessage(value: Buffer): boolean {
+  const head = value.toString('latin1', 0, 24);
+  return /^[*>][34]\r\n\$[78]\r\n[sp]?message\r\n/.test(head);
 }
 
 export class FaultProxy {
@@ -32,12 +70,25 @@ export class FaultProxy {
   latency = 0;
   /** Milliseconds added to every chunk, both ways, on Pub/Sub connections only. */
   pubsubLatency = 0;
+  /** Milliseconds added to every chunk, both ways, on connections that are not Pub/Sub (commands). */
+  commandLatency = 0;
   /** New connections are closed at once (Redis looks down). */
   refusing = false;
   /** Bytes passed on from the server to clients, all connections together. */
   bytesDown = 0;
   /** Replies are held (commands still reach Redis): with dropAll(), a reply lost on the way back. */
   holdReplies = false;
+  /**
+   * Splits what Redis sends into whole RESP values, so that Pub/Sub messages can be tampered
+   * with (duplicatePubsub(), swapPubsub()). Set before the connections to tamper with are made.
+   */
+  tamperable = false;
+  /** Pub/Sub messages to send twice, then to swap with the next, counted on all links. */
+  #duplicates = 0;
+  #swaps = 0;
+  /** Pub/Sub messages duplicated and pairs swapped so far. */
+  duplicated = 0;
+  swapped = 0;
   #paused = false;
   /** Armed by loseNextReply(): which command's reply to lose, and who waits for it. */
   #lose: { pattern: RegExp; lost: () => void } | undefined;
@@ -93,6 +144,26 @@ export class FaultProxy {
     return new Promise((lost) => (this.#lose = { pattern, lost }));
   }
 
+  /** The next `count` Pub/Sub messages (on any link) are each delivered twice (needs `tamperable`). */
+  duplicatePubsub(count = 1): void {
+    this.#duplicates += count;
+  }
+
+  /**
+   * The next `count` Pub/Sub messages are each held and sent after the message that follows it on
+   * its link (or after 100 ms if none does): reordered delivery (needs `tamperable`).
+   */
+  swapPubsub(count = 1): void {
+    this.#swaps += count;
+  }
+
+  /** Stops tampering: what is armed is disarmed, what is held is sent. */
+  stopTampering(): void {
+    this.#duplicates = 0;
+    this.#swaps = 0;
+    for (const link of this.#links) this.#release(link);
+  }
+
   /** Cuts every open connection at once (both sides), like a network failure. */
   dropAll(filter: (pubsub: boolean) => boolean = () => true): void {
     for (const link of [...this.#links]) {
@@ -120,12 +191,16 @@ export class FaultProxy {
       down: { from: server, to: client, queue: [], timer: undefined },
       pubsub: false,
       losing: false,
+      rest: Buffer.alloc(0),
+      held: undefined,
+      heldTimer: undefined,
     };
     this.#links.add(link);
     const end = (): void => {
       if (!this.#links.delete(link)) return;
       clearTimeout(link.up.timer);
       clearTimeout(link.down.timer);
+      clearTimeout(link.heldTimer);
       client.destroy();
       server.destroy();
     };
@@ -148,12 +223,53 @@ export class FaultProxy {
         lost();
         return;
       }
-      this.#push(link, link.down, data);
+      if (this.tamperable) this.#split(link, data);
+      else this.#push(link, link.down, data);
     });
   }
 
+  // Passes on whole RESP values, tampering with Pub/Sub messages when armed.
+  #split(link: Link, data: Buffer): void {
+    const buf = link.rest.length === 0 ? data : Buffer.concat([link.rest, data]);
+    let at = 0;
+    for (let end = respEnd(buf, at); end !== -1; end = respEnd(buf, at)) {
+      const value = buf.subarray(at, end);
+      at = end;
+      if (!link.pubsub || !isPubsubMessage(value)) {
+        this.#push(link, link.down, value);
+        continue;
+      }
+      const copy = Buffer.from(value);
+      if (link.held !== undefined) {
+        this.#push(link, link.down, copy);
+        this.#release(link);
+        this.swapped += 1;
+      } else if (this.#swaps > 0) {
+        this.#swaps -= 1;
+        link.held = copy;
+        link.heldTimer = setTimeout(() => this.#release(link), 100);
+      } else {
+        this.#push(link, link.down, copy);
+        if (this.#duplicates > 0) {
+          this.#duplicates -= 1;
+          this.duplicated += 1;
+          this.#push(link, link.down, copy);
+        }
+      }
+    }
+    link.rest = Buffer.from(buf.subarray(at));
+  }
+
+  #release(link: Link): void {
+    clearTimeout(link.heldTimer);
+    link.heldTimer = undefined;
+    const held = link.held;
+    link.held = undefined;
+    if (held !== undefined && this.#links.has(link)) this.#push(link, link.down, held);
+  }
+
   #push(link: Link, pipe: Pipe, data: Buffer): void {
-    const delay = this.latency + (link.pubsub ? this.pubsubLatency : 0);
+    const delay = this.latency + (link.pubsub ? this.pubsubLatency : this.commandLatency);
     pipe.queue.push({ at: performance.now() + delay, data });
     this.#pump(link, pipe);
   }

@@ -26,6 +26,8 @@ export interface TestRedis {
    * whose persistence lags comes back without the writes made since.
    */
   restartFromSnapshot(): Promise<void>;
+  /** Sends a signal to the server we started (SIGSTOP freezes it, SIGCONT thaws it); absent for REDIS_URL. */
+  signal?(signal: NodeJS.Signals): void;
 }
 
 /** A TCP port nobody listens on now. */
@@ -143,6 +145,9 @@ export async function startRedis(): Promise<TestRedis | undefined> {
     restartFromSnapshot: async () => {
       await stop();
       await start();
+    },
+    signal: (signal) => {
+      if (child !== undefined && child.exitCode === null) child.kill(signal);
     },
   };
 }

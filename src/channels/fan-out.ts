@@ -390,6 +390,9 @@ export class Fanout implements Feed, PositionSource {
           return;
         }
         this.#backlog = undefined;
+        // The position may have moved past entries it never fanned out (its first read of the
+        // log): connections catching up behind it read them.
+        for (const subscription of this.#subscriptions.values()) if (!subscription.live) subscription.nudge(this);
       },
       (cause: unknown) => this.#retry(delivery, attempt, cause),
     );

@@ -106,6 +106,8 @@ export class Subscription {
   #pending: LogEntry[] | undefined;
   /** What the replay read from the log, between place() and start(). */
   #replay: readonly LogEntry[] | undefined;
+  /** The cursor the last refill read after (one read per position: no loop on a log that lacks them). */
+  #refilledFrom: Position | undefined;
 
   constructor(stream: Stream, filter: Filter | undefined, live: boolean) {
     this.stream = stream;
@@ -171,6 +173,14 @@ export class Subscription {
     this.#drainPending(feed, replay);
   }
 
+  /**
+   * The channel's position moved without fanning out an entry (it read its head from the log):
+   * a subscription catching up behind it has nothing coming to show the gap, so it reads it.
+   */
+  nudge(feed: Feed): void {
+    if (this.#state === CATCHING_UP) this.#settleIfCaughtUp(feed);
+  }
+
   /** The read failed: the connection is closed so the client retries. */
   fail(feed: Feed, cause: unknown): void {
     feed.report(new SseError('ERR_SSE_REPLAY_FAILED', `reading the log of "${feed.name}" failed; the connection was closed so the client retries`, { cause }));
@@ -213,7 +223,15 @@ export class Subscription {
   #settleIfCaughtUp(feed: Feed): void {
     const position = feed.position;
     const cursor = this.#cursor!;
-    if (position === undefined || position.epoch !== cursor.epoch || position.offset !== cursor.offset) return;
+    if (position === undefined || position.epoch !== cursor.epoch) return;
+    if (position.offset > cursor.offset) {
+      // Behind the channel, which will not fan out what is in between again (its first read of
+      // the log came after this connection's replay read, past events that read did not return):
+      // read them, unless that was just done from here (the log then does not have them).
+      if (this.#refilledFrom !== cursor) this.#refill(feed, []);
+      return;
+    }
+    if (position.offset !== cursor.offset) return;
     this.#state = LIVE;
     this.#cursor = undefined;
     feed.settle(this);
@@ -224,6 +242,7 @@ export class Subscription {
     this.#state = REPLAYING;
     this.#pending = pending;
     const cursor = this.#cursor!;
+    this.#refilledFrom = cursor;
     feed.read([cursor]).then(
       (result) => {
         if (!feed.isCurrent(this)) return;
