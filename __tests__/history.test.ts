@@ -363,17 +363,93 @@ describe('a first connection whose head read is still on its way when an event i
     app.get('/s', sse({ heartbeat: false }), (_req, res) => registry.subscribe(res, 'news'));
     const server = await startServer(app);
     try {
-      const client = await openStream(`${server.url}/s`);
+      const opening = openStream(`${server.url}/s`);
       await waitUntil(() => reads === 1, 'the head read');
       // Published after the head was read, before the read answered: it is live for this client.
       const publishing = registry.channel('news').broadcast('one');
       release();
       await publishing;
+      const client = await opening;
       await client.waitForEvents(1);
       const frames = client.raw().split('\n\n').filter((frame) => frame !== '');
       expect(frames[0]).toMatch(/^id: 0\.[0-9a-z]+$/);
       expect(frames[1]!.split('\n').sort()).toEqual(['data: one', expect.stringMatching(/^id: 1\.[0-9a-z]+$/)]);
       client.destroy();
+    } finally {
+      await registry.close();
+      await server.close();
+    }
+  });
+});
+
+describe('a first connection that must read where it starts', () => {
+  it('opens its stream only once it knows: an event published after the client saw it open reaches it', async () => {
+    // An adapter whose head read waits for the test before it reads (a Redis read can take a while,
+    // and another process may publish meanwhile).
+    const inner = new MemoryAdapter();
+    let release: () => void = () => undefined;
+    const headersSentAtRead: boolean[] = [];
+    let response: Response | undefined;
+    const adapter: Adapter = {
+      publish: (channel, event, options) => inner.publish(channel, event, options),
+      subscribe: (channel, listener) => inner.subscribe(channel, listener),
+      unsubscribe: (channel) => inner.unsubscribe(channel),
+      read: async (channel, after, options) => {
+        headersSentAtRead.push(response!.headersSent);
+        await new Promise<void>((resolve) => (release = resolve));
+        return inner.read(channel, after, options);
+      },
+      close: () => inner.close(),
+    };
+    const registry = new ChannelRegistry({ adapter, history: 10 });
+    const app = express();
+    app.get('/s', sse({ heartbeat: false }), (_req, res) => {
+      response = res;
+      registry.subscribe(res, 'news');
+    });
+    const server = await startServer(app);
+    try {
+      const opening = openStream(`${server.url}/s`);
+      await waitUntil(() => headersSentAtRead.length === 1, 'the head read');
+      // The client has not seen the stream open: what is published now is before its start.
+      expect(headersSentAtRead).toEqual([false]);
+      await registry.channel('news').broadcast('before');
+      release();
+      const client = await opening;
+      expect(client.response.statusCode).toBe(200);
+      await registry.channel('news').broadcast('after');
+      await client.waitForEvents(1);
+      const frames = client.raw().split('\n\n').filter((frame) => frame !== '');
+      expect(frames[0]).toMatch(/^id: 1\.[0-9a-z]+$/);
+      expect(client.events.map((e) => e.data)).toEqual(['after']);
+      client.destroy();
+    } finally {
+      await registry.close();
+      await server.close();
+    }
+  });
+
+  it('answers 200 and closes when the read fails, so an EventSource retries', async () => {
+    const inner = new MemoryAdapter();
+    const adapter: Adapter = {
+      publish: (channel, event, options) => inner.publish(channel, event, options),
+      subscribe: (channel, listener) => inner.subscribe(channel, listener),
+      unsubscribe: (channel) => inner.unsubscribe(channel),
+      read: () => Promise.reject(new Error('Redis is away')),
+      close: () => inner.close(),
+    };
+    const registry = new ChannelRegistry({ adapter, history: 10 });
+    const errors: Error[] = [];
+    registry.on('error', (error: Error) => errors.push(error));
+    const app = express();
+    app.get('/s', sse({ heartbeat: false }), (_req, res) => registry.subscribe(res, 'news'));
+    const server = await startServer(app);
+    try {
+      const client = await openStream(`${server.url}/s`);
+      await client.ended;
+      expect(client.response.statusCode).toBe(200);
+      expect(client.response.headers['content-type']).toMatch(/^text\/event-stream/);
+      expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/read(ing)? the log of "news"/)]);
     } finally {
       await registry.close();
       await server.close();

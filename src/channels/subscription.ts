@@ -381,16 +381,22 @@ function joinAll(
   leave: (feed: Feed) => void,
   from: ClientPosition | undefined,
 ): () => void {
-  stream.open();
-  if (stream.closed) return noop; // refused by a connection limit or a shutdown
   const client = from ?? (replay ? parseLastEventId(stream.lastEventId) : undefined);
+  // A first connection goes live at once where every channel with history knows its position
+  // (that is where it starts). If one must read its head first, they all wait for it: a frame of
+  // one carries the position in all (a client cut before the read would lose the others). Its
+  // stream opens once the head is known: an event published after the client saw it open is
+  // after its start (published before the read answered, it would be in the head and skipped).
+  const positioned = client === undefined && feeds.every((feed) => !feed.hasHistory || feed.has(stream) || feed.position !== undefined);
+  if (client === undefined && !positioned && !stream.opened) {
+    if (!stream.hold()) return noop; // refused by a connection limit or a shutdown
+  } else {
+    stream.open();
+    if (stream.closed) return noop;
+  }
   const replaying: [Feed, Subscription][] = [];
   const joined: Feed[] = [];
   let liveHistory = false;
-  // A first connection goes live at once where every channel with history knows its position
-  // (that is where it starts). If one must read its head first, they all wait for it: a frame of
-  // one carries the position in all (a client cut before the read would lose the others).
-  const positioned = client === undefined && feeds.every((feed) => !feed.hasHistory || feed.has(stream) || feed.position !== undefined);
   for (const feed of feeds) {
     if (feed.has(stream)) continue;
     stream.limitBacklog(feed.maxBufferedBytes);
@@ -442,6 +448,9 @@ async function replayAll(replaying: readonly [Feed, Subscription][], stream: Str
   // everything the log holds, after a reset.
   const after = client === undefined ? undefined : client.valid ? client.positions : [];
   const results = await Promise.allSettled(replaying.map(([feed]) => feed.read(after)));
+  // A held first connection opens now, whatever the reads said: a failed one is closed below,
+  // which an EventSource retries (it gives up on an answer other than 200).
+  if (!openHeld(stream, replaying[0]![0])) return;
   const current = replaying.filter(([feed, subscription]) => feed.isCurrent(subscription)); // some may have left meanwhile
   for (const [feed, subscription] of current) {
     const result = results[replaying.findIndex(([, s]) => s === subscription)]!;
@@ -469,6 +478,19 @@ async function replayAll(replaying: readonly [Feed, Subscription][], stream: Str
   if (client === undefined && announce(stream)) replay.sent();
   for (const [feed, subscription] of current) if (feed.isCurrent(subscription)) subscription.start(feed, replay);
   if (replay.stale) announce(stream);
+}
+
+// Opens a stream held during its head read; false if it cannot be (the client left, or the
+// route answered otherwise meanwhile: reported).
+function openHeld(stream: Stream, feed: Feed): boolean {
+  try {
+    stream.open();
+  } catch (error) {
+    feed.report(error instanceof Error ? error : new Error(String(error)));
+    stream.close();
+    return false;
+  }
+  return !stream.closed;
 }
 
 /**

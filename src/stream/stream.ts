@@ -102,7 +102,6 @@ export class Stream extends Connection {
       throw new SseError('ERR_SSE_HEADERS_SENT', 'cannot open an event stream: the response headers were already sent');
     }
     const set = this.#set;
-    const { retryAfter } = set.settings.limits;
     if (this.#req.method === 'HEAD') {
       // Express routes HEAD to app.get: the stream's headers, no body, and nothing held (no
       // connection counted, no channel joined), so a pipelined request behind it is answered.
@@ -112,17 +111,7 @@ export class Stream extends Connection {
       res.end();
       return this;
     }
-    if (set.closing) {
-      this.refuse(503, 'express-sse-hub: the server is shutting down; retry later\n', retryAfter);
-      return this;
-    }
-    const refusal = set.limiter.admit(this, this.#req);
-    if (refusal !== undefined) {
-      debug('refused a stream: %d (%s)', refusal.status, refusal.message.trim());
-      this.refuse(refusal.status, refusal.message, refusal.retryAfter);
-      return this;
-    }
-    this.flags |= ADMITTED;
+    if (!this.#admit()) return this;
     setStreamHeaders(res, set.settings.heartbeat);
     const req = this.#req;
     // HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2); Node warns and drops them.
@@ -299,6 +288,43 @@ export class Stream extends Connection {
   /** The seconds a refusal asks the client to wait. */
   get retryAfter(): number {
     return this.#set.settings.limits.retryAfter;
+  }
+
+  /**
+   * Admits the stream (connection limits, shutdown) and claims it without sending its headers: a
+   * first subscription that must read where it starts opens it once it knows, so a client that saw
+   * the stream open gets every event published after. False when it was refused (or is a HEAD
+   * request, answered at once). Throws like `open()`.
+   */
+  hold(): boolean {
+    if ((this.flags & (OPENED | CLOSED)) !== 0) return (this.flags & CLOSED) === 0;
+    if (this.res.headersSent) {
+      throw new SseError('ERR_SSE_HEADERS_SENT', 'cannot open an event stream: the response headers were already sent');
+    }
+    if (this.#req.method === 'HEAD' || !this.#admit()) {
+      this.open();
+      return false;
+    }
+    this.claim();
+    return true;
+  }
+
+  // Connection limits and shutdown, once per stream; false (and the stream refused) when over.
+  #admit(): boolean {
+    if ((this.flags & ADMITTED) !== 0) return true;
+    const set = this.#set;
+    if (set.closing) {
+      this.refuse(503, 'express-sse-hub: the server is shutting down; retry later\n', set.settings.limits.retryAfter);
+      return false;
+    }
+    const refusal = set.limiter.admit(this, this.#req);
+    if (refusal !== undefined) {
+      debug('refused a stream: %d (%s)', refusal.status, refusal.message.trim());
+      this.refuse(refusal.status, refusal.message, refusal.retryAfter);
+      return false;
+    }
+    this.flags |= ADMITTED;
+    return true;
   }
 
   /**
