@@ -133,7 +133,8 @@ describe('clampDelay()', () => {
     [Number.NEGATIVE_INFINITY, 0],
     [0, 0],
     [1, 1],
-    [1500.5, 1500.5],
+    [1500.5, 1501], // whole milliseconds: a timer truncates a fraction
+    [1500.4, 1500],
     [LONGEST_TIMEOUT, LONGEST_TIMEOUT],
     [LONGEST_TIMEOUT + 1, LONGEST_TIMEOUT],
     [Number.POSITIVE_INFINITY, LONGEST_TIMEOUT],

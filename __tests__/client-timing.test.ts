@@ -37,15 +37,15 @@ describe('the client reconnects after exactly the delay it announces', () => {
   });
   afterEach(() => {
     jest.useRealTimers();
+    jest.restoreAllMocks();
   });
 
-  /** Opens a source, then returns its errors as they come. */
+  /** Opens a source, then returns its errors as they come; every random draw is `random`. */
   function open(double: ReturnType<typeof fetchDouble>, random = 0.5): { source: EventSource; errors: SseErrorEvent[] } {
-    const spy = jest.spyOn(Math, 'random').mockReturnValue(random);
+    jest.spyOn(Math, 'random').mockReturnValue(random);
     const source = new EventSource('http://127.0.0.1:1/events', { fetch: double.fetch });
     const errors: SseErrorEvent[] = [];
     source.addEventListener('error', (event) => errors.push(event));
-    spy.mockRestore();
     return { source, errors };
   }
 
@@ -73,7 +73,8 @@ describe('the client reconnects after exactly the delay it announces', () => {
 
   it('waits each backoff delay it announced after a 500', async () => {
     const double = fetchDouble([stream('retry: 100\n\n'), () => new Response('', { status: 500 }), () => new Response('', { status: 500 }), openStream]);
-    const { source, errors } = open(double, 0.25);
+    // Draws that put the backoff between two milliseconds (a timer would wait the whole part).
+    const { source, errors } = open(double, 0.377);
     await settle();
     expect(errors.map((e) => e.reconnectIn)).toEqual([100]);
     await expectFetchAfter(double, 100);

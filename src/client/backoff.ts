@@ -51,7 +51,7 @@ export function retryAfterMs(header: string | null, now: number = Date.now()): n
   return ms > 0 ? clampDelay(ms) : undefined;
 }
 
-/** A delay setTimeout honours: 0 to about 24.8 days. */
+/** A delay setTimeout honours, in whole milliseconds (timers truncate a fraction, so the delay announced would not be the one waited): 0 to about 24.8 days. */
 export function clampDelay(ms: number): number {
-  return Math.min(Math.max(ms, 0), MAX_TIMEOUT_MS);
+  return Math.min(Math.max(Math.round(ms), 0), MAX_TIMEOUT_MS);
 }
