@@ -21,6 +21,7 @@ import { DeliveryChecker, type RecordingClient } from './helpers/delivery-checke
 import { FaultProxy } from './helpers/proxy';
 import { HAS_REDIS, startRedis, type TestRedis } from './helpers/redis';
 import { queryString, startServer, type TestServer } from './helpers/server';
+import { report } from './helpers/report';
 
 interface Node {
   readonly registry: ChannelRegistry;
@@ -202,7 +203,7 @@ async function runReadRace(reader: Node, writer: Node, width: number, cut: numbe
 }
 
 afterAll(() => {
-  console.log(`delivery cuts: ${scenarios} scenarios, ${connections} connections, 0 violations`);
+  report(`delivery cuts: ${scenarios} scenarios, ${connections} connections, 0 violations`);
 });
 
 describe('a replay cut at every frame boundary (memory adapter)', () => {

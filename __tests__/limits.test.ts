@@ -157,6 +157,7 @@ describe('maxConnectionsPerKey', () => {
       res.status(500).json({ caught: error.message });
     }) as express.ErrorRequestHandler);
     server = await startServer(app);
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     const now = await open(`${server.url}/now`);
     await now.ended;
     expect(now.response.statusCode).toBe(500);
@@ -166,6 +167,9 @@ describe('maxConnectionsPerKey', () => {
     expect(later.response.statusCode).toBe(500);
     expect(later.raw()).toBe('express-sse-hub: the event stream could not be opened\n');
     expect(middleware.stats().connections).toBe(0);
+    // Only the stream nobody could throw to is warned about, with the cause.
+    expect(warn.mock.calls.map((call) => String(call[0]))).toEqual([expect.stringContaining('no session store')]);
+    warn.mockRestore();
   });
 });
 

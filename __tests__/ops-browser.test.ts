@@ -69,7 +69,9 @@ describeBrowser('the demo page in Chromium (operations and errors)', () => {
     await page.locator('section[aria-labelledby="ops-title"]').screenshot({ path: path.join(ARTIFACTS, 'ops-panel.png') });
     const box = await page.locator('section[aria-labelledby="ops-title"]').boundingBox();
     const shot = pngInfo(path.join(ARTIFACTS, 'ops-panel.png'));
-    expect([shot.width, shot.height]).toEqual([Math.round(box!.width), Math.round(box!.height)]);
+    // The picture is the panel (a fractional box comes out a pixel larger or smaller).
+    expect(Math.abs(shot.width - box!.width)).toBeLessThan(1.5);
+    expect(Math.abs(shot.height - box!.height)).toBeLessThan(1.5);
     expect(shot.colours).toBeGreaterThan(20);
     await page.close();
   }, 30_000);

@@ -6,6 +6,7 @@ import net from 'node:net';
 import express from 'express';
 import { sse } from 'express-sse-hub';
 import { startServer, type TestServer } from './helpers/server';
+import { report } from './helpers/report';
 
 const CHUNKS = 1_000_000;
 const WARM_UP = 100_000;
@@ -65,7 +66,7 @@ afterEach(async () => {
       socket.on('error', reject);
     });
     const growth = atEnd - atWarmUp;
-    console.log(`pipe: ${CHUNKS} chunks, heap ${(atWarmUp / 1048576).toFixed(1)} MB -> ${(atEnd / 1048576).toFixed(1)} MB`);
+    report(`pipe: ${CHUNKS} chunks, heap ${(atWarmUp / 1048576).toFixed(1)} MB -> ${(atEnd / 1048576).toFixed(1)} MB`);
     expect(piped).toBe(true);
     expect(received).toBe(CHUNKS);
     expect(growth).toBeLessThan(5 * 1024 * 1024);

@@ -9,6 +9,7 @@ import { ChannelRegistry, RESET_EVENT, SseError, sse } from 'express-sse-hub';
 import { RedisAdapter } from 'express-sse-hub/redis';
 import { HAS_REDIS_CLUSTER_BINARIES, keySlot, startRedisCluster, type TestCluster } from './helpers/redis-cluster';
 import { openStream, queryString, startServer, waitUntil, type TestServer, type TestStream } from './helpers/server';
+import { report } from './helpers/report';
 
 // Skipped, with the message startRedisCluster() prints, only where redis-server or redis-cli is
 // missing and CI is unset; under CI startRedisCluster() throws instead, so there they always run.
@@ -373,7 +374,7 @@ describeCluster('RedisAdapter on a Redis Cluster', () => {
       const outcomes = await Promise.allSettled(tasks);
       const published = tasks.length;
       expect(await redis!.slotOwner(keysOf(name).meta)).toBe(to);
-      console.log(
+      report(
         `moving slot ${keySlot(name)} (master ${from} → ${to}) took ${moveEnded - moveStarted} ms; ${published} events published, ` +
           `${afterMove} after the move; ${failures.length} broadcast error(s), retried:` +
           (failures.length === 0 ? ' none' : `\n${failures.map((f) => `  ${f.data}: ${f.error}`).join('\n')}`),
@@ -398,12 +399,12 @@ describeCluster('RedisAdapter on a Redis Cluster', () => {
       expect(new Set(log.map((e) => e.data)).size).toBe(log.length);
       const resolved = new Set(successes.map((s) => s.data));
       const storedRejections = log.filter((e) => !resolved.has(e.data));
-      if (storedRejections.length > 0) console.log(`rejected broadcasts that were stored anyway: ${storedRejections.map((e) => `${e.data} at ${e.id}`).join(', ')}`);
+      if (storedRejections.length > 0) report(`rejected broadcasts that were stored anyway: ${storedRejections.map((e) => `${e.data} at ${e.id}`).join(', ')}`);
 
       // Every client ends up with exactly the log: every event once, in order.
       const settled = Date.now();
       await Promise.all(clients.map((c) => c.waitForEvents(log.length, 15_000)));
-      console.log(`clients had every event ${Date.now() - settled} ms after the last broadcast resolved`);
+      report(`clients had every event ${Date.now() - settled} ms after the last broadcast resolved`);
       await sleep(300); // a duplicate would arrive meanwhile
       // The published sequence: the broadcasts that resolved, in the order of their ids.
       const sequence = [...successes].sort((x, y) => offsetOf(x.id) - offsetOf(y.id));
@@ -415,7 +416,7 @@ describeCluster('RedisAdapter on a Redis Cluster', () => {
       // redirected one overtaken by the next): reported, not a failure.
       const calledAt = (data: string): number => Number(/^e(\d+)\./.exec(data)![1]);
       const overtaken = sequence.filter((entry, i) => i > 0 && calledAt(entry.data) < calledAt(sequence[i - 1]!.data)).length;
-      if (overtaken > 0) console.log(`${overtaken} broadcast(s) stored after one called later`);
+      if (overtaken > 0) report(`${overtaken} broadcast(s) stored after one called later`);
       expect([...a.errors, ...b.errors].map(messageOf)).toEqual([]);
     }, 45_000);
   });

@@ -10,6 +10,7 @@ import { RedisAdapter, type RedisAdapterOptions } from 'express-sse-hub/redis';
 import { FaultProxy } from './helpers/proxy';
 import { HAS_REDIS_SERVER, startRedis, type TestRedis } from './helpers/redis';
 import { openStream, queryString, startServer, waitUntil, type TestServer, type TestStream } from './helpers/server';
+import { report } from './helpers/report';
 
 const HAS_REDIS = HAS_REDIS_SERVER || process.env.REDIS_URL !== undefined || process.env.CI !== undefined;
 const describeRedis = HAS_REDIS ? describe : describe.skip;
@@ -254,7 +255,7 @@ describeRedis('RedisAdapter under faults', () => {
       offsetsSeen.push(...offsets(last));
       const first = offsetsSeen[0]!;
       expect(offsetsSeen).toEqual(Array.from({ length: published - first + 1 }, (_, i) => first + i));
-      console.log(`${RECONNECTS} reconnects across two instances, ${offsetsSeen.length} events received, 0 duplicates, 0 gaps`);
+      report(`${RECONNECTS} reconnects across two instances, ${offsetsSeen.length} events received, 0 duplicates, 0 gaps`);
     }, 60_000);
   });
 

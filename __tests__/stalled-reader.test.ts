@@ -54,21 +54,35 @@ describe('a subscriber that stops reading', () => {
   });
 
   it('keeps a reader that takes its data in bursts, backed up for longer than that in all', async () => {
-    // Stalled means taking nothing for 2 intervals (here 2 s): this reader pauses 1 s at a time.
-    const { registry, socket, total } = await backedUpReader(1000, 160);
+    // Stalled means taking nothing for 2 intervals (here 2 s). This reader pauses 300 ms, takes
+    // 1 MiB, pauses again: 8 MiB take 8 pauses, 2.4 s backed up in all, never 2 s at a time.
+    const PAUSE = 300;
+    const BURST = 1024 * 1024;
+    const { registry, socket, total } = await backedUpReader(1000, 80);
     let received = 0;
-    socket.on('data', (data: Buffer) => (received += data.length));
+    let wanted = 0;
+    let wake: (() => void) | undefined;
+    socket.on('data', (data: Buffer) => {
+      received += data.length;
+      if (received < wanted) return;
+      socket.pause();
+      wake?.();
+    });
+    socket.on('close', () => wake?.());
     let bursts = 0;
     while (received < total && !socket.destroyed) {
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      socket.resume();
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      socket.pause();
+      await new Promise((resolve) => setTimeout(resolve, PAUSE));
+      wanted = Math.min(total, received + BURST);
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        socket.resume();
+      });
       bursts += 1;
     }
     expect(socket.destroyed).toBe(false);
+    expect(received).toBeGreaterThanOrEqual(total);
     expect(registry.stats().dropped).toBe(0);
-    expect(bursts).toBeGreaterThan(2);
+    expect(bursts * PAUSE).toBeGreaterThan(2 * 1000);
     socket.destroy();
     await registry.close();
   }, 60_000);

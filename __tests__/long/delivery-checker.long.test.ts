@@ -30,6 +30,7 @@ import { FaultProxy } from '../helpers/proxy';
 import { HAS_REDIS_CLUSTER_BINARIES, keySlot, startRedisCluster, type TestCluster } from '../helpers/redis-cluster';
 import { HAS_REDIS, startRedis, type TestRedis } from '../helpers/redis';
 import { queryString, startServer, type TestServer } from '../helpers/server';
+import { report } from '../helpers/report';
 
 const EPISODES = Number(process.env.CHECKER_EPISODES ?? 1000);
 const SEED = Number(process.env.CHECKER_SEED ?? Math.floor(Date.now() / 86_400_000));
@@ -389,8 +390,8 @@ async function episode(seed: number, onCluster = false): Promise<string | undefi
     }
   }
   const { violations, stats } = checker.check();
-  if (process.env.CHECKER_VERBOSE === '2') console.log(checker.report([]));
-  if (process.env.CHECKER_VERBOSE) console.log(`seed ${seed} ${mode}: ${checker.log.filter((l) => /heal|HARNESS|restart|SIG|lost/.test(l)).join(' | ')} | end ${((Date.now() - began) / 1000).toFixed(3)}`);
+  if (process.env.CHECKER_VERBOSE === '2') report(checker.report([]));
+  if (process.env.CHECKER_VERBOSE) report(`seed ${seed} ${mode}: ${checker.log.filter((l) => /heal|HARNESS|restart|SIG|lost/.test(l)).join(' | ')} | end ${((Date.now() - began) / 1000).toFixed(3)}`);
   totals.episodes += 1;
   totals[mode] += 1;
   if (checker.losses.length > 0) totals.lossy += 1;
@@ -428,7 +429,7 @@ describe('the delivery guarantee, judged by an independent checker', () => {
       const failure = await episode(seed);
       if (failure !== undefined) {
         failures.push(failure);
-        console.error(`delivery checker: VIOLATION at seed ${seed} (replay: CHECKER_SEED=${seed} CHECKER_EPISODES=1)\n${failure}`);
+        report(`delivery checker: VIOLATION at seed ${seed} (replay: CHECKER_SEED=${seed} CHECKER_EPISODES=1)\n${failure}`);
       }
     }
     if (CLUSTER_EPISODES > 0 && (HAS_REDIS_CLUSTER_BINARIES || process.env.CI !== undefined)) {
@@ -438,12 +439,12 @@ describe('the delivery guarantee, judged by an independent checker', () => {
         const failure = await episode(seed, true);
         if (failure !== undefined) {
           failures.push(failure);
-          console.error(`delivery checker: VIOLATION at seed ${seed} on the Cluster (replay: CHECKER_EPISODES=0 CHECKER_CLUSTER_SEED=${seed} CHECKER_CLUSTER_EPISODES=1)\n${failure}`);
+          report(`delivery checker: VIOLATION at seed ${seed} on the Cluster (replay: CHECKER_EPISODES=0 CHECKER_CLUSTER_SEED=${seed} CHECKER_CLUSTER_EPISODES=1)\n${failure}`);
         }
       }
     }
     const seconds = (Date.now() - started) / 1000;
-    console.log(
+    report(
       [
         `delivery checker: ${totals.episodes} episodes from seed ${SEED} in ${seconds.toFixed(1)} s (${totals.redis} on Redis, ${totals.cluster} on a Redis Cluster, ${totals.memory} in memory; ${totals.lossy} that may lose data)`,
         `  broadcasts: ${totals.acked} acknowledged, ${totals.rejected} rejected or unsettled; frames ${totals.frames}, events ${totals.events}, resets ${totals.resets}, connections ${totals.connections}, frames with an unattributed position ${totals.unattributed}`,

@@ -8,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import { report } from '../helpers/report';
 
 const CYCLES = Number(process.env.SOAK_CYCLES ?? 20_000);
 const CONCURRENCY = 40;
@@ -131,7 +132,7 @@ it(`leaves nothing behind after ${CYCLES} connect/disconnect cycles`, async () =
     end = await get<Stats>('/stats');
   }
   const heapGrowth = (end.heapUsed - start.heapUsed) / start.heapUsed;
-  console.log(
+  report(
     [
       `soak: ${CYCLES} cycles in ${seconds.toFixed(1)} s (${Math.round(CYCLES / seconds)}/s): ${JSON.stringify(counts)}`,
       `heap ${(start.heapUsed / 1e6).toFixed(2)} MB -> ${(end.heapUsed / 1e6).toFixed(2)} MB (${(heapGrowth * 100).toFixed(2)} %)`,
