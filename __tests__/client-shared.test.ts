@@ -196,9 +196,14 @@ describe('new EventSource(url, { shared: true }) with Web Locks', () => {
   }
 
   it('makes one connection for all, and hands it over when the leader closes', async () => {
-    const [a, b] = [open(), open()];
-    const [newsA, newsB] = [collect(a, 'news'), collect(b, 'news')];
-    await Promise.all([nextEvent(a, 'open'), nextEvent(b, 'open')]);
+    // A leads: it is open before B asks for the lock (sources opened together ask in the order
+    // their share names are hashed, which is async).
+    const a = open();
+    const newsA = collect(a, 'news');
+    await nextEvent(a, 'open');
+    const b = open();
+    const newsB = collect(b, 'news');
+    await nextEvent(b, 'open');
     const channel = registry.channel('news');
     for (const n of [1, 2]) await channel.broadcast(n, { event: 'news' });
     await waitUntil(() => newsB.length === 2, 'B gets what A reads');

@@ -3,7 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { EventSource, type EventSourceInit } from '../../src/client';
 
 /** Resolves with the next `type` event of `target` (rejects after `timeoutMs`). */
-export function nextEvent<E extends Event = Event>(target: EventTarget, type: string, timeoutMs = 5000): Promise<E> {
+export function nextEvent<E extends Event = Event>(target: EventTarget, type: string, timeoutMs = 20_000): Promise<E> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       target.removeEventListener(type, listener);
