@@ -24,6 +24,9 @@ const config: Config = {
   ...shared,
   roots: ['<rootDir>/__tests__'],
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/__tests__/long/'],
+  // Two workers even on two cores: most tests wait on sockets, Redis and Chromium, not the CPU
+  // (quiet, this halves the run; nothing here depends on how fast the machine is).
+  maxWorkers: 2,
 };
 
 export default config;

@@ -7,6 +7,8 @@ const config: Config = {
   ...shared,
   roots: ['<rootDir>/__tests__/long'],
   testTimeout: 120_000,
+  // The delivery checker runs beside the others (they wait on Redis, sockets and child processes).
+  maxWorkers: 2,
 };
 
 export default config;

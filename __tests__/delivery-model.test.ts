@@ -19,7 +19,7 @@
 // - with no data loss (no Redis restart without data, no eviction, no restart of an in-memory
 //   process), nobody gets a `reset` at all.
 //
-// MODEL_RUNS (default 40; npm run test:long runs 600) and MODEL_SEED choose how long it searches and where; a failure
+// MODEL_RUNS (default 20; npm run test:long runs 600) and MODEL_SEED choose how long it searches and where; a failure
 // prints the seed and the run so it can be replayed.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -32,7 +32,7 @@ import { HAS_REDIS_SERVER, startRedis, type TestRedis } from './helpers/redis';
 import { startServer, type TestServer } from './helpers/server';
 import { report } from './helpers/report';
 
-const RUNS = Number(process.env.MODEL_RUNS ?? 40);
+const RUNS = Number(process.env.MODEL_RUNS ?? 20);
 const ROLLBACK = process.env.MODEL_ROLLBACK === '1';
 const SEED = Number(process.env.MODEL_SEED ?? 20261130);
 const CHANNELS = ['c0', 'c1', 'c2'];
