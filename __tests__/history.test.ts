@@ -1,6 +1,7 @@
 import express, { type Response } from 'express';
 import { EventSource } from 'eventsource';
-import { ChannelRegistry, MemoryAdapter, RESET_EVENT, sse } from 'express-sse-hub';
+import { ChannelRegistry, MemoryAdapter, RESET_EVENT, sse, type SseError } from 'express-sse-hub';
+import { HOLD_LIMIT_MS } from '../src/channels/subscription';
 import type { Adapter } from 'express-sse-hub/adapter';
 import type { PublishedEvent } from '../src/log/entry';
 import { MemoryLog } from '../src/log/memory-log';
@@ -413,8 +414,9 @@ describe('a first connection that must read where it starts', () => {
       await waitUntil(() => headersSentAtRead.length === 1, 'the head read');
       // The client has not seen the stream open: what is published now is before its start.
       expect(headersSentAtRead).toEqual([false]);
-      await registry.channel('news').broadcast('before');
+      const before = registry.channel('news').broadcast('before');
       release();
+      await before;
       const client = await opening;
       expect(client.response.statusCode).toBe(200);
       await registry.channel('news').broadcast('after');
@@ -424,6 +426,83 @@ describe('a first connection that must read where it starts', () => {
       expect(client.events.map((e) => e.data)).toEqual(['after']);
       client.destroy();
     } finally {
+      await registry.close();
+      await server.close();
+    }
+  });
+
+  /** An adapter whose reads wait until the test releases them; `reads` counts them. */
+  function waitingAdapter(): { adapter: Adapter; reads: () => number; release: () => void; read: Promise<void> } {
+    const inner = new MemoryAdapter();
+    let count = 0;
+    let releaseAll: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (releaseAll = resolve));
+    let started: () => void = () => undefined;
+    const read = new Promise<void>((resolve) => (started = resolve));
+    const adapter: Adapter = {
+      publish: (channel, event, options) => inner.publish(channel, event, options),
+      subscribe: (channel, listener) => inner.subscribe(channel, listener),
+      unsubscribe: (channel) => inner.unsubscribe(channel),
+      read: async (channel, after, options) => {
+        count += 1;
+        started();
+        await released;
+        return inner.read(channel, after, options);
+      },
+      close: () => inner.close(),
+    };
+    return { adapter, reads: () => count, release: releaseAll, read };
+  }
+
+  it('is opened and ended, not refused, when the registry closes meanwhile (an EventSource comes back)', async () => {
+    const { adapter, read, release } = waitingAdapter();
+    const registry = new ChannelRegistry({ adapter, history: 10 });
+    const app = express();
+    app.get('/s', sse({ heartbeat: false }), (_req, res) => registry.subscribe(res, 'news'));
+    const server = await startServer(app);
+    try {
+      const opening = openStream(`${server.url}/s`);
+      await read;
+      const closing = registry.close({ timeout: 1000 });
+      const client = await opening;
+      await client.ended;
+      expect(client.response.statusCode).toBe(200);
+      expect(client.response.headers['content-type']).toMatch(/^text\/event-stream/);
+      release();
+      await closing;
+    } finally {
+      release();
+      await registry.close();
+      await server.close();
+    }
+  });
+
+  it(`waits at most ${HOLD_LIMIT_MS} ms for its position, then answers 200 and ends (the client retries)`, async () => {
+    const { adapter, read, release } = waitingAdapter();
+    const registry = new ChannelRegistry({ adapter, history: 10 });
+    const errors: SseError[] = [];
+    registry.on('error', (error) => void errors.push(error as SseError));
+    const app = express();
+    app.get('/s', sse({ heartbeat: false }), (_req, res) => registry.subscribe(res, 'news'));
+    const server = await startServer(app);
+    // A real timer, kept before the clock is faked, turns a hang into a failure.
+    const realSetTimeout = setTimeout;
+    const hang = new Promise<never>((_, reject) => realSetTimeout(() => reject(new Error('the response never started')), 20_000).unref());
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask', 'hrtime', 'performance'] });
+    try {
+      const opening = openStream(`${server.url}/s`);
+      await read;
+      jest.advanceTimersByTime(HOLD_LIMIT_MS - 1);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(errors).toEqual([]);
+      jest.advanceTimersByTime(1);
+      const client = await Promise.race([opening, hang]);
+      await client.ended;
+      expect(client.response.statusCode).toBe(200);
+      expect(errors.map((e) => [e.code, e.message])).toEqual([['ERR_SSE_REPLAY_FAILED', expect.stringContaining(`took over ${HOLD_LIMIT_MS} ms`)]]);
+    } finally {
+      jest.useRealTimers();
+      release();
       await registry.close();
       await server.close();
     }
@@ -449,7 +528,7 @@ describe('a first connection that must read where it starts', () => {
       await client.ended;
       expect(client.response.statusCode).toBe(200);
       expect(client.response.headers['content-type']).toMatch(/^text\/event-stream/);
-      expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/read(ing)? the log of "news"/)]);
+      expect(errors.map((e) => (e as SseError).code)).toEqual([expect.stringMatching(/^ERR_SSE_(ADAPTER_UNAVAILABLE|REPLAY_FAILED)$/)]);
     } finally {
       await registry.close();
       await server.close();

@@ -447,7 +447,7 @@ async function replayAll(replaying: readonly [Feed, Subscription][], stream: Str
   // No id: only the head (where this connection starts). An id that is not a position at all:
   // everything the log holds, after a reset.
   const after = client === undefined ? undefined : client.valid ? client.positions : [];
-  const results = await Promise.allSettled(replaying.map(([feed]) => feed.read(after)));
+  const results = await readAll(replaying, stream, after);
   // A held first connection opens now, whatever the reads said: a failed one is closed below,
   // which an EventSource retries (it gives up on an answer other than 200).
   if (!openHeld(stream, replaying[0]![0])) return;
@@ -480,14 +480,41 @@ async function replayAll(replaying: readonly [Feed, Subscription][], stream: Str
   if (replay.stale) announce(stream);
 }
 
+/** Longest a first connection's response waits for where it starts (then it ends, and is retried). */
+export const HOLD_LIMIT_MS = 10_000;
+
+// Reads every channel's log at once. A held first connection waits at most HOLD_LIMIT_MS for
+// them (a read retried while Redis is away can take longer): then it is opened and ended, so the
+// client retries instead of waiting with no answer at all.
+async function readAll(replaying: readonly [Feed, Subscription][], stream: Stream, after: readonly Position[] | undefined): Promise<PromiseSettledResult<ReadResult>[]> {
+  const reads = Promise.allSettled(replaying.map(([feed]) => feed.read(after)));
+  if (stream.opened) return reads;
+  const timer = setTimeout(() => {
+    if (stream.opened || stream.closed) return;
+    const [feed] = replaying[0]!;
+    feed.report(new SseError('ERR_SSE_REPLAY_FAILED', `reading where a new connection to "${feed.name}" starts took over ${HOLD_LIMIT_MS} ms; the connection was closed so the client retries`));
+    if (openHeld(stream, feed)) stream.close();
+  }, HOLD_LIMIT_MS);
+  try {
+    return await reads;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // Opens a stream held during its head read; false if it cannot be (the client left, or the
-// route answered otherwise meanwhile: reported).
+// route answered otherwise meanwhile).
 function openHeld(stream: Stream, feed: Feed): boolean {
+  if (stream.opened || stream.closed) return !stream.closed;
+  if (stream.res.headersSent) {
+    stream.close(); // the route answered otherwise: nothing to open, nothing to report
+    return false;
+  }
   try {
     stream.open();
   } catch (error) {
     feed.report(error instanceof Error ? error : new Error(String(error)));
-    stream.close();
+    stream.refuse(500, 'express-sse-hub: the event stream could not be opened\n');
     return false;
   }
   return !stream.closed;

@@ -360,12 +360,20 @@ export class Stream extends Connection {
     }
   }
 
-  /** The handler's shutdown: a last frame and the end, or a 503 if not yet open. */
+  /**
+   * The handler's shutdown: a last frame and the end, or a 503 if not yet open. A stream held while
+   * its subscription reads where it starts is opened and ended instead: an EventSource gives up
+   * on a 503, but comes back after a stream that ended.
+   */
   terminate(frame: string | undefined, retry?: string): void {
     if ((this.flags & CLOSED) !== 0) return;
-    if ((this.flags & OPENED) === 0) {
+    if ((this.flags & (OPENED | ADMITTED)) === 0) {
       this.refuse(503, 'express-sse-hub: the server is shutting down; retry later\n', this.retryAfter);
       return;
+    }
+    if ((this.flags & OPENED) === 0) {
+      this.open();
+      if (this.closed) return;
     }
     if (retry !== undefined) this.enqueue(retry);
     if (frame !== undefined) this.enqueue(frame);
