@@ -70,6 +70,7 @@ describe('a subscriber that stops reading', () => {
     });
     socket.on('close', () => wake?.());
     let bursts = 0;
+    const started = performance.now();
     while (received < total && !socket.destroyed) {
       await new Promise((resolve) => setTimeout(resolve, PAUSE));
       wanted = Math.min(total, received + BURST);
@@ -79,10 +80,12 @@ describe('a subscriber that stops reading', () => {
       });
       bursts += 1;
     }
+    // Backed up for longer than the stall window in all (a lower bound a busy machine keeps),
+    // and still there with nothing dropped.
+    expect(performance.now() - started).toBeGreaterThan(2 * 1000);
+    expect(bursts).toBeGreaterThan(2);
     expect(socket.destroyed).toBe(false);
-    expect(received).toBeGreaterThanOrEqual(total);
     expect(registry.stats().dropped).toBe(0);
-    expect(bursts * PAUSE).toBeGreaterThan(2 * 1000);
     socket.destroy();
     await registry.close();
   }, 60_000);

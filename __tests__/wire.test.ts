@@ -103,9 +103,11 @@ describe('res.sse on the wire', () => {
     it('frames what separate turns sent as exact chunks of whole frames', async () => {
       const url = await serveEvents(true);
       const text = await rawExchange(url, KEEP_ALIVE_REQUEST, (t) => t.includes('{"ok":true}'));
-      // How many turns a write joins depends on how long flushes take (at most 5 ms apart), so
-      // the chunks are read, not predicted: each is exact and holds whole frames.
+      // The first turn's frame leaves alone (nothing was written before, so nothing is held).
+      // Whether later turns are joined depends on how long flushes take (at most 5 ms apart), so
+      // those chunks are read, not predicted: each is exact and holds whole frames.
       const { chunks, rest } = readChunks(bodyOf(text));
+      expect(chunks[0]).toBe(PAYLOAD);
       expect(chunks.join('')).toBe(PAYLOAD + COMMENT + UTF8);
       for (const c of chunks) expect(c.endsWith('\n\n')).toBe(true);
       expect(rest.startsWith('HTTP/1.1 200 OK')).toBe(true);
