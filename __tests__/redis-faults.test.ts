@@ -11,6 +11,7 @@ import { FaultProxy } from './helpers/proxy';
 import { HAS_REDIS_SERVER, startRedis, type TestRedis } from './helpers/redis';
 import { openStream, queryString, startServer, waitUntil, type TestServer, type TestStream } from './helpers/server';
 import { report } from './helpers/report';
+import { ready } from '../src/adapters/redis/connections';
 
 const HAS_REDIS = HAS_REDIS_SERVER || process.env.REDIS_URL !== undefined || process.env.CI !== undefined;
 const describeRedis = HAS_REDIS ? describe : describe.skip;
@@ -412,5 +413,30 @@ describeRedis('RedisAdapter under faults', () => {
       expect(s.events[0]).toMatchObject({ event: RESET_EVENT });
       expect(s.events[1]!.data).toBe('second');
     });
+  });
+});
+
+describe('waiting for a Redis that is away', () => {
+  it('adds one pair of listeners to the connection however many wait, and removes them when it ends', async () => {
+    // A port nobody listens on: the connection keeps reconnecting.
+    const closed = await startServer(express());
+    const url = closed.url.replace('http:', 'redis:');
+    await closed.close();
+    const connection = new Redis(url, { lazyConnect: true, retryStrategy: () => 20, maxRetriesPerRequest: 0 });
+    connection.on('error', () => undefined);
+    const connecting = connection.connect().catch(() => undefined);
+    try {
+      await waitUntil(() => connection.status === 'connecting' || connection.status === 'reconnecting', 'the connection retrying');
+      const base = [connection.listenerCount('ready'), connection.listenerCount('end')];
+      // Every broadcast and read waits here while Redis is away (Node warns past 10 listeners).
+      const waits = Array.from({ length: 50 }, () => ready(connection).then(() => 'ready', () => 'ended'));
+      expect([connection.listenerCount('ready'), connection.listenerCount('end')]).toEqual([base[0]! + 1, base[1]! + 1]);
+      connection.disconnect();
+      expect(new Set(await Promise.all(waits))).toEqual(new Set(['ended']));
+      expect([connection.listenerCount('ready'), connection.listenerCount('end')]).toEqual(base);
+    } finally {
+      connection.disconnect();
+      await connecting;
+    }
   });
 });

@@ -31,24 +31,39 @@ export function subscriberConnection(commands: Redis | Cluster, own: { url: stri
   return new ioredis.Redis(own.url, { lazyConnect: true, ...own.options, enableOfflineQueue: true, maxRetriesPerRequest: null });
 }
 
-/** Resolves once `connection` is ready: connects a lazy one, waits for one that is connecting. */
+/** One wait per connection that is not ready, however many callers wait on it. */
+const waits = new WeakMap<Redis | Cluster, Promise<void>>();
+
+/**
+ * Resolves once `connection` is ready: connects a lazy one, waits for one that is connecting.
+ * Every caller shares one pair of listeners: while Redis is away, each broadcast and read waits
+ * here, and a listener each would pile up (Node warns past 10) until Redis came back.
+ */
 export function ready(connection: Redis | Cluster): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
   if (connection.status === 'wait') return connection.connect();
-  return new Promise((resolve, reject) => {
-    const done = (): void => {
-      connection.off('ready', done);
-      connection.off('end', failed);
-      resolve();
-    };
-    const failed = (): void => {
-      connection.off('ready', done);
-      connection.off('end', failed);
-      reject(new Error('the connection ended'));
-    };
-    connection.on('ready', done);
-    connection.on('end', failed);
-  });
+  let wait = waits.get(connection);
+  if (wait === undefined) {
+    wait = new Promise((resolve, reject) => {
+      const settle = (): void => {
+        connection.off('ready', done);
+        connection.off('end', failed);
+        waits.delete(connection);
+      };
+      const done = (): void => {
+        settle();
+        resolve();
+      };
+      const failed = (): void => {
+        settle();
+        reject(new Error('the connection ended'));
+      };
+      connection.on('ready', done);
+      connection.on('end', failed);
+    });
+    waits.set(connection, wait);
+  }
+  return wait;
 }
 
 /** The message of the error a wait that ran out of time rejects with. */
