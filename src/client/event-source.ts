@@ -137,7 +137,7 @@ export class EventSource<M extends object = EventMap> extends EventTarget {
       throw new TypeError(`express-sse-hub: body needs a method such as POST, got method ${JSON.stringify(method)}`);
     }
     const { heartbeatTimeout } = init;
-    if (heartbeatTimeout !== undefined && !(heartbeatTimeout >= 0 && heartbeatTimeout <= clampDelay(Infinity))) {
+    if (heartbeatTimeout !== undefined && !(typeof heartbeatTimeout === 'number' && heartbeatTimeout >= 0 && heartbeatTimeout <= clampDelay(Infinity))) {
       throw new TypeError(`express-sse-hub: heartbeatTimeout must be a number of ms from 0 to ${clampDelay(Infinity)}, got ${String(heartbeatTimeout)}`);
     }
     this.#init = init;
