@@ -31,6 +31,7 @@ import { FaultProxy } from './helpers/proxy';
 import { HAS_REDIS_SERVER, startRedis, type TestRedis } from './helpers/redis';
 import { startServer, type TestServer } from './helpers/server';
 import { report } from './helpers/report';
+import { prng } from './helpers/prng';
 
 const RUNS = Number(process.env.MODEL_RUNS ?? 20);
 const ROLLBACK = process.env.MODEL_ROLLBACK === '1';
@@ -38,17 +39,6 @@ const SEED = Number(process.env.MODEL_SEED ?? 20261130);
 const CHANNELS = ['c0', 'c1', 'c2'];
 const HAS_REDIS = HAS_REDIS_SERVER || process.env.REDIS_URL !== undefined || process.env.CI !== undefined;
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

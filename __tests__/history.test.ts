@@ -341,31 +341,50 @@ describe('Last-Event-ID replay', () => {
   });
 });
 
+/**
+ * A memory adapter whose reads wait until the test releases them (a Redis read can take a while,
+ * and another process may publish meanwhile). `readFirst`: each read takes its result before it
+ * waits (else after). `read` resolves when the first read starts; `onRead` runs as each starts.
+ */
+function waitingAdapter(options: { readFirst?: boolean; onRead?: () => void } = {}): { adapter: Adapter; reads: () => number; release: () => void; read: Promise<void> } {
+  const inner = new MemoryAdapter();
+  let count = 0;
+  let releaseAll: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (releaseAll = resolve));
+  let started: () => void = () => undefined;
+  const read = new Promise<void>((resolve) => (started = resolve));
+  const adapter: Adapter = {
+    publish: (channel, event, publishOptions) => inner.publish(channel, event, publishOptions),
+    subscribe: (channel, listener) => inner.subscribe(channel, listener),
+    unsubscribe: (channel) => inner.unsubscribe(channel),
+    read: async (channel, after, readOptions) => {
+      count += 1;
+      options.onRead?.();
+      started();
+      const early = options.readFirst === true ? await inner.read(channel, after, readOptions) : undefined;
+      await released;
+      return early ?? inner.read(channel, after, readOptions);
+    },
+    close: () => inner.close(),
+  };
+  return { adapter, reads: () => count, release: releaseAll, read };
+}
+
+/** A registry on `adapter` (history 10) and a server whose GET /s subscribes to "news". */
+async function newsServer(adapter: Adapter): Promise<{ registry: ChannelRegistry; server: TestServer }> {
+  const registry = new ChannelRegistry({ adapter, history: 10 });
+  const app = express();
+  app.get('/s', sse({ heartbeat: false }), (_req, res) => registry.subscribe(res, 'news'));
+  return { registry, server: await startServer(app) };
+}
+
 describe('a first connection whose head read is still on its way when an event is published', () => {
   it('is told where it starts (an id-only frame) before that event, so a cut before the event loses nothing', async () => {
-    // An adapter whose reads wait for the test (as a Redis read can take a while).
-    const inner = new MemoryAdapter();
-    let release: () => void = () => undefined;
-    let reads = 0;
-    const adapter: Adapter = {
-      publish: (channel, event, options) => inner.publish(channel, event, options),
-      subscribe: (channel, listener) => inner.subscribe(channel, listener),
-      unsubscribe: (channel) => inner.unsubscribe(channel),
-      read: async (channel, after, options) => {
-        reads += 1;
-        const result = await inner.read(channel, after, options);
-        await new Promise<void>((resolve) => (release = resolve));
-        return result;
-      },
-      close: () => inner.close(),
-    };
-    const registry = new ChannelRegistry({ adapter, history: 10 });
-    const app = express();
-    app.get('/s', sse({ heartbeat: false }), (_req, res) => registry.subscribe(res, 'news'));
-    const server = await startServer(app);
+    const { adapter, reads, release } = waitingAdapter({ readFirst: true });
+    const { registry, server } = await newsServer(adapter);
     try {
       const opening = openStream(`${server.url}/s`);
-      await waitUntil(() => reads === 1, 'the head read');
+      await waitUntil(() => reads() === 1, 'the head read');
       // Published after the head was read, before the read answered: it is live for this client.
       const publishing = registry.channel('news').broadcast('one');
       release();
@@ -385,23 +404,9 @@ describe('a first connection whose head read is still on its way when an event i
 
 describe('a first connection that must read where it starts', () => {
   it('opens its stream only once it knows: an event published after the client saw it open reaches it', async () => {
-    // An adapter whose head read waits for the test before it reads (a Redis read can take a while,
-    // and another process may publish meanwhile).
-    const inner = new MemoryAdapter();
-    let release: () => void = () => undefined;
     const headersSentAtRead: boolean[] = [];
     let response: Response | undefined;
-    const adapter: Adapter = {
-      publish: (channel, event, options) => inner.publish(channel, event, options),
-      subscribe: (channel, listener) => inner.subscribe(channel, listener),
-      unsubscribe: (channel) => inner.unsubscribe(channel),
-      read: async (channel, after, options) => {
-        headersSentAtRead.push(response!.headersSent);
-        await new Promise<void>((resolve) => (release = resolve));
-        return inner.read(channel, after, options);
-      },
-      close: () => inner.close(),
-    };
+    const { adapter, release } = waitingAdapter({ onRead: () => headersSentAtRead.push(response!.headersSent) });
     const registry = new ChannelRegistry({ adapter, history: 10 });
     const app = express();
     app.get('/s', sse({ heartbeat: false }), (_req, res) => {
@@ -431,35 +436,9 @@ describe('a first connection that must read where it starts', () => {
     }
   });
 
-  /** An adapter whose reads wait until the test releases them; `reads` counts them. */
-  function waitingAdapter(): { adapter: Adapter; reads: () => number; release: () => void; read: Promise<void> } {
-    const inner = new MemoryAdapter();
-    let count = 0;
-    let releaseAll: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (releaseAll = resolve));
-    let started: () => void = () => undefined;
-    const read = new Promise<void>((resolve) => (started = resolve));
-    const adapter: Adapter = {
-      publish: (channel, event, options) => inner.publish(channel, event, options),
-      subscribe: (channel, listener) => inner.subscribe(channel, listener),
-      unsubscribe: (channel) => inner.unsubscribe(channel),
-      read: async (channel, after, options) => {
-        count += 1;
-        started();
-        await released;
-        return inner.read(channel, after, options);
-      },
-      close: () => inner.close(),
-    };
-    return { adapter, reads: () => count, release: releaseAll, read };
-  }
-
   it('is opened and ended, not refused, when the registry closes meanwhile (an EventSource comes back)', async () => {
     const { adapter, read, release } = waitingAdapter();
-    const registry = new ChannelRegistry({ adapter, history: 10 });
-    const app = express();
-    app.get('/s', sse({ heartbeat: false }), (_req, res) => registry.subscribe(res, 'news'));
-    const server = await startServer(app);
+    const { registry, server } = await newsServer(adapter);
     try {
       const opening = openStream(`${server.url}/s`);
       await read;

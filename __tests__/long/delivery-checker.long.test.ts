@@ -31,6 +31,7 @@ import { HAS_REDIS_CLUSTER_BINARIES, keySlot, startRedisCluster, type TestCluste
 import { HAS_REDIS, startRedis, type TestRedis } from '../helpers/redis';
 import { queryString, startServer, type TestServer } from '../helpers/server';
 import { report } from '../helpers/report';
+import { prng } from '../helpers/prng';
 
 const EPISODES = Number(process.env.CHECKER_EPISODES ?? 1000);
 const SEED = Number(process.env.CHECKER_SEED ?? Math.floor(Date.now() / 86_400_000));
@@ -40,17 +41,6 @@ const CLUSTER_SEED = Number(process.env.CHECKER_CLUSTER_SEED ?? SEED + 1_000_000
 /** Share of episodes on the in-memory registry. */
 const MEMORY_SHARE = 0.25;
 
-/** mulberry32. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
