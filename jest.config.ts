@@ -27,7 +27,6 @@ const config: Config = {
   // Two workers even on two cores: most tests wait on sockets, Redis and Chromium, not the CPU
   // (quiet, this halves the run; nothing here depends on how fast the machine is).
   maxWorkers: 2,
-  testSequencer: '<rootDir>/__tests__/setup/sequencer.cjs',
 };
 
 export default config;
