@@ -416,6 +416,41 @@ describeRedis('RedisAdapter under faults', () => {
       expect(s.events[1]!.data).toBe('second');
     });
   });
+  describe('when the Pub/Sub connection comes back but Redis never answers its subscriptions again', () => {
+    // ioredis resubscribes a returning Pub/Sub connection on its own, without handling the reply:
+    // closed before Redis answers, those commands reject with nobody listening, and Node's default
+    // for an unhandled rejection ends the process. The adapter resubscribes itself, bounded.
+    it.each([
+      ['sharded', true],
+      ['classic', false],
+    ])('closing the adapter (%s Pub/Sub) leaves no promise rejected unhandled', async (_name, sharded) => {
+      const p = await proxy();
+      const adapter = await RedisAdapter.connect({ url: p.url, prefix, commandTimeout: 300, sharded });
+      const errors: Error[] = [];
+      adapter.onError = (error) => errors.push(error);
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown): void => {
+        unhandled.push(reason);
+      };
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        for (const channel of ['a', 'b', 'c']) await adapter.subscribe(channel, () => undefined);
+        const silenced = p.silenceAfter(/SUBSCRIBE/i);
+        p.dropAll((pubsub) => pubsub);
+        await silenced;
+        await adapter.close();
+        // The connection's end rejects whatever waits on it; Node reports an unhandled rejection
+        // once the microtasks after that have run.
+        await waitUntil(() => p.connections === 0, "the adapter's connections closed");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(unhandled.map((reason) => String(reason))).toEqual([]);
+        expect(errors.map((error) => error.message).join('\n')).toMatch(/could not subscribe again/);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+        await adapter.close();
+      }
+    });
+  });
 });
 
 describe('waiting for a Redis that is away', () => {

@@ -22,6 +22,8 @@ interface Link {
   pubsub: boolean;
   /** The reply to what the client just sent is lost: the connection is cut when it comes. */
   losing: boolean;
+  /** Redis stopped answering this link (see silenceAfter()): what it sends is held for good. */
+  silent: boolean;
   /** Server bytes not yet split into whole RESP values (with `tamperable` only). */
   rest: Buffer;
   /** A Pub/Sub message held back by a swap, sent after the next one. */
@@ -92,6 +94,8 @@ export class FaultProxy {
   #paused = false;
   /** Armed by loseNextReply(): which command's reply to lose, and who waits for it. */
   #lose: { pattern: RegExp; lost: () => void } | undefined;
+  /** Armed by silenceAfter(): which command silences its link, and who waits for it. */
+  #silence: { pattern: RegExp; silenced: () => void } | undefined;
   port = 0;
 
   private constructor(target: { host: string; port: number }) {
@@ -144,6 +148,15 @@ export class FaultProxy {
     return new Promise((lost) => (this.#lose = { pattern, lost }));
   }
 
+  /**
+   * The next command matching `pattern` (on any link) reaches Redis, which runs it; from then on
+   * that link hears nothing back, neither that reply nor any later one, and stays open: a Redis
+   * that stopped answering one connection. Resolves once a link went silent.
+   */
+  silenceAfter(pattern: RegExp): Promise<void> {
+    return new Promise((silenced) => (this.#silence = { pattern, silenced }));
+  }
+
   /** The next `count` Pub/Sub messages (on any link) are each delivered twice (needs `tamperable`). */
   duplicatePubsub(count = 1): void {
     this.#duplicates += count;
@@ -191,6 +204,7 @@ export class FaultProxy {
       down: { from: server, to: client, queue: [], timer: undefined },
       pubsub: false,
       losing: false,
+      silent: false,
       rest: Buffer.alloc(0),
       held: undefined,
       heldTimer: undefined,
@@ -212,6 +226,11 @@ export class FaultProxy {
       const text = data.toString('latin1');
       if (!link.pubsub && /SUBSCRIBE/i.test(text)) link.pubsub = true;
       if (this.#lose !== undefined && !link.pubsub && this.#lose.pattern.test(text)) link.losing = true;
+      if (this.#silence !== undefined && this.#silence.pattern.test(text)) {
+        link.silent = true;
+        this.#silence.silenced();
+        this.#silence = undefined;
+      }
       this.#push(link, link.up, data);
     });
     server.on('data', (data: Buffer) => {
@@ -276,7 +295,7 @@ export class FaultProxy {
 
   // Sends what is due, in order; waits for the first chunk that is not.
   #pump(link: Link, pipe: Pipe): void {
-    if (this.#paused || (this.holdReplies && pipe === link.down) || pipe.timer !== undefined || !this.#links.has(link)) return;
+    if (this.#paused || ((this.holdReplies || link.silent) && pipe === link.down) || pipe.timer !== undefined || !this.#links.has(link)) return;
     while (pipe.queue.length > 0) {
       const wait = pipe.queue[0]!.at - performance.now();
       if (wait > 0) {

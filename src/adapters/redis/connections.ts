@@ -24,11 +24,18 @@ export function commandConnection(url: string, options: RedisOptions, commandTim
 /**
  * A connection of its own for Pub/Sub (a subscribed connection can run nothing else). It keeps its
  * SUBSCRIBEs queued while Redis is away; the adapter's own timeout bounds each wait.
+ *
+ * ioredis would subscribe a returning connection again by itself, without listening for the
+ * reply: if that connection ends before Redis answers (the adapter closed, Redis hung), each of
+ * those commands rejects with nobody to hear it, and Node's default for an unhandled rejection
+ * ends the process. So `autoResubscribe` is off: the adapter subscribes again itself (pubsub.ts),
+ * bounded, and reports a failure.
  */
 export function subscriberConnection(commands: Redis | Cluster, own: { url: string; options: RedisOptions } | undefined, sharded: boolean): Redis | Cluster {
   if (isCluster(commands)) return commands.duplicate(undefined, { lazyConnect: true, shardedSubscribers: sharded });
-  if (own === undefined) return commands.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
-  return new ioredis.Redis(own.url, { lazyConnect: true, ...own.options, enableOfflineQueue: true, maxRetriesPerRequest: null });
+  const settings = { enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: false } as const;
+  if (own === undefined) return commands.duplicate({ lazyConnect: true, ...settings });
+  return new ioredis.Redis(own.url, { lazyConnect: true, ...own.options, ...settings });
 }
 
 /** One wait per connection that is not ready, however many callers wait on it. */
