@@ -436,6 +436,80 @@ describe('a first connection that must read where it starts', () => {
     }
   });
 
+  // The first seed's route: a `connected` event, then the subscription. What the route sends before
+  // it subscribes, in the same synchronous code, waits with the stream.
+  it.each([
+    ['a route-mounted sse(), send() then subscribe()', 'route', 'send'],
+    ['an app-wide sse(), send() then subscribe()', 'app', 'send'],
+    ['a route-mounted sse(), comment() then subscribe()', 'route', 'comment'],
+  ] as const)('with %s: opens only once it knows, with what was sent first', async (_name, mount, write) => {
+    const headersSentAtRead: boolean[] = [];
+    let response: Response | undefined;
+    const { adapter, release } = waitingAdapter({ onRead: () => headersSentAtRead.push(response!.headersSent) });
+    const registry = new ChannelRegistry({ adapter, history: 10 });
+    const app = express();
+    const route = (_req: unknown, res: Response): void => {
+      response = res;
+      const returned = write === 'send' ? res.sse.send('You are now subscribed!', { event: 'connected' }) : res.sse.comment('hello');
+      expect(returned).toBe(true); // nothing is backed up: the route may go on
+      registry.subscribe(res, 'news');
+    };
+    if (mount === 'route') app.get('/s', sse({ heartbeat: false }), route);
+    else app.use(sse({ heartbeat: false })).get('/s', route);
+    const server = await startServer(app);
+    try {
+      const opening = openStream(`${server.url}/s`);
+      await waitUntil(() => headersSentAtRead.length === 1, 'the head read');
+      expect(headersSentAtRead).toEqual([false]);
+      const before = registry.channel('news').broadcast('before');
+      release();
+      await before;
+      const client = await opening;
+      expect(client.response.statusCode).toBe(200);
+      await registry.channel('news').broadcast('after');
+      await client.waitForEvents(write === 'send' ? 2 : 1);
+      const frames = client.raw().split('\n\n').filter((frame) => frame !== '');
+      expect(frames[0]).toBe(write === 'send' ? 'event: connected\ndata: You are now subscribed!' : ': hello');
+      expect(frames[1]).toMatch(/^id: 1\.[0-9a-z]+$/);
+      expect(client.events.map((e) => e.data)).toEqual(write === 'send' ? ['You are now subscribed!', 'after'] : ['after']);
+      client.destroy();
+    } finally {
+      await registry.close();
+      await server.close();
+    }
+  });
+
+  it('says a large write before it opened backs it up (send() is false), and drained() waits for the open', async () => {
+    const { adapter, read, release } = waitingAdapter();
+    const registry = new ChannelRegistry({ adapter, history: 10 });
+    const app = express();
+    const steps: string[] = [];
+    const big = 'x'.repeat(256 * 1024);
+    app.get('/s', sse({ heartbeat: false }), (_req, res) => {
+      steps.push(`send ${res.sse.send(big)}`);
+      registry.subscribe(res, 'news');
+      void res.sse.drained().then(() => steps.push(`drained, opened ${res.sse.opened}`));
+    });
+    const server = await startServer(app);
+    try {
+      const opening = openStream(`${server.url}/s`);
+      await read;
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(steps).toEqual(['send false']);
+      release();
+      const client = await opening;
+      await client.waitForEvents(1);
+      expect(client.events[0]!.data).toBe(big);
+      await waitUntil(() => steps.length === 2, 'drained() resolved');
+      expect(steps).toEqual(['send false', 'drained, opened true']);
+      client.destroy();
+    } finally {
+      release();
+      await registry.close();
+      await server.close();
+    }
+  });
+
   it('is opened and ended, not refused, when the registry closes meanwhile (an EventSource comes back)', async () => {
     const { adapter, read, release } = waitingAdapter();
     const { registry, server } = await newsServer(adapter);

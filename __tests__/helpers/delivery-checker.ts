@@ -16,7 +16,9 @@
 //   client has in that channel (an id that moves a channel without an event is a lost event);
 // - at the end (every client reconnected, a last event on every channel) every client got the last
 //   event of each channel, and, in an episode that lost no data, every acknowledged event after
-//   where it started, and no `reset` at all.
+//   where it started, every acknowledged event whose broadcast began after a connection without an
+//   id saw its response start (once that connection was told where it is: "every event published
+//   after the client's open reaches it"), and no `reset` at all.
 //
 // Channels are told apart in ids by their epochs (`<offset>.<epoch>`): an acknowledged broadcast's
 // id names the epoch of its channel; an event names its channel by its data; an epoch that neither
@@ -78,6 +80,8 @@ export class RecordingClient {
   readonly frames: Frame[] = [];
   /** The Last-Event-ID sent by each connection ('' for none). */
   readonly sent: string[] = [];
+  /** When each connection's response headers arrived (performance.now(); NaN if they never did). */
+  readonly openedAt: number[] = [];
   lastEventId = '';
   connections = 0;
   #request: http.ClientRequest | undefined;
@@ -109,6 +113,7 @@ export class RecordingClient {
     const connection = this.connections;
     const lastEventId = options.lastEventId ?? this.lastEventId;
     this.sent.push(lastEventId);
+    this.openedAt.push(Number.NaN);
     const headers: Record<string, string> = { accept: 'text/event-stream' };
     if (lastEventId !== '') headers['last-event-id'] = lastEventId;
     const request = http.request(url, { headers, agent: false });
@@ -132,6 +137,7 @@ export class RecordingClient {
       request.on('close', done);
       request.on('response', (response) => {
         status = response.statusCode;
+        if (status === 200) this.openedAt[connection - 1] = performance.now();
         resolve(status);
         if (status !== 200) {
           response.resume();
@@ -236,6 +242,8 @@ export class RecordingClient {
 interface Broadcast {
   readonly channel: string;
   readonly data: string;
+  /** When broadcast() was called (performance.now()). */
+  readonly startedAt: number;
   status: 'pending' | 'acked' | 'rejected';
   id?: string;
   error?: string;
@@ -302,7 +310,7 @@ export class DeliveryChecker {
    */
   async broadcast(channel: string, data: string, send: () => Promise<{ id: string | undefined }>): Promise<string | undefined> {
     if (this.#broadcasts.has(data)) throw new Error(`the harness broadcast ${data} twice`);
-    const record: Broadcast = { channel, data, status: 'pending' };
+    const record: Broadcast = { channel, data, startedAt: performance.now(), status: 'pending' };
     this.#broadcasts.set(data, record);
     try {
       const { id } = await send();
@@ -529,11 +537,24 @@ export class DeliveryChecker {
         }
       });
       if (!complete) continue;
+      // The client's last connection without an id (a reload starts a new client; every later
+      // connection resumes), if it was told where it is: from the moment its response started,
+      // every event published is one the client gets.
+      const fresh = client.sent.lastIndexOf('');
+      const told = fresh !== -1 && client.frames.some((f) => f.connection === fresh + 1 && f.idField !== undefined && f.idField !== '');
+      const opened = told && Number.isFinite(client.openedAt[fresh]) ? [client.openedAt[fresh]!] : [];
       for (const channel of client.channels) {
         const got = received.get(channel)!;
         const last = this.last.get(channel);
         if (last !== undefined && !got.has(last)) violate(client.name, channel, `never got the last event of ${channel} (${last})`);
         if (this.losses.length > 0) continue;
+        for (const b of this.#broadcasts.values()) {
+          if (b.channel !== channel || b.status !== 'acked' || got.has(b.data)) continue;
+          const after = opened.find((t) => b.startedAt > t);
+          if (after !== undefined) {
+            violate(client.name, channel, `acknowledged broadcast ${b.data} (id ${b.id}) began ${(b.startedAt - after).toFixed(1)} ms after connection ${fresh + 1} (without an id) saw its response start, and never reached it`);
+          }
+        }
         const from = start.get(channel);
         for (const b of this.#broadcasts.values()) {
           if (b.channel !== channel || b.status !== 'acked' || got.has(b.data)) continue;

@@ -131,11 +131,38 @@ export class Connection {
     if (bytes < this.#maxBacklog) this.#maxBacklog = Math.min(bytes, NO_LIMIT);
   }
 
-  /** Starts writing through `transport` (the headers are out). */
-  protected attach(transport: Transport): void {
+  /**
+   * Starts writing through `transport` (the headers are out): `first`, then what was stashed
+   * before, then what is queued from now on.
+   */
+  protected attach(transport: Transport, first = ''): void {
     this.#transport = transport;
     this.flags |= OPENED;
     this.watch();
+    if (first !== '') {
+      this.#queued = first + (this.#queued as string);
+      this.#queuedBytes += Buffer.byteLength(first);
+    }
+    if (this.#queuedBytes > 0 && (this.flags & QUEUED) === 0) {
+      this.flags |= QUEUED;
+      scheduleFlush(this, false);
+    }
+  }
+
+  /**
+   * Queues a frame before the connection is open. The flush is scheduled as for any frame (so the
+   * first frame goes out with the next flush, as it would from an open stream); a flush that comes
+   * before attach() leaves it queued, and attach() writes it after its own first frame.
+   */
+  protected stash(frame: string): void {
+    const flags = this.flags;
+    if ((flags & (OPENED | CLOSED)) !== 0) return;
+    this.#queued = (this.#queued as string) + frame;
+    this.#queuedBytes += Buffer.byteLength(frame);
+    if ((flags & QUEUED) === 0) {
+      this.flags |= QUEUED;
+      scheduleFlush(this, false);
+    }
   }
 
   /**
@@ -184,7 +211,8 @@ export class Connection {
   flush(): void {
     this.flags = (this.flags & ~(QUEUED | CYCLE_MASK)) | (flushMark() << CYCLE_SHIFT);
     if (this.#queuedBytes === 0) return;
-    const transport = this.#transport!;
+    const transport = this.#transport;
+    if (transport === undefined) return; // not open yet (stash()): attach() schedules it again
     if (transport.gone) {
       // The socket is gone but its 'close' event has not run yet.
       this.#clearQueue();

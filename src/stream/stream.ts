@@ -3,8 +3,10 @@
 // when it is refused, and what a route's calls do (send, comment, pipe, close, signal,
 // lastEventId), and gives channels and runs what they need of a stream.
 //
-// Lifecycle: created by sse() → [claimed: someone (an async authorize) will open or refuse it]
-// → opened (headers out) → closed. Or refused (a status and a plain-text body, no stream byte).
+// Lifecycle: created by sse() → [pending: written to; it opens once the code that wrote has run]
+// → [claimed: someone (an async authorize, a subscription reading where it starts) will open or
+// refuse it] → opened (headers out) → closed. Or refused (a status and a plain-text body, no
+// stream byte). What is written before it opens waits, and goes out first.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { CLOSED, Connection, FIRST_FREE_FLAG, OPENED } from './connection';
@@ -45,6 +47,18 @@ const ADMITTED = FIRST_FREE_FLAG;
 const CLAIMED = FIRST_FREE_FLAG << 1;
 /** In the handler's set of streams (heartbeat, shutdown). */
 const MEMBER = FIRST_FREE_FLAG << 2;
+/** Written to before it opened: it opens once the code that wrote has run (see #writeEarly). */
+const PENDING = FIRST_FREE_FLAG << 3;
+
+/** Who waits in drained() for a stream to open (rare: a WeakMap, not a field on every stream). */
+const openWaiters = new WeakMap<Stream, (() => void)[]>();
+
+function wakeOpenWaiters(stream: Stream): void {
+  const waiters = openWaiters.get(stream);
+  if (waiters === undefined) return;
+  openWaiters.delete(stream);
+  for (const wake of waiters) wake();
+}
 
 const CLOSED_BY_STREAM = Symbol('closed');
 
@@ -126,12 +140,12 @@ export class Stream extends Connection {
     // http1 holds headers until the first body byte; the client must see them now.
     // (http2's writeHead sends them at once.)
     res.flushHeaders?.();
-    this.attach(createTransport(req, res));
+    const { retry } = set.settings;
+    this.attach(createTransport(req, res), retry === undefined ? '' : formatRetry(retry));
     this.#enter();
     releaseRouting(req);
     if (diagnostics.streamOpen.hasSubscribers) diagnostics.streamOpen.publish({ stream: this, request: req });
-    const { retry } = set.settings;
-    if (retry !== undefined) this.enqueue(formatRetry(retry));
+    wakeOpenWaiters(this);
     return this;
   }
 
@@ -152,8 +166,31 @@ export class Stream extends Connection {
   /**
    * Resolves when what was sent has left (less than the socket's high-water mark, 16 KiB on
    * Node 20 and 64 KiB from Node 22, still buffered) or the stream closed: await it after
-   * `send()` returned `false`.
+   * `send()` returned `false`. A stream not open yet is waited for first.
    */
+  override async drained(): Promise<void> {
+    while (this.#early) {
+      await new Promise<void>((resolve) => {
+        const waiters = openWaiters.get(this);
+        if (waiters === undefined) openWaiters.set(this, [resolve]);
+        else waiters.push(resolve);
+      });
+    }
+    return super.drained();
+  }
+
+  /** Whether the caller may go on writing: before the stream opens, while little waits for it. */
+  override get writable(): boolean {
+    if (this.#early) return this.bufferedBytes < this.res.writableHighWaterMark;
+    return super.writable;
+  }
+
+  /** Not open yet, but what is written waits for it (it was written to, or someone will open it). */
+  get #early(): boolean {
+    const flags = this.flags;
+    return (flags & (OPENED | CLOSED)) === 0 && (flags & (PENDING | CLAIMED)) !== 0;
+  }
+
   /**
    * Sends every chunk of `source` as an event, waiting whenever the stream is backed up. Stops
    * reading the source (and cancels it) as soon as the stream closes. Resolves `true` when the
@@ -381,6 +418,7 @@ export class Stream extends Connection {
   }
 
   protected override afterClose(): void {
+    wakeOpenWaiters(this);
     const flags = this.flags;
     if ((flags & OPENED) !== 0 && diagnostics.streamClose.hasSubscribers) diagnostics.streamClose.publish({ stream: this, dropped: this.dropReason });
     if ((flags & ADMITTED) !== 0) this.#set.limiter.release(this);
@@ -398,16 +436,54 @@ export class Stream extends Connection {
     return this.#write(formatEvent(serializeData(data, this.#set.settings.serialize), options));
   }
 
-  // The frame is complete (and validated) before anything changes: opens the stream if needed,
-  // queues the frame, and says whether the caller may go on.
+  // The frame is complete (and validated) before anything changes: queues it, and says whether
+  // the caller may go on.
   #write(frame: string): boolean {
-    if ((this.flags & OPENED) === 0) {
-      if ((this.flags & CLOSED) !== 0) return false;
-      this.open();
-    }
+    if ((this.flags & OPENED) === 0) return this.#writeEarly(frame);
     if (this.isGone()) return false;
     if (!this.enqueue(frame)) return false;
     return this.writable;
+  }
+
+  // A write before the stream opened: admitted now (a refusal answers at once), the frame waits,
+  // and the stream opens once the code that wrote has run (a microtask). A subscription in that
+  // same code that must first read where it starts holds the stream instead (hold()), so a route
+  // that sends `connected` and then subscribes still opens only once the position is known: an
+  // event published after the client saw the stream open is one it gets.
+  #writeEarly(frame: string): boolean {
+    const flags = this.flags;
+    if ((flags & CLOSED) !== 0) return false;
+    if ((flags & (PENDING | CLAIMED)) === 0) {
+      if (this.res.headersSent) {
+        throw new SseError('ERR_SSE_HEADERS_SENT', 'cannot open an event stream: the response headers were already sent');
+      }
+      if (this.#req.method === 'HEAD' || !this.#admit()) {
+        this.open(); // HEAD: the headers alone; refused: answered already, nothing more happens
+        return false;
+      }
+      this.flags |= PENDING;
+      this.#enter();
+      this.watch();
+      queueMicrotask(() => this.#openPending());
+    }
+    this.stash(frame);
+    return this.writable;
+  }
+
+  #openPending(): void {
+    if ((this.flags & (OPENED | CLOSED | CLAIMED)) !== 0) return;
+    const res = this.res;
+    if (res.headersSent || res.writableEnded || res.destroyed) {
+      this.finish(); // the route answered otherwise meanwhile
+      return;
+    }
+    try {
+      this.open();
+    } catch (error) {
+      // Nothing should throw here (the stream was admitted already); there is no caller to tell.
+      warn(error instanceof Error ? error : new Error(String(error)));
+      this.refuse(500, 'express-sse-hub: the event stream could not be opened\n');
+    }
   }
 }
 
