@@ -116,10 +116,27 @@ function isLowSurrogate(code: number): boolean {
   return code >= 0xdc00 && code <= 0xdfff;
 }
 
-// bytesWritten counts what was written to the socket, its own buffer included; what is left in
-// that buffer has not been taken by the kernel yet.
+// What a socket holds that the kernel has not taken yet. Node hands everything its socket buffered
+// to libuv as one request (a writev of every queued write) and counts all of it as unwritten
+// (writableLength) until the kernel took the last byte: for a slow reader, megabytes that go out
+// over seconds with no sign of progress, which the heartbeat would take for a stalled reader (and
+// the slow-client limit for a larger backlog than there is). libuv's live count of what is left to
+// write (`_handle.writeQueueSize`) against the size of the request in flight
+// (`_writableState.writelen`) shows the progress within it. Where either is missing or they do not
+// fit (another Node, TLS counting encrypted bytes), progress shows per request, as before.
+function pendingIn(socket: Socket): number {
+  const length = socket.writableLength;
+  if (length === 0) return 0;
+  const internals = socket as unknown as { _handle?: { writeQueueSize?: unknown } | null; _writableState?: { writelen?: unknown } };
+  const left = internals._handle?.writeQueueSize;
+  const inFlight = internals._writableState?.writelen;
+  if (typeof left !== 'number' || typeof inFlight !== 'number' || left > inFlight || inFlight > length) return length;
+  return length - (inFlight - left);
+}
+
+// bytesWritten counts what was written to the socket, its own buffer included.
 function takenFrom(socket: Socket): number {
-  return socket.bytesWritten - socket.writableLength;
+  return socket.bytesWritten - pendingIn(socket);
 }
 
 // A stalled peer keeps a destroyed-but-unflushed socket in FIN-WAIT-1, with its send buffer,
@@ -146,8 +163,8 @@ class SocketTransport implements Transport {
 
   write(text: string): boolean {
     if (text.length <= WRITE_SLICE) return this.#chunk(text);
-    // A large flush goes out in slices, one write each: the socket reports a write as taken only
-    // once all of it is, and the heartbeat tells a slow reader from a stalled one by that.
+    // A large flush goes out in slices (64 Ki characters each), so that no one string is encoded
+    // whole, however much a slow reader has queued.
     let ok = true;
     for (let at = 0; at < text.length; ) {
       let end = Math.min(at + WRITE_SLICE, text.length);
@@ -169,7 +186,7 @@ class SocketTransport implements Transport {
   }
 
   get backlog(): number {
-    return this.#socket.writableLength;
+    return pendingIn(this.#socket);
   }
 
   get highWaterMark(): number {
@@ -215,7 +232,10 @@ class ResponseTransport implements Transport {
   }
 
   get backlog(): number {
-    return this.#res.writableLength;
+    const res = this.#res;
+    const socket = res.socket;
+    // http1's writableLength is its own buffer plus its socket's.
+    return socket instanceof Socket ? res.writableLength - (socket.writableLength - pendingIn(socket)) : res.writableLength;
   }
 
   get highWaterMark(): number {
