@@ -35,7 +35,19 @@ describe('backoffDelay()', () => {
     expect(backoffDelay(20, 1000, () => 0)).toBe(MAX_BACKOFF_MS / 2);
     expect(backoffDelay(5, 1000, () => 1)).toBe(MAX_BACKOFF_MS);
     expect(backoffDelay(20, 60_000, () => 1)).toBe(60_000);
-    expect(backoffDelay(1, 60_000, () => 0)).toBe(30_000);
+    expect(backoffDelay(1, 60_000, () => 0)).toBe(60_000);
+  });
+
+  it('never comes sooner than the reconnection time, also one above half the cap', () => {
+    expect(backoffDelay(1, 20_000, () => 0)).toBe(20_000);
+    expect(backoffDelay(1, 20_000, () => 0.5)).toBe(25_000);
+    expect(backoffDelay(1, 20_000, () => 1)).toBe(MAX_BACKOFF_MS);
+    expect(backoffDelay(3, 16_000, () => 0)).toBe(16_000);
+    for (const retry of [100, 3000, 15_000, 15_001, 29_999, 30_000, 45_000]) {
+      for (const failures of [1, 2, 5, 30]) {
+        for (const r of [0, 0.3, 0.999]) expect(backoffDelay(failures, retry, () => r)).toBeGreaterThanOrEqual(retry);
+      }
+    }
   });
 
   it(`starts from at least ${MIN_BACKOFF_MS} ms after retry: 0`, () => {

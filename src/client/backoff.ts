@@ -17,14 +17,16 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /**
  * The delay after `failures` failed attempts in a row (1 or more): a random point in the upper half
- * of `retryMs × 2^failures` (retryMs at least MIN_BACKOFF_MS), capped at MAX_BACKOFF_MS. So never
- * sooner than the reconnection time, and a crowd of clients refused at once comes back spread out,
- * not all at the same instant.
+ * of `retryMs × 2^failures` (retryMs at least MIN_BACKOFF_MS), capped at MAX_BACKOFF_MS, and never
+ * sooner than the reconnection time (a `retry:` above half the cap narrows the range to what lies
+ * between the two; one at or above the cap is waited exactly). So a crowd of clients refused at
+ * once comes back spread out, not all at the same instant.
  */
 export function backoffDelay(failures: number, retryMs: number, random: () => number = Math.random): number {
   const base = Math.max(retryMs, MIN_BACKOFF_MS);
   const ceiling = Math.min(base * 2 ** failures, Math.max(base, MAX_BACKOFF_MS));
-  return clampDelay(ceiling / 2 + (random() * ceiling) / 2);
+  const floor = Math.max(ceiling / 2, base);
+  return clampDelay(floor + random() * (ceiling - floor));
 }
 
 /**
