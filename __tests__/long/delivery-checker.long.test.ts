@@ -5,10 +5,11 @@
 // redis-server), or one in-memory registry; each behind an HTTP fault proxy. Two to four clients
 // in one to three of three channels connect, reload (a new connection with the last id), get cut
 // after a random number of frames, stay away and come back, on either process, while broadcasts
-// race them. Faults: client connections cut or stalled (HTTP proxy); a Redis reply lost after
-// Redis ran the command (the client resends); Pub/Sub messages duplicated or swapped; Redis
-// SIGSTOP/SIGCONT; Redis restarted with or without its data; FLUSHALL; CLIENT KILL; a registry
-// restarted (in memory: its log is lost). Then everything heals, every client comes back, a last
+// race them; in half the episodes the route writes before it subscribes. Faults: client
+// connections cut or stalled (HTTP proxy); a Redis reply lost after Redis ran the command (the
+// client resends); Pub/Sub messages duplicated or swapped; garbage published on the channels'
+// Pub/Sub names; Redis SIGSTOP/SIGCONT; Redis restarted with or without its data; FLUSHALL;
+// CLIENT KILL; a registry restarted (in memory: its log is lost). Then everything heals, every client comes back, a last
 // event is broadcast on each channel, and the checker judges every client's whole stream.
 //
 // Then CHECKER_CLUSTER_EPISODES (default 30) episodes on a Redis Cluster of three masters: two
@@ -44,6 +45,23 @@ const MEMORY_SHARE = 0.25;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A message that is not an event: bytes, JSON that is not an object, another version, fields of the wrong type. */
+function garbage(random: () => number): Buffer {
+  const shapes = [
+    () => Buffer.from(Array.from({ length: Math.floor(random() * 64) }, () => Math.floor(random() * 256))),
+    () => Buffer.from(''),
+    () => Buffer.from('not json at all'),
+    () => Buffer.from(['null', '42', '[1,2,3]', '"a string"', '{', '{}', '{"v":"1"'][Math.floor(random() * 7)]!),
+    () => Buffer.from(JSON.stringify({ v: '2', e: 'k3f9a2b1', o: '1', t: 'from a newer version' })),
+    () => Buffer.from(JSON.stringify({ v: '1', e: 5, o: '1', t: 'an epoch that is a number' })),
+    () => Buffer.from(JSON.stringify({ v: '1', e: 'k3f9a2b1', o: '-4', t: 'a negative offset' })),
+    () => Buffer.from(JSON.stringify({ v: '1', e: 'k3f9a2b1', o: '1', t: 7 })),
+    () => Buffer.from(JSON.stringify({ v: '1', e: 'k3f9a2b1', o: '1', t: 'x', n: 'two\nlines' })),
+    () => Buffer.from(`{"v":"1","t":"${'x'.repeat(200_000)}`),
+  ];
+  return shapes[Math.floor(random() * shapes.length)]!();
+}
+
 const FAULTS = [
   'cut',
   'stall',
@@ -60,13 +78,14 @@ const FAULTS = [
   'client-kill',
   'registry-restart',
   'slot-move',
+  'garbage',
 ] as const;
 type Fault = (typeof FAULTS)[number];
 /** Faults that lose data (a registry restart only in memory). */
 const LOSING = new Set<Fault>(['restart-empty', 'flushall', 'registry-restart']);
 /** Faults on a Cluster: no proxy between the adapter and the nodes, no restart of a node. */
 const CLUSTER = new Set<Fault>(['cut', 'stall', 'cut-mid-replay', 'reload', 'away', 'registry-restart', 'slot-move', 'client-kill']);
-const REDIS_ONLY = new Set<Fault>(['slot-move', 'reply-lost', 'pubsub-duplicate', 'pubsub-swap', 'sigstop', 'restart-with-data', 'restart-empty', 'flushall', 'client-kill']);
+const REDIS_ONLY = new Set<Fault>(['garbage', 'slot-move', 'reply-lost', 'pubsub-duplicate', 'pubsub-swap', 'sigstop', 'restart-with-data', 'restart-empty', 'flushall', 'client-kill']);
 
 const totals = {
   episodes: 0,
@@ -81,6 +100,8 @@ const totals = {
   resets: 0,
   connections: 0,
   unattributed: 0,
+  /** Pub/Sub messages the registries skipped as not events (the garbage fault's). */
+  invalid: 0,
   faults: Object.fromEntries(FAULTS.map((f) => [f, 0])) as Record<Fault, number>,
   violations: 0,
   failedSeeds: [] as number[],
@@ -163,6 +184,7 @@ async function episode(seed: number, onCluster = false): Promise<string | undefi
     return partial;
   };
   const closeRegistry = async (registry: ChannelRegistry): Promise<void> => {
+    totals.invalid += registry.stats().invalidMessages;
     await registry.close({ timeout: 100 }).catch(() => undefined);
     clusterClients.get(registry)?.disconnect();
     clusterClients.delete(registry);
@@ -304,6 +326,23 @@ async function episode(seed: number, onCluster = false): Promise<string | undefi
             }
             break;
           }
+          case 'garbage': {
+            // Whatever else publishes on a channel's Pub/Sub name (another version, redis-cli, a
+            // bug elsewhere): messages that are not events, never forged ones. The names are asked
+            // of Redis, not derived from the adapter's key format.
+            const sharded = (await admin!.call('PUBSUB', 'SHARDCHANNELS', `${prefix}*`)) as string[];
+            const classic = (await admin!.call('PUBSUB', 'CHANNELS', `${prefix}*`)) as string[];
+            const targets = [...sharded.map((name) => ['SPUBLISH', name] as const), ...classic.map((name) => ['PUBLISH', name] as const)];
+            if (targets.length === 0) break;
+            for (let i = 1 + Math.floor(random() * 3); i > 0; i -= 1) {
+              const [command, name] = pick(targets);
+              const junk = garbage(random);
+              checker.note(`${command} ${name} ${JSON.stringify(junk.toString('latin1').slice(0, 40))}${junk.length > 40 ? ` (${junk.length} bytes)` : ''}`);
+              await admin!.call(command, name, junk);
+            }
+            void broadcast(pick(nodes), pick(channels));
+            break;
+          }
           case 'slot-move': {
             const channel = pick(channels);
             const slot = keySlot(`{${channel}}`);
@@ -441,7 +480,7 @@ describe('the delivery guarantee, judged by an independent checker', () => {
     report(
       [
         `delivery checker: ${totals.episodes} episodes from seed ${SEED} in ${seconds.toFixed(1)} s (${totals.redis} on Redis, ${totals.cluster} on a Redis Cluster, ${totals.memory} in memory; ${totals.lossy} that may lose data)`,
-        `  broadcasts: ${totals.acked} acknowledged, ${totals.rejected} rejected or unsettled; frames ${totals.frames}, events ${totals.events}, resets ${totals.resets}, connections ${totals.connections}, frames with an unattributed position ${totals.unattributed}`,
+        `  broadcasts: ${totals.acked} acknowledged, ${totals.rejected} rejected or unsettled; frames ${totals.frames}, events ${totals.events}, resets ${totals.resets}, connections ${totals.connections}, frames with an unattributed position ${totals.unattributed}, messages skipped as not events ${totals.invalid}`,
         `  faults: ${Object.entries(totals.faults)
           .map(([f, n]) => `${f} ${n}`)
           .join(', ')}`,
