@@ -114,6 +114,46 @@ describe('res.sse on the wire', () => {
     });
   });
 
+  describe('when one flush holds more than a write slice (64 Ki characters)', () => {
+    /** GET /events sends `frames` in one turn, then closes. */
+    async function serveFrames(frames: readonly string[]): Promise<string> {
+      const app = express();
+      app.get('/events', sse({ heartbeat: false }), (_req, res) => {
+        for (const data of frames) res.sse.send(data);
+        res.sse.close();
+      });
+      app.get('/after', (_req, res) => {
+        res.json({ ok: true });
+      });
+      server = await startServer(app);
+      return server.url;
+    }
+
+    it('ends every chunk where a frame ends, so even a client that reads a chunk as whole events gets whole events', async () => {
+      // 300 events of 1 000 to 1 300 characters, some of them two-byte: about 350 KiB in one flush.
+      const frames = Array.from({ length: 300 }, (_, i) => `${i}:${'é'.repeat(i % 7)}${'x'.repeat(1000 + ((i * 37) % 300))}`);
+      const url = await serveFrames(frames);
+      const text = await rawExchange(url, KEEP_ALIVE_REQUEST, (t) => t.includes('{"ok":true}'));
+      const { chunks, rest } = readChunks(bodyOf(text));
+      expect(chunks.length).toBeGreaterThan(4);
+      for (const c of chunks) {
+        expect(c.length).toBeLessThanOrEqual(64 * 1024);
+        expect(c.endsWith('\n\n')).toBe(true);
+      }
+      expect(chunks.join('')).toBe(frames.map((data) => `data: ${data}\n\n`).join(''));
+      expect(rest.startsWith('HTTP/1.1 200 OK')).toBe(true);
+    });
+
+    it('cuts a single frame longer than a slice where it must, never inside a surrogate pair', async () => {
+      const big = `${'x'.repeat(64 * 1024 - 7)}${'😀'.repeat(5000)}`;
+      const url = await serveFrames(['small', big, 'after']);
+      const text = await rawExchange(url, KEEP_ALIVE_REQUEST, (t) => t.includes('{"ok":true}'));
+      const { chunks } = readChunks(bodyOf(text));
+      expect(chunks.join('')).toBe(`data: small\n\ndata: ${big}\n\ndata: after\n\n`);
+      expect(chunks.some((c) => c.includes('\uFFFD'))).toBe(false);
+    });
+  });
+
   describe('when the client speaks HTTP/1.0', () => {
     it('sends an unchunked body that ends with the connection', async () => {
       const url = await serveEvents(true);

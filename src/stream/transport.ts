@@ -163,13 +163,19 @@ class SocketTransport implements Transport {
 
   write(text: string): boolean {
     if (text.length <= WRITE_SLICE) return this.#chunk(text);
-    // A large flush goes out in slices (64 Ki characters each), so that no one string is encoded
-    // whole, however much a slow reader has queued.
+    // A large flush goes out in slices of at most 64 Ki characters, so that no one string is
+    // encoded whole, however much a slow reader has queued. Each slice ends where a frame ends
+    // when one ends in it: a client that (wrongly) reads a chunk as whole events still gets whole
+    // events, unless a single frame is longer than a slice.
     let ok = true;
     for (let at = 0; at < text.length; ) {
       let end = Math.min(at + WRITE_SLICE, text.length);
-      // Never between the two halves of a surrogate pair (each would go out as U+FFFD).
-      if (end < text.length && isLowSurrogate(text.charCodeAt(end))) end -= 1;
+      if (end < text.length) {
+        const frameEnd = text.lastIndexOf('\n\n', end - 2);
+        if (frameEnd >= at) end = frameEnd + 2;
+        // Never between the two halves of a surrogate pair (each would go out as U+FFFD).
+        else if (isLowSurrogate(text.charCodeAt(end))) end -= 1;
+      }
       ok = this.#chunk(text.slice(at, end));
       at = end;
     }
