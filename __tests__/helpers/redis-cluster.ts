@@ -82,6 +82,9 @@ export function keySlot(key: string): number {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The CLIENT SETNAME of the helper's admin connections, so that a fault can spare them. */
+export const CLUSTER_ADMIN_NAME = 'test-cluster-admin';
+
 /** An error that ends a pollUntil() at once. */
 class Fatal extends Error {}
 
@@ -173,7 +176,7 @@ export async function startRedisCluster(options: StartClusterOptions = {}): Prom
       for (let attempt = 1; node === undefined; attempt += 1) {
         const candidate = spawnNode(dir, await freePort(), await freePort());
         started.push(candidate);
-        const admin = new Redis({ host: '127.0.0.1', port: candidate.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        const admin = new Redis({ host: '127.0.0.1', port: candidate.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectionName: CLUSTER_ADMIN_NAME });
         admin.on('error', () => undefined);
         try {
           await pollUntil(

@@ -28,7 +28,7 @@ import { ChannelRegistry, MemoryAdapter, sse } from 'express-sse-hub';
 import { RedisAdapter } from 'express-sse-hub/redis';
 import { DeliveryChecker, type RecordingClient } from '../helpers/delivery-checker';
 import { FaultProxy } from '../helpers/proxy';
-import { HAS_REDIS_CLUSTER_BINARIES, keySlot, startRedisCluster, type TestCluster } from '../helpers/redis-cluster';
+import { CLUSTER_ADMIN_NAME, HAS_REDIS_CLUSTER_BINARIES, keySlot, startRedisCluster, type TestCluster } from '../helpers/redis-cluster';
 import { HAS_REDIS, startRedis, type TestRedis } from '../helpers/redis';
 import { queryString, startServer, type TestServer } from '../helpers/server';
 import { report } from '../helpers/report';
@@ -317,9 +317,22 @@ async function episode(seed: number, onCluster = false): Promise<string | undefi
             if (mode === 'cluster') {
               const { port } = pick(cluster!.nodes);
               checker.note(`CLIENT KILL TYPE ${type} on the Cluster node at ${port}`);
+              // Every connection of that type but the test's own (the cluster helper's admin
+              // connections, named so: killed mid-command, they would fail the harness, not the hub).
               const one = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
-              await one.client('KILL', 'TYPE', type, 'SKIPME', 'yes').catch(() => undefined);
-              one.disconnect();
+              try {
+                const listed = String(await one.call('CLIENT', 'LIST', 'TYPE', type)).split('\n');
+                const mine = String(await one.call('CLIENT', 'ID'));
+                const victims = listed
+                  .filter((line) => !new RegExp(` name=${CLUSTER_ADMIN_NAME} `).test(line))
+                  .map((line) => /(?:^| )id=(\d+) /.exec(line)?.[1])
+                  .filter((id): id is string => id !== undefined && id !== mine);
+                for (const id of victims) await one.call('CLIENT', 'KILL', 'ID', id).catch(() => undefined);
+              } catch {
+                // The node did not answer: nothing was killed.
+              } finally {
+                one.disconnect();
+              }
             } else {
               checker.note(`CLIENT KILL TYPE ${type}`);
               await admin!.client('KILL', 'TYPE', type, 'SKIPME', 'yes');
@@ -349,12 +362,17 @@ async function episode(seed: number, onCluster = false): Promise<string | undefi
             const owner = await cluster!.slotOwner(`${prefix}:{${channel}}:meta`);
             const to = (owner + 1 + Math.floor(random() * 2)) % cluster!.nodes.length;
             checker.note(`the slot of ${channel} (${slot}) moves from master ${owner} to ${to}, step by step, while broadcasts go on`);
-            const moving = cluster!.moveSlot(slot, to, 20 + Math.floor(random() * 60));
+            // Handled from the start: a rejection while the broadcasts below go out is not "unhandled".
+            const moving = cluster!.moveSlot(slot, to, 20 + Math.floor(random() * 60)).then(
+              () => undefined,
+              (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+            );
             for (let i = 0; i < 3; i += 1) {
               void broadcast(pick(nodes), channel);
               await sleep(15);
             }
-            await moving;
+            const failed = await moving;
+            if (failed !== undefined) throw failed;
             break;
           }
           case 'registry-restart': {
