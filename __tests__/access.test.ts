@@ -131,6 +131,29 @@ describe('the authorize(req, channel) hook', () => {
     expect(again.response.statusCode).toBe(500);
   });
 
+  it('leaves no promise unhandled when the hook answers a promise for one channel and throws for the next', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // The first channel's answer comes later and is a failure; the second throws at once.
+      const authorize = (_req: Request, channel: string): boolean | Promise<boolean> => {
+        if (channel === 'lobby') return new Promise((_, reject) => setTimeout(() => reject(new Error('directory down')), 20));
+        throw new Error(`no such room: ${channel}`);
+      };
+      const { app, errors } = roomsApp(authorize);
+      server = await startServer(app);
+      const s = await open(`${server.url}/subscribe?rooms=lobby,nowhere`, { authorization: 'Bearer alice' });
+      expect(s.response.statusCode).toBe(500);
+      await waitUntil(() => errors.length === 1, 'the error event');
+      // Past the late answer's rejection, and the turn in which Node reports it unhandled.
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('guards channel.subscribe() on a registry channel too', async () => {
     const registry = new ChannelRegistry({ authorize: (_req, channel) => channel !== 'admin' });
     const app = express();

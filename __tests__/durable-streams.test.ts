@@ -228,10 +228,10 @@ describeRedis('durableStreams() on Redis', () => {
     for (const step of cleanup.splice(0).reverse()) await step();
   });
 
-  async function serve(url: string, prefix: string): Promise<string> {
-    const adapter = await RedisAdapter.connect({ url, prefix: `sse-${prefix}` });
+  async function serve(url: string, prefix: string, more: Partial<DurableStreamsOptions> = {}, commandTimeout?: number): Promise<string> {
+    const adapter = await RedisAdapter.connect({ url, prefix: `sse-${prefix}`, ...(commandTimeout === undefined ? {} : { commandTimeout }) });
     // Only a wake-up through Pub/Sub can end a long-poll here before the test's own timeout.
-    const streams = durableStreams({ adapter, prefix, recheckInterval: 600_000, longPollTimeout: 600_000 });
+    const streams = durableStreams({ adapter, prefix, recheckInterval: 600_000, longPollTimeout: 600_000, ...more });
     const app = express();
     app.use('/v1/stream', streams);
     const server = app.listen(0, '127.0.0.1');
@@ -244,6 +244,36 @@ describeRedis('durableStreams() on Redis', () => {
     });
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/stream`;
   }
+
+  test('answers 503 when Redis does not answer, and an onError that throws becomes a warning, not a crash', async () => {
+    const prefix = `t${randomUUID().slice(0, 8)}`;
+    const { port } = new URL(redis().url);
+    const proxy = await FaultProxy.start({ host: '127.0.0.1', port: Number(port) });
+    cleanup.push(() => proxy.close());
+    const reported: string[] = [];
+    const onError = (error: Error): void => {
+      reported.push(error.message);
+      throw new Error('a bug in onError');
+    };
+    const base = await serve(proxy.url, prefix, { onError }, 200);
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      proxy.pause();
+      const answer = await fetch(`${base}/frozen`, { method: 'PUT', headers: { 'Content-Type': 'text/plain' }, body: 'a' });
+      expect(answer.status).toBe(503);
+      await sleep(50);
+      expect(reported).toHaveLength(1);
+      expect(warn.mock.calls.map(([message]) => String(message))).toEqual([expect.stringMatching(/^durableStreams onError threw \(a bug in onError\) on: /)]);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      warn.mockRestore();
+      proxy.resume();
+    }
+  });
 
   test('two routers on one Redis serve the same streams, and a long-poll on one wakes for an append on the other', async () => {
     const prefix = `t${randomUUID().slice(0, 8)}`;

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import { EventSource } from 'eventsource';
@@ -309,6 +310,89 @@ describe('runs: registry.run() and followRun()', () => {
     await stream.ended;
     expect(stream.response.statusCode).toBe(404);
     expect((await run.done).reason).toBe('timeout');
+  });
+
+  describe('a source stopped by the end of its run (Node ends the process on an unhandled rejection)', () => {
+    let unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    beforeEach(() => {
+      unhandled = [];
+      process.on('unhandledRejection', onUnhandled);
+    });
+    afterEach(() => {
+      process.off('unhandledRejection', onUnhandled);
+    });
+    /** Past the turn in which Node would report a rejection nobody handled. */
+    const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
+
+    it('ends a Node Readable that never ends at maxDuration, and its read after the stop rejects with nobody hurt', async () => {
+      // Chunks ready at once: the timeout fires while the run gives way to the event loop, and the
+      // destroyed Readable's next read rejects (premature close).
+      const readable = new Readable({
+        objectMode: true,
+        read() {
+          this.push('x');
+        },
+      });
+      const run = await setup.registry.run('endless-readable', readable, { maxDuration: 100 });
+      expect((await run.done).reason).toBe('timeout');
+      await settle();
+      expect(unhandled).toEqual([]);
+    });
+
+    it('stops a Node Readable with run.stop() while the run gives way to the event loop', async () => {
+      const ran: { run?: Run } = {};
+      let armed = false;
+      const started = performance.now();
+      const readable = new Readable({
+        objectMode: true,
+        read() {
+          if (!armed && performance.now() - started > 3) {
+            armed = true;
+            setImmediate(() => ran.run!.stop());
+          }
+          this.push('x');
+        },
+      });
+      const run = await setup.registry.run('stopped-readable', readable);
+      ran.run = run;
+      expect((await run.done).reason).toBe('stopped');
+      await settle();
+      expect(unhandled).toEqual([]);
+    });
+
+    it('stops a source function that, seeing its run stopped, returns nothing', async () => {
+      const run = await setup.registry.run('late-source', async (signal) => {
+        await sleep(30);
+        return (signal.aborted ? undefined : Readable.from(['a'])) as Readable;
+      });
+      run.stop();
+      expect((await run.done).reason).toBe('stopped');
+      await sleep(60);
+      expect(unhandled).toEqual([]);
+    });
+
+    it("turns an 'error' listener that throws into a warning, not a crash", async () => {
+      const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+      const registry = new ChannelRegistry();
+      registry.on('error', () => {
+        throw new Error('a bug in the listener');
+      });
+      try {
+        const failing = await registry.run('listener-throws', async function* () {
+          yield 'a';
+          await sleep(1);
+          throw new Error('model crashed');
+        });
+        expect(await failing.done).toEqual({ reason: 'error', chunks: 1 });
+        await settle();
+        expect(unhandled).toEqual([]);
+        expect(warn.mock.calls.map(([message]) => String(message))).toEqual([expect.stringMatching(/'error' listener of the channel registry threw \(a bug in the listener\) on: .*failed after 1 chunk/)]);
+      } finally {
+        warn.mockRestore();
+        await registry.close();
+      }
+    });
   });
 
   it('registry.close() ends every run it produces (reason "shutdown") and its followers get that end', async () => {

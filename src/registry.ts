@@ -428,8 +428,18 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     this.#reportError(new SseError('ERR_SSE_INVALID_MESSAGE', `skipped ${what}: ${why}${also}; the process goes on without it`));
   }
 
+  // Called from Redis callbacks, timers and promise handlers: an 'error' listener that throws
+  // must not turn into an uncaught exception or an unhandled rejection there (either ends the
+  // process); what it threw becomes a warning.
   #reportError(error: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
-    else warn(error);
+    if (this.listenerCount('error') === 0) {
+      warn(error);
+      return;
+    }
+    try {
+      this.emit('error', error);
+    } catch (thrown) {
+      warn(new Error(`an 'error' listener of the channel registry threw (${thrown instanceof Error ? thrown.message : String(thrown)}) on: ${error.message}`));
+    }
   }
 }

@@ -323,10 +323,12 @@ function authorizeThenJoin(authorize: Authorize, feeds: readonly Feed[], stream:
     stream.refuse(403, `express-sse-hub: not allowed to subscribe to channel "${refused.name}"\n`);
     return noop;
   };
-  let verdicts: unknown[];
+  const verdicts: unknown[] = [];
   try {
-    verdicts = feeds.map((feed) => authorize(req, feed.name));
+    for (const feed of feeds) verdicts.push(authorize(req, feed.name));
   } catch (cause) {
+    // The verdicts already given are not waited for: one that rejects later must not go unhandled.
+    for (const verdict of verdicts) if (isThenable(verdict)) Promise.resolve(verdict).catch(noop);
     fail(cause);
     return noop;
   }

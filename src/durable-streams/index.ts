@@ -31,7 +31,18 @@ export interface DurableStreamsRouter extends Router {
 export function durableStreams(options: DurableStreamsOptions = {}): DurableStreamsRouter {
   const settings = resolveDurableStreamsOptions(options);
   const adapter: Adapter = options.adapter ?? new MemoryAdapter();
-  const onError = options.onError ?? warn;
+  const given = options.onError;
+  // Called from promise handlers: an onError that throws must not become an unhandled rejection.
+  const onError =
+    given === undefined
+      ? warn
+      : (error: Error): void => {
+          try {
+            given(error);
+          } catch (thrown) {
+            warn(new Error(`durableStreams onError threw (${thrown instanceof Error ? thrown.message : String(thrown)}) on: ${error.message}`));
+          }
+        };
   const client = redisClientOf(adapter);
   const store: StreamStore = client === undefined
     ? new MemoryStreamStore({ maxStreamBytes: settings.maxStreamBytes, maxStreams: settings.maxStreams, maxTotalBytes: settings.maxTotalBytes, sweepInterval: 30_000 })

@@ -243,7 +243,12 @@ export class RunProducer implements Run {
   // long-lived promise raced on every chunk (a promise raced a million times keeps a million
   // reactions).
   #untilAborted<T>(promise: Promise<T>): Promise<Step<T>> {
-    if (this.#controller.signal.aborted) return Promise.resolve({ aborted: true });
+    if (this.#controller.signal.aborted) {
+      // Nobody waits for it now: a source stopped by the abort rejects it (a destroyed Readable,
+      // a fetch body), which must not be an unhandled rejection (Node's default ends the process).
+      promise.then(undefined, noop);
+      return Promise.resolve({ aborted: true });
+    }
     // A wake-up left over from a settled step resolves nothing: it needs no clearing.
     return new Promise<Step<T>>((resolve, reject) => {
       this.#wake = resolve;
@@ -269,7 +274,7 @@ export class RunProducer implements Run {
         const opening = Promise.resolve().then(() => source(this.signal));
         opened = await this.#untilAborted(opening);
         // Aborted while the source was being made: stop it once it exists.
-        if (opened.aborted) opening.then((late) => iterate(late).stop(), noop);
+        if (opened.aborted) opening.then((late) => stopLate(late), noop);
       }
       if (!opened.aborted) {
         const { iterator, stop } = iterate(opened.value!);
@@ -332,5 +337,16 @@ export class RunProducer implements Run {
       }
     }
     hooks.onError(new SseError('ERR_SSE_RUN_FAILED', `the end of run "${this.id}" could not be stored; its followers get one from their watchdog`, { cause: last }));
+  }
+}
+
+// A source made after its run was aborted is stopped at once. Whatever the source function
+// returned (nothing, after seeing the signal aborted; a locked stream), nothing is thrown: there
+// is no caller left to tell.
+function stopLate(late: PipeSource): void {
+  try {
+    iterate(late).stop();
+  } catch {
+    // Not a source: nothing to stop.
   }
 }
