@@ -6,6 +6,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import request from 'supertest';
 import { ChannelRegistry, sse, type Authorize, type SseError } from 'express-sse-hub';
 import { queryString, startServer, trackStreams, waitUntil, type TestServer, type TestStream } from './helpers/server';
+import { unhandledDuring } from './helpers/unhandled';
 
 let server: TestServer | undefined;
 const open = trackStreams();
@@ -132,26 +133,21 @@ describe('the authorize(req, channel) hook', () => {
   });
 
   it('leaves no promise unhandled when the hook answers a promise for one channel and throws for the next', async () => {
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
-    try {
-      // The first channel's answer comes later and is a failure; the second throws at once.
-      const authorize = (_req: Request, channel: string): boolean | Promise<boolean> => {
-        if (channel === 'lobby') return new Promise((_, reject) => setTimeout(() => reject(new Error('directory down')), 20));
-        throw new Error(`no such room: ${channel}`);
-      };
-      const { app, errors } = roomsApp(authorize);
-      server = await startServer(app);
-      const s = await open(`${server.url}/subscribe?rooms=lobby,nowhere`, { authorization: 'Bearer alice' });
+    // The first channel's answer comes later and is a failure; the second throws at once.
+    const authorize = (_req: Request, channel: string): boolean | Promise<boolean> => {
+      if (channel === 'lobby') return new Promise((_, reject) => setTimeout(() => reject(new Error('directory down')), 20));
+      throw new Error(`no such room: ${channel}`);
+    };
+    const { app, errors } = roomsApp(authorize);
+    const started = await startServer(app);
+    server = started;
+    const unhandled = await unhandledDuring(async () => {
+      const s = await open(`${started.url}/subscribe?rooms=lobby,nowhere`, { authorization: 'Bearer alice' });
       expect(s.response.statusCode).toBe(500);
       await waitUntil(() => errors.length === 1, 'the error event');
-      // Past the late answer's rejection, and the turn in which Node reports it unhandled.
-      await new Promise((resolve) => setTimeout(resolve, 60));
-      expect(unhandled).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', onUnhandled);
-    }
+      await new Promise((resolve) => setTimeout(resolve, 30)); // past the late answer's rejection
+    });
+    expect(unhandled).toEqual([]);
   });
 
   it('guards channel.subscribe() on a registry channel too', async () => {

@@ -15,6 +15,7 @@ import { RedisAdapter } from 'express-sse-hub/redis';
 import { parseRequestedOffset } from '../src/durable-streams/offsets';
 import { FaultProxy } from './helpers/proxy';
 import { describeRedis, useRedis } from './helpers/redis';
+import { unhandledDuring } from './helpers/unhandled';
 
 const NEXT = 'stream-next-offset';
 
@@ -257,19 +258,16 @@ describeRedis('durableStreams() on Redis', () => {
     };
     const base = await serve(proxy.url, prefix, { onError }, 200);
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-    process.on('unhandledRejection', onUnhandled);
     try {
       proxy.pause();
-      const answer = await fetch(`${base}/frozen`, { method: 'PUT', headers: { 'Content-Type': 'text/plain' }, body: 'a' });
-      expect(answer.status).toBe(503);
-      await sleep(50);
+      const unhandled = await unhandledDuring(async () => {
+        const answer = await fetch(`${base}/frozen`, { method: 'PUT', headers: { 'Content-Type': 'text/plain' }, body: 'a' });
+        expect(answer.status).toBe(503);
+      });
+      expect(unhandled).toEqual([]);
       expect(reported).toHaveLength(1);
       expect(warn.mock.calls.map(([message]) => String(message))).toEqual([expect.stringMatching(/^durableStreams onError threw \(a bug in onError\) on: /)]);
-      expect(unhandled).toEqual([]);
     } finally {
-      process.off('unhandledRejection', onUnhandled);
       warn.mockRestore();
       proxy.resume();
     }

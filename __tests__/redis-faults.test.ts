@@ -11,6 +11,7 @@ import { FaultProxy } from './helpers/proxy';
 import { HAS_REDIS_SERVER, startRedis, type TestRedis } from './helpers/redis';
 import { openStream, queryString, startServer, waitUntil, type TestServer, type TestStream } from './helpers/server';
 import { report } from './helpers/report';
+import { unhandledDuring } from './helpers/unhandled';
 import { ready } from '../src/adapters/redis/connections';
 
 const HAS_REDIS = HAS_REDIS_SERVER || process.env.REDIS_URL !== undefined || process.env.CI !== undefined;
@@ -428,25 +429,19 @@ describeRedis('RedisAdapter under faults', () => {
       const adapter = await RedisAdapter.connect({ url: p.url, prefix, commandTimeout: 300, sharded });
       const errors: Error[] = [];
       adapter.onError = (error) => errors.push(error);
-      const unhandled: unknown[] = [];
-      const onUnhandled = (reason: unknown): void => {
-        unhandled.push(reason);
-      };
-      process.on('unhandledRejection', onUnhandled);
       try {
-        for (const channel of ['a', 'b', 'c']) await adapter.subscribe(channel, () => undefined);
-        const silenced = p.silenceAfter(/SUBSCRIBE/i);
-        p.dropAll((pubsub) => pubsub);
-        await silenced;
-        await adapter.close();
-        // The connection's end rejects whatever waits on it; Node reports an unhandled rejection
-        // once the microtasks after that have run.
-        await waitUntil(() => p.connections === 0, "the adapter's connections closed");
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        expect(unhandled.map((reason) => String(reason))).toEqual([]);
+        const unhandled = await unhandledDuring(async () => {
+          for (const channel of ['a', 'b', 'c']) await adapter.subscribe(channel, () => undefined);
+          const silenced = p.silenceAfter(/SUBSCRIBE/i);
+          p.dropAll((pubsub) => pubsub);
+          await silenced;
+          await adapter.close();
+          // The connection's end rejects whatever still waits on it.
+          await waitUntil(() => p.connections === 0, "the adapter's connections closed");
+        });
+        expect(unhandled).toEqual([]);
         expect(errors.map((error) => error.message).join('\n')).toMatch(/could not subscribe again/);
       } finally {
-        process.off('unhandledRejection', onUnhandled);
         await adapter.close();
       }
     });

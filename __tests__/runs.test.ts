@@ -7,6 +7,7 @@ import { EventSource } from 'eventsource';
 import { DefaultChatTransport, readUIMessageStream, type UIMessage } from 'ai';
 import { ChannelRegistry, MemoryAdapter, sse, type Run, type RunEnd } from 'express-sse-hub';
 import { openStream, startServer, waitUntil, type TestServer, type TestStream } from './helpers/server';
+import { unhandledDuring } from './helpers/unhandled';
 
 /** A model stand-in: `count` tokens `w0 `, `w1 `, … one every `paceMs`, stopping when aborted. */
 function tokens(count: number, paceMs: number, produced?: { count: number }) {
@@ -313,18 +314,6 @@ describe('runs: registry.run() and followRun()', () => {
   });
 
   describe('a source stopped by the end of its run (Node ends the process on an unhandled rejection)', () => {
-    let unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
-    beforeEach(() => {
-      unhandled = [];
-      process.on('unhandledRejection', onUnhandled);
-    });
-    afterEach(() => {
-      process.off('unhandledRejection', onUnhandled);
-    });
-    /** Past the turn in which Node would report a rejection nobody handled. */
-    const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
-
     it('ends a Node Readable that never ends at maxDuration, and its read after the stop rejects with nobody hurt', async () => {
       // Chunks ready at once: the timeout fires while the run gives way to the event loop, and the
       // destroyed Readable's next read rejects (premature close).
@@ -334,9 +323,10 @@ describe('runs: registry.run() and followRun()', () => {
           this.push('x');
         },
       });
-      const run = await setup.registry.run('endless-readable', readable, { maxDuration: 100 });
-      expect((await run.done).reason).toBe('timeout');
-      await settle();
+      const unhandled = await unhandledDuring(async () => {
+        const run = await setup.registry.run('endless-readable', readable, { maxDuration: 100 });
+        expect((await run.done).reason).toBe('timeout');
+      });
       expect(unhandled).toEqual([]);
     });
 
@@ -354,21 +344,24 @@ describe('runs: registry.run() and followRun()', () => {
           this.push('x');
         },
       });
-      const run = await setup.registry.run('stopped-readable', readable);
-      ran.run = run;
-      expect((await run.done).reason).toBe('stopped');
-      await settle();
+      const unhandled = await unhandledDuring(async () => {
+        const run = await setup.registry.run('stopped-readable', readable);
+        ran.run = run;
+        expect((await run.done).reason).toBe('stopped');
+      });
       expect(unhandled).toEqual([]);
     });
 
     it('stops a source function that, seeing its run stopped, returns nothing', async () => {
-      const run = await setup.registry.run('late-source', async (signal) => {
-        await sleep(30);
-        return (signal.aborted ? undefined : Readable.from(['a'])) as Readable;
+      const unhandled = await unhandledDuring(async () => {
+        const run = await setup.registry.run('late-source', async (signal) => {
+          await sleep(30);
+          return (signal.aborted ? undefined : Readable.from(['a'])) as Readable;
+        });
+        run.stop();
+        expect((await run.done).reason).toBe('stopped');
+        await sleep(30); // the source function answers after the stop
       });
-      run.stop();
-      expect((await run.done).reason).toBe('stopped');
-      await sleep(60);
       expect(unhandled).toEqual([]);
     });
 
@@ -379,13 +372,14 @@ describe('runs: registry.run() and followRun()', () => {
         throw new Error('a bug in the listener');
       });
       try {
-        const failing = await registry.run('listener-throws', async function* () {
-          yield 'a';
-          await sleep(1);
-          throw new Error('model crashed');
+        const unhandled = await unhandledDuring(async () => {
+          const failing = await registry.run('listener-throws', async function* () {
+            yield 'a';
+            await sleep(1);
+            throw new Error('model crashed');
+          });
+          expect(await failing.done).toEqual({ reason: 'error', chunks: 1 });
         });
-        expect(await failing.done).toEqual({ reason: 'error', chunks: 1 });
-        await settle();
         expect(unhandled).toEqual([]);
         expect(warn.mock.calls.map(([message]) => String(message))).toEqual([expect.stringMatching(/'error' listener of the channel registry threw \(a bug in the listener\) on: .*failed after 1 chunk/)]);
       } finally {

@@ -8,7 +8,7 @@ import type { DropReason } from './stream/connection';
 import { newCounters, total } from './channels/counters';
 import { MemoryAdapter } from './adapters/memory';
 import * as diagnostics from './common/diagnostics';
-import { SseError, fieldError, warn } from './common/errors';
+import { SseError, fieldError, tellListener, warn } from './common/errors';
 import { checkOptionNames, checkOptionsObject, isTimerMs } from './common/checks';
 import { endAll, resolveCloseOptions, type CloseOptions } from './stream/shutdown';
 import { RESERVED_PREFIX, RUN_PREFIX, resolveRunDefaults, type Run, type RunDefaults, type RunOptions, type RunSource } from './runs/run';
@@ -428,18 +428,8 @@ export class ChannelRegistry extends EventEmitter<RegistryEvents> {
     this.#reportError(new SseError('ERR_SSE_INVALID_MESSAGE', `skipped ${what}: ${why}${also}; the process goes on without it`));
   }
 
-  // Called from Redis callbacks, timers and promise handlers: an 'error' listener that throws
-  // must not turn into an uncaught exception or an unhandled rejection there (either ends the
-  // process); what it threw becomes a warning.
   #reportError(error: Error): void {
-    if (this.listenerCount('error') === 0) {
-      warn(error);
-      return;
-    }
-    try {
-      this.emit('error', error);
-    } catch (thrown) {
-      warn(new Error(`an 'error' listener of the channel registry threw (${thrown instanceof Error ? thrown.message : String(thrown)}) on: ${error.message}`));
-    }
+    if (this.listenerCount('error') > 0) tellListener((e) => this.emit('error', e), error, "an 'error' listener of the channel registry");
+    else warn(error);
   }
 }

@@ -65,3 +65,17 @@ export function warn(error: Error): void {
   // The message, not the object: emitWarning rejects Error objects from another realm (vm, jest).
   process.emitWarning(error.message, { type: 'SseWarning', code: (error as { code?: string }).code });
 }
+
+/**
+ * Hands `error` to the user's `listener` (`who` names it). Errors are reported from Redis
+ * callbacks, timers and promise handlers, where a listener that throws would be an uncaught
+ * exception or an unhandled rejection (either ends the process): what it throws becomes a
+ * warning instead.
+ */
+export function tellListener(listener: (error: Error) => void, error: Error, who: string): void {
+  try {
+    listener(error);
+  } catch (thrown) {
+    warn(new Error(`${who} threw (${thrown instanceof Error ? thrown.message : String(thrown)}) on: ${error.message}`));
+  }
+}

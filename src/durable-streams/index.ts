@@ -3,7 +3,7 @@
 import { Router } from 'express';
 import type { Adapter } from '../adapters/adapter';
 import { MemoryAdapter } from '../adapters/memory';
-import { warn } from '../common/errors';
+import { tellListener, warn } from '../common/errors';
 import { MemoryStreamStore } from './memory-store';
 import { resolveDurableStreamsOptions, type DurableStreamsOptions } from './options';
 import { RedisStreamStore, redisClientOf } from './redis-store';
@@ -32,17 +32,7 @@ export function durableStreams(options: DurableStreamsOptions = {}): DurableStre
   const settings = resolveDurableStreamsOptions(options);
   const adapter: Adapter = options.adapter ?? new MemoryAdapter();
   const given = options.onError;
-  // Called from promise handlers: an onError that throws must not become an unhandled rejection.
-  const onError =
-    given === undefined
-      ? warn
-      : (error: Error): void => {
-          try {
-            given(error);
-          } catch (thrown) {
-            warn(new Error(`durableStreams onError threw (${thrown instanceof Error ? thrown.message : String(thrown)}) on: ${error.message}`));
-          }
-        };
+  const onError = given === undefined ? warn : (error: Error): void => tellListener(given, error, 'durableStreams onError');
   const client = redisClientOf(adapter);
   const store: StreamStore = client === undefined
     ? new MemoryStreamStore({ maxStreamBytes: settings.maxStreamBytes, maxStreams: settings.maxStreams, maxTotalBytes: settings.maxTotalBytes, sweepInterval: 30_000 })
