@@ -586,7 +586,13 @@ describe('historyTtl', () => {
     expect(adapter.size).toBe(50_000);
     const full = await heap();
     await waitUntil(() => adapter.size === 0, 'every log expired', 20_000);
-    const after = await heap();
+    // On a busy machine the finalizers can take more turns than the three above: measure again
+    // until the heap is back (or it never comes back, and the expectation below says by how much).
+    let after = await heap();
+    for (let tries = 0; tries < 50 && after - before >= 1024 * 1024; tries += 1) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = await heap();
+    }
     report(`historyTtl: heap ${(before / 1048576).toFixed(1)} MB -> ${(full / 1048576).toFixed(1)} MB with 50 000 channels -> ${(after / 1048576).toFixed(1)} MB`);
     expect(full - before).toBeGreaterThan(10 * 1024 * 1024);
     expect(after - before).toBeLessThan(1024 * 1024);
