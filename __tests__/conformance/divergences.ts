@@ -58,6 +58,14 @@ export const DIVERGENCES: readonly Divergence[] = [
   },
   {
     suite: 'eventsource',
+    name: 'will reconnect with last received message id if server disconnects',
+    where: ['node', 'chromium'],
+    fails: /Expected key "data" of object to be "Counter is at (\d+)", was "Counter is at (?!\1")\d+"/,
+    sometimes: true,
+    why: 'the same cause as the case below: events that arrive in one read are dispatched in one task, so a case that awaits between two events can read a later one (seen once on a busy machine)',
+  },
+  {
+    suite: 'eventsource',
     name: 'message event contains correct properties',
     where: ['node', 'chromium'],
     fails: /Expected key "data" of object to be "Counter is at 1", was "Counter is at (?:[2-9]|[1-9]\d+)"/,
