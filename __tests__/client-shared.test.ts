@@ -282,7 +282,8 @@ describe('new EventSource(url, { shared: true }) for requests that differ', () =
   async function firstMessages(...inits: EventSourceInit[]): Promise<string[][]> {
     const opened = inits.map(open);
     const got = opened.map((source) => collect(source));
-    await waitUntil(() => got.every((messages) => messages.length > 0), 'every source to get its first event');
+    // Shared sources wait for a Web Lock and a BroadcastChannel hand-over: seconds on a busy machine.
+    await waitUntil(() => got.every((messages) => messages.length > 0), 'every source to get its first event', 20_000);
     await sleep(50);
     return got;
   }
